@@ -1,0 +1,1 @@
+"""dockyard: deploy Docker Compose stacks to VMs over SSH as a Prefect flow."""
