@@ -1,0 +1,43 @@
+# Two commands for a fresh machine: `make demo` and `make test`. Everything else is a step of those.
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+APT_PACKAGES := docker.io docker-registry openssh-server openssh-client busybox-static \
+	apache2-utils iproute2 procps
+SYSTEM_BINARIES := dockerd docker-registry sshd ssh busybox htpasswd ip ps
+
+.PHONY: demo test bench lint format system venv lab lab-down
+
+demo: venv lab
+	bash examples/lab/demo.sh
+
+test: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/pytest -p no:cacheprovider $(PYTEST_ARGS)
+
+bench: venv lab
+	$(BIN)/python -m bench
+
+lint:
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+format:
+	$(BIN)/ruff format . && $(BIN)/ruff check --fix .
+
+system:
+	@missing=""; for b in $(SYSTEM_BINARIES); do command -v $$b >/dev/null || missing="$$missing $$b"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing system packages (missing:$$missing)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PACKAGES) >/dev/null; \
+	fi
+
+venv: system
+	@command -v uv >/dev/null || python3 -m pip install -q uv
+	uv sync --frozen --extra dev -q
+
+lab: venv
+	$(BIN)/dockyard lab up
+
+lab-down:
+	$(BIN)/dockyard lab down

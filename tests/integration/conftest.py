@@ -1,0 +1,88 @@
+"""Session fixtures for integration tests: one real lab per test session."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from dockyard.lab.faultproxy import ProxyControl
+from dockyard.lab.lab import Lab
+from dockyard.lab.layout import LabLayout
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/integration" in str(item.fspath):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def lab() -> Iterator[Lab]:
+    """The lab, started once; stopped at the end only if this session started it."""
+    lab = Lab(LabLayout.from_env(os.environ.get("DOCKYARD_LAB_DIR", REPO / ".lab")))
+    started_here = not lab.running()
+    lab.up()
+    yield lab
+    if started_here and os.environ.get("DOCKYARD_KEEP_LAB") != "1":
+        lab.down()
+
+
+@pytest.fixture()
+def proxy(lab: Lab) -> Iterator[ProxyControl]:
+    """The lab's fault proxy with every route's faults cleared and counters reset."""
+    control = ProxyControl(lab.layout.proxy_control_url)
+    routes = ("ssh", "ssh2", "registry", "registry-auth")
+    for route in routes:
+        control.clear_faults(route)
+        control.reset_stats(route)
+    yield control
+    for route in routes:
+        control.clear_faults(route)
+
+
+def ssh_argv(
+    lab: Lab,
+    *command: str,
+    port: int | None = None,
+    known_hosts: Path | None = None,
+) -> list[str]:
+    """The OpenSSH client command line for the lab VM, with strict host key checking."""
+    return [
+        "ssh",
+        "-p",
+        str(port or lab.layout.ports.ssh),
+        "-i",
+        str(lab.layout.client_key),
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "StrictHostKeyChecking=yes",
+        "-o",
+        f"UserKnownHostsFile={known_hosts or lab.layout.known_hosts}",
+        "-o",
+        "ConnectTimeout=10",
+        "root@127.0.0.1",
+        *command,
+    ]
+
+
+def ssh(
+    lab: Lab,
+    *command: str,
+    timeout: float = 120,
+    **kwargs: object,
+) -> subprocess.CompletedProcess[str]:
+    """Run a command on the lab VM with the OpenSSH client (a bounded call)."""
+    return subprocess.run(
+        ssh_argv(lab, *command, **kwargs),  # type: ignore[arg-type]
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
