@@ -1,0 +1,172 @@
+"""Registry client, retries and pin against the lab's real registries and fault proxy."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from dockyard.imageref import ImageKind, ImageRef
+from dockyard.lab.catalog import lab_images
+from dockyard.lab.faultproxy import ProxyControl
+from dockyard.lab.images import SyntheticImage, build
+from dockyard.lab.lab import Lab
+from dockyard.lab.registry import AUTH_USER
+from dockyard.lint import image_entries, lint_compose
+from dockyard.pin import pin_compose
+from dockyard.plan import PlanPolicy
+from dockyard.plan_inputs import inspect_local_images, plan_for_host
+from dockyard.registry import (
+    ManifestUnknown,
+    RegistryAuthError,
+    RegistryClient,
+    RegistryUnavailable,
+    with_retries,
+)
+from tests.integration.conftest import REPO
+
+EXAMPLE = REPO / "examples" / "lab" / "stack" / "docker-compose.yml"
+METRICS = "/dockyard/metrics/manifests/"
+
+
+@pytest.fixture
+def registry(lab: Lab) -> Iterator[RegistryClient]:
+    client = RegistryClient(
+        {lab.layout.registry_auth_host: (AUTH_USER, lab.registry_password())}, timeout=10
+    )
+    yield client
+    client.close()
+
+
+def host_of(lab: Lab, spec: SyntheticImage) -> str:
+    return lab.layout.registry_auth_host if spec.registry == "auth" else lab.layout.registry_host
+
+
+def metrics_requests(proxy: ProxyControl) -> list[bool]:
+    """answered_503 of each request the registry route saw for the metrics manifests."""
+    return [r["answered_503"] for r in proxy.stats("registry")["requests"] if METRICS in r["path"]]
+
+
+def test_manifest_digest_is_the_digest_the_lab_built(lab: Lab, registry: RegistryClient) -> None:
+    for spec in lab_images():
+        built = build(spec)
+        name = f"{host_of(lab, spec)}/{spec.repository}"
+        by_tag = ImageRef.parse(f"{name}:{spec.tag}" if spec.tag else name)
+        assert registry.manifest_digest(by_tag) == built.digest, spec
+        assert registry.manifest_digest(ImageRef.parse(f"{name}@{built.digest}")) == built.digest
+
+
+def test_auth_registry_needs_credentials_and_never_shows_the_password(lab: Lab) -> None:
+    password = lab.registry_password()
+    ref = ImageRef.parse(f"{lab.layout.registry_auth_host}/dockyard/worker:1.0")
+    with RegistryClient() as anonymous, pytest.raises(RegistryAuthError) as caught:
+        anonymous.manifest_digest(ref)
+    assert lab.layout.registry_auth_host in str(caught.value)
+    assert "images.registries" in str(caught.value) and not caught.value.transient
+    wrong = password[::-1] + "x"
+    client = RegistryClient({lab.layout.registry_auth_host: (AUTH_USER, wrong)})
+    with client, pytest.raises(RegistryAuthError, match="rejected") as rejected:
+        client.manifest_digest(ref)
+    for text in (str(caught.value), str(rejected.value), repr(rejected.value), repr(client)):
+        assert password not in text and wrong not in text
+
+
+def test_missing_tag_is_manifest_unknown_naming_the_image(
+    lab: Lab, registry: RegistryClient
+) -> None:
+    image = f"{lab.layout.registry_host}/dockyard/app:v404"
+    with pytest.raises(ManifestUnknown) as caught:
+        registry.manifest_digest(ImageRef.parse(image))
+    assert image in str(caught.value) and "does not exist" in str(caught.value)
+    assert caught.value.transient is False
+    assert registry.exists(ImageRef.parse(image)) is False
+    assert registry.exists(ImageRef.parse(f"{lab.layout.registry_host}/dockyard/app:v1"))
+
+
+def test_503_is_transient_and_with_retries_succeeds_on_the_third_request(
+    lab: Lab, proxy: ProxyControl, registry: RegistryClient
+) -> None:
+    ref = ImageRef.parse(f"{lab.layout.registry_host}/dockyard/metrics:2.0")
+    proxy.set_faults("registry", http_503={"count": 2, "path": METRICS})
+    with pytest.raises(RegistryUnavailable) as caught:
+        registry.manifest_digest(ref)
+    assert caught.value.transient is True and caught.value.status == 503
+    assert metrics_requests(proxy) == [True]
+    proxy.reset_stats("registry")
+    proxy.set_faults("registry", http_503={"count": 2, "path": METRICS})
+    digest = with_retries(lambda: registry.manifest_digest(ref), attempts=3, backoff=0.05)
+    assert (
+        digest == build(next(s for s in lab_images() if s.repository == "dockyard/metrics")).digest
+    )
+    assert metrics_requests(proxy) == [True, True, False]
+
+
+def test_with_retries_stops_at_the_attempts_and_never_retries_a_missing_tag(
+    lab: Lab, proxy: ProxyControl, registry: RegistryClient
+) -> None:
+    ref = ImageRef.parse(f"{lab.layout.registry_host}/dockyard/metrics:2.0")
+    proxy.set_faults("registry", http_503={"count": 5, "path": METRICS})
+    with pytest.raises(RegistryUnavailable):
+        with_retries(lambda: registry.manifest_digest(ref), attempts=2, backoff=0.01, jitter=0)
+    assert metrics_requests(proxy) == [True, True]
+    proxy.clear_faults("registry")
+    proxy.reset_stats("registry")
+    missing = ImageRef.parse(f"{lab.layout.registry_host}/dockyard/metrics:0.0")
+    with pytest.raises(ManifestUnknown):
+        with_retries(lambda: registry.manifest_digest(missing), attempts=5, backoff=0.01)
+    assert metrics_requests(proxy) == [False]
+
+
+def test_pin_example_resolves_registry_digests_and_passes_lint(
+    lab: Lab, registry: RegistryClient, tmp_path: Path
+) -> None:
+    original = EXAMPLE.read_text()
+    pinned_text = pin_compose(EXAMPLE, registry.manifest_digest)
+    assert EXAMPLE.read_text() == original
+    pinned = tmp_path / "docker-compose.yml"
+    pinned.write_text(pinned_text)
+    assert [f.service for f in lint_compose(EXAMPLE, environ={}) if f.failing] == [
+        "autoheal",
+        "tools",
+    ]
+    findings = lint_compose(pinned, environ={})
+    assert not [f for f in findings if f.failing]
+    assert {f.service for f in findings} == {"app", "migrator"}
+    built = {f"{host_of(lab, s)}/{s.repository}": build(s).digest for s in lab_images() if s.tag}
+    checked = 0
+    for entry in image_entries(pinned_text):
+        if "$" in entry.value:
+            continue
+        ref = ImageRef.parse(entry.value)
+        assert ref.digest is not None, entry.service
+        unpinned = ImageRef.parse(f"{ref.name}:{ref.tag}" if ref.tag else ref.pull_ref)
+        assert ref.digest == registry.manifest_digest(unpinned) == built[ref.name], entry.service
+        checked += 1
+    assert checked == 8
+
+
+def test_plan_for_host_on_the_lab_engine_and_registry(lab: Lab, registry: RegistryClient) -> None:
+    # Spelt via localhost, so the engine has none of these whatever other tests pulled.
+    reg = f"localhost:{lab.layout.ports.registry}/dockyard"
+    app, autoheal, postgres = f"{reg}/app:v2", f"{reg}/autoheal:latest", f"{reg}/postgres:15"
+    engine = lab.engine_client()
+    try:
+        absent = f"{reg}/app:never-{uuid.uuid4().hex[:8]}"
+        assert inspect_local_images(engine, [absent]) == {absent: None}
+        plan = plan_for_host(
+            engine,
+            registry,
+            {"app": app, "autoheal": autoheal, "db": postgres},
+            PlanPolicy(per_deploy={app}),
+        )
+    finally:
+        engine.close()
+    rows = {d.services[0]: d for d in plan.decisions}
+    digest = {s.repository: build(s).digest for s in lab_images() if s.tag in ("v2", "latest")}
+    assert (rows["app"].kind, rows["app"].action) == (ImageKind.PER_DEPLOY, "pull")
+    assert rows["app"].registry_digest == digest["dockyard/app"]
+    assert rows["autoheal"].pull_ref == f"{reg}/autoheal@{digest['dockyard/autoheal']}"
+    assert (rows["db"].action, rows["db"].registry_digest) == ("pull", None)
+    assert [d.services for d in plan.to_verify()] == [("app",), ("autoheal",), ("db",)]

@@ -1,0 +1,288 @@
+"""Lint and pin on the example stack and on a stack that mirrors the incident (no registry)."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from dockyard.imageref import ImageRef
+from dockyard.lint import ComposeFileError, Finding, interpolate, lint_compose, whole_variable
+from dockyard.pin import pin_compose
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = REPO / "examples" / "lab" / "stack" / "docker-compose.yml"
+
+# The incident's stack: 15 services, a blanket pull of all of them on every deploy.
+INCIDENT = """\
+# shop: production stack (do not reorder: ops scripts grep this file)
+name: shop
+
+x-exporter: &exporter
+  image: prom/node-exporter:latest   # shared through a merge key
+  restart: always
+
+services:
+  app:
+    image: ${APP_IMAGE}
+    env_file: [.env.app]
+  worker:
+    image: ${APP_IMAGE}
+    command: ["worker", "--queues", "default,mail"]
+  migrator:
+    image: ${MIGRATOR_IMAGE:?set MIGRATOR_IMAGE}
+    profiles: [jobs]
+  postgres:
+    image: "postgres:15"   # quoted on purpose
+    volumes: ["pgdata:/var/lib/postgresql/data"]
+  redis:
+    image: 'redis:7.2'
+  nginx:
+    image: nginx:latest
+    ports: ["80:80", "443:443"]
+  busybox:
+    image: busybox
+    command: sh -c 'sleep infinity'
+  autoheal:
+    image: willfarrell/autoheal
+  prometheus:
+    image: prom/prometheus:v2.51.0
+  grafana:
+    image: grafana/grafana:10.4.1
+  node-exporter:
+    <<: *exporter
+  cadvisor:
+    image: gcr.io/cadvisor/cadvisor:v0.49.1
+  mailhog:
+    image: mailhog/mailhog
+  certbot:
+    image: certbot/certbot:${CERTBOT_TAG}
+  search:
+    image: elasticsearch:8.13.0@sha256:{pin}
+    environment: {discovery.type: single-node}
+
+volumes:
+  pgdata: {}
+"""
+PIN = "sha256:" + "ab" * 32
+
+
+@pytest.fixture
+def incident(tmp_path: Path) -> Path:
+    path = tmp_path / "docker-compose.yml"
+    path.write_text(INCIDENT.replace("{pin}", PIN[7:]))
+    return path
+
+
+def fake_digest(ref: ImageRef) -> str:
+    return "sha256:" + hashlib.sha256(ref.familiar.encode()).hexdigest()
+
+
+def summary(findings: list[Finding]) -> dict[str, str]:
+    return {f.service: f.level for f in findings}
+
+
+# --- lint ---------------------------------------------------------------------------------
+
+
+def test_lint_example_finds_latest_autoheal_and_untagged_busybox() -> None:
+    findings = lint_compose(EXAMPLE, environ={})
+    failing = {f.service: f for f in findings if f.failing}
+    assert set(failing) == {"autoheal", "tools"}
+    assert failing["autoheal"].file == str(EXAMPLE)
+    assert failing["autoheal"].image == "127.0.0.1:5000/dockyard/autoheal:latest"
+    assert "mutable tag :latest" in failing["autoheal"].problem
+    assert failing["tools"].image == "127.0.0.1:5000/dockyard/busybox"
+    assert failing["tools"].problem.startswith("no tag")
+    lines = EXAMPLE.read_text().splitlines()
+    for finding in failing.values():
+        assert finding.line is not None
+        assert finding.image in lines[finding.line - 1]
+    assert summary(findings) == {
+        "app": "info",
+        "migrator": "info",
+        "autoheal": "error",
+        "tools": "error",
+    }
+
+
+def test_lint_incident_stack(incident: Path) -> None:
+    findings = lint_compose(incident, environ={})
+    assert summary(findings) == {
+        "app": "info",
+        "worker": "info",
+        "migrator": "info",
+        "nginx": "error",
+        "busybox": "error",
+        "autoheal": "error",
+        "node-exporter": "error",
+        "mailhog": "error",
+        "certbot": "error",
+    }
+    by_service = {f.service: f for f in findings}
+    assert "${CERTBOT_TAG} resolves to nothing" in by_service["certbot"].problem
+    assert by_service["node-exporter"].line == 5  # the line of the merged image
+    assert str(by_service["busybox"]) == (
+        f"{incident}:27: error: service busybox: busybox: no tag: pulls whatever :latest is at"
+        " deploy time; pin a version tag or tag@digest (dockyard pin)"
+    )
+
+
+def test_lint_resolves_variables_from_dotenv_and_environ(incident: Path) -> None:
+    (incident.parent / ".env").write_text("# tags\nCERTBOT_TAG=latest\nexport OTHER='x y'\n")
+    from_dotenv = {f.service: f for f in lint_compose(incident, environ={})}
+    assert "mutable tag :latest" in from_dotenv["certbot"].problem
+    from_environ = summary(lint_compose(incident, environ={"CERTBOT_TAG": "v2.10.0"}))
+    assert "certbot" not in from_environ
+
+
+def test_lint_moving_tags(tmp_path: Path) -> None:
+    path = tmp_path / "compose.yml"
+    path.write_text("services:\n  r:\n    image: redis:stable\n")
+    assert lint_compose(path, environ={}) == []
+    assert [f.service for f in lint_compose(path, environ={}, moving_tags={"stable"})] == ["r"]
+
+
+def test_lint_reports_invalid_references(tmp_path: Path) -> None:
+    path = tmp_path / "compose.yml"
+    path.write_text(
+        "services:\n  web:\n    image: Web/App:1\n  built:\n    build: .\n"
+        "  odd:\n    image: app:${}\n"
+    )
+    web, odd = lint_compose(path, environ={})
+    assert web.service == "web" and web.problem.startswith("not a valid image reference")
+    assert odd.service == "odd" and odd.problem == "bad variable expression ${}"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["image: [a]\n", "services: [a]\n", "services:\n  a: {image: x\n", "- just a list\n"],
+)
+def test_lint_rejects_what_is_not_a_compose_file(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "compose.yml"
+    path.write_text(text)
+    with pytest.raises(ComposeFileError, match=str(path)):
+        lint_compose(path, environ={})
+
+
+@pytest.mark.parametrize(
+    ("text", "variables", "resolved", "empty"),
+    [
+        ("a:${T}", {"T": "1"}, "a:1", []),
+        ("a:$T", {"T": "1"}, "a:1", []),
+        ("a:${T}", {}, "a:", ["T"]),
+        ("a:${T}", {"T": ""}, "a:", ["T"]),
+        ("a:${T:-2}", {"T": ""}, "a:2", []),
+        ("a:${T-2}", {"T": ""}, "a:", ["T"]),
+        ("a:${T-2}", {}, "a:2", []),
+        ("a:${T:-${U:-3}}", {}, "a:3", []),
+        ("a:${T:-${U}}", {}, "a:", ["U"]),
+        ("a:${T:?need T}", {}, "a:", ["T"]),
+        ("a:${T:+x}", {"T": "1"}, "a:x", []),
+        ("a:${T+x}", {}, "a:", []),
+        ("a$$b", {}, "a$b", []),
+        ("a:$", {}, "a:$", []),
+        ("${R}/a:${T}", {}, "/a:", ["R", "T"]),
+    ],
+)
+def test_interpolate(text: str, variables: dict[str, str], resolved: str, empty: list[str]) -> None:
+    assert interpolate(text, variables) == (resolved, empty)
+
+
+@pytest.mark.parametrize(
+    ("value", "name"),
+    [
+        ("${APP_IMAGE}", "APP_IMAGE"),
+        ("$APP_IMAGE", "APP_IMAGE"),
+        ("${APP_IMAGE:?set APP_IMAGE}", "APP_IMAGE"),
+        ("${APP_IMAGE:-app:v1}", "APP_IMAGE"),
+        ("app:${TAG}", None),
+        ("${REGISTRY}/app:1", None),
+    ],
+)
+def test_whole_variable(value: str, name: str | None) -> None:
+    assert whole_variable(value) == name
+
+
+# --- pin ----------------------------------------------------------------------------------
+
+
+def changed_lines(before: str, after: str) -> list[tuple[str, str]]:
+    old, new = before.splitlines(keepends=True), after.splitlines(keepends=True)
+    assert len(old) == len(new)
+    return [(a, b) for a, b in zip(old, new, strict=True) if a != b]
+
+
+def test_pin_incident_rewrites_only_image_values(incident: Path) -> None:
+    before = incident.read_text()
+    after = pin_compose(incident, fake_digest)
+    assert incident.read_text() == before  # returns the text, writes nothing
+    changes = changed_lines(before, after)
+    expected = {
+        "  image: prom/node-exporter:latest   # shared through a merge key\n": (
+            "prom/node-exporter:latest",
+            "prom/node-exporter:latest",
+        ),
+        '    image: "postgres:15"   # quoted on purpose\n': ("postgres:15", "postgres:15"),
+        "    image: 'redis:7.2'\n": ("redis:7.2", "redis:7.2"),
+        "    image: nginx:latest\n": ("nginx:latest", "nginx:latest"),
+        "    image: busybox\n": ("busybox", "busybox:latest"),
+        "    image: willfarrell/autoheal\n": (
+            "willfarrell/autoheal",
+            "willfarrell/autoheal:latest",
+        ),
+        "    image: prom/prometheus:v2.51.0\n": ("prom/prometheus:v2.51.0",) * 2,
+        "    image: grafana/grafana:10.4.1\n": ("grafana/grafana:10.4.1",) * 2,
+        "    image: gcr.io/cadvisor/cadvisor:v0.49.1\n": ("gcr.io/cadvisor/cadvisor:v0.49.1",) * 2,
+        "    image: mailhog/mailhog\n": ("mailhog/mailhog", "mailhog/mailhog:latest"),
+    }
+    assert {old for old, _ in changes} == set(expected)
+    for old, new in changes:
+        value, pinned = expected[old]
+        digest = fake_digest(ImageRef.parse(value))
+        assert new == old.replace(value, f"{pinned}@{digest}", 1)
+    assert '"postgres:15@sha256:' in after and "'redis:7.2@sha256:" in after
+
+
+def test_pinned_incident_only_fails_lint_on_the_unset_variable(incident: Path) -> None:
+    incident.write_text(pin_compose(incident, fake_digest))
+    failing = [f.service for f in lint_compose(incident, environ={}) if f.failing]
+    assert failing == ["certbot"]
+
+
+def test_pin_leaves_pinned_and_variable_images_alone_without_resolving(tmp_path: Path) -> None:
+    path = tmp_path / "compose.yml"
+    text = (
+        f"services:\n  a:\n    image: ${{APP}}\n  b:\n    image: x:1@{PIN}\n  c:\n    image: r/$T\n"
+    )
+    path.write_text(text)
+
+    def resolve(ref: ImageRef) -> str:
+        raise AssertionError(ref)
+
+    assert pin_compose(path, resolve) == text
+
+
+def test_pin_example_changes_only_image_lines() -> None:
+    before = EXAMPLE.read_text()
+    changes = changed_lines(before, pin_compose(EXAMPLE, fake_digest))
+    assert [old.split("image:")[1].strip() for old, _ in changes] == [
+        "127.0.0.1:5000/dockyard/postgres:15",
+        "127.0.0.1:5000/dockyard/redis:7.2",
+        "127.0.0.1:5000/dockyard/autoheal:latest",
+        "127.0.0.1:5000/dockyard/busybox",
+        "127.0.0.1:5002/dockyard/worker:1.0",
+        "127.0.0.1:5000/dockyard/metrics:2.0",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("image", "problem"),
+    [(">-\n      busybox:1", "cannot rewrite"), ("Bad/Name:1", "service a")],
+)
+def test_pin_refuses_what_it_cannot_rewrite(tmp_path: Path, image: str, problem: str) -> None:
+    path = tmp_path / "compose.yml"
+    path.write_text(f"services:\n  a:\n    image: {image}\n")
+    with pytest.raises(ComposeFileError, match=problem):
+        pin_compose(path, fake_digest)
