@@ -59,12 +59,15 @@ def parse_request_head(raw: bytes) -> RequestHead:
     )
 
 
-async def read_request_head(reader: asyncio.StreamReader) -> RequestHead | None:
-    """The next request head on the stream, or None at a clean end between requests."""
+async def read_request_head(
+    reader: asyncio.StreamReader, prefix: bytes = b""
+) -> RequestHead | None:
+    """The next request head on the stream (after `prefix`, bytes already read from it), or
+    None at a clean end between requests."""
     try:
-        raw = await reader.readuntil(b"\r\n\r\n")
+        raw = prefix + await reader.readuntil(b"\r\n\r\n")
     except asyncio.IncompleteReadError as exc:
-        if exc.partial.strip():
+        if (prefix + exc.partial).strip():
             raise MalformedRequest("stream ended inside a request head") from None
         return None
     except asyncio.LimitOverrunError:

@@ -306,7 +306,14 @@ class _Conn:
 
     async def _pump_http(self) -> None:
         reader = self.client[0]
-        while (head := await read_request_head(reader)) is not None:
+        prefix = await reader.read(1)
+        if prefix and not prefix.isalpha():
+            # not an HTTP request line (e.g. a client trying TLS first): relay it untouched
+            await self._forward(UP, prefix)
+            await self._pump(reader, UP)
+            return
+        while (head := await read_request_head(reader, prefix)) is not None:
+            prefix = b""
             if self.route.answer_503(head.method, head.target):
                 if not head.expects_continue:
                     async for _ in iter_body(reader, head):

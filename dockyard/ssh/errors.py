@@ -1,0 +1,94 @@
+"""Errors of the SSH link; each names the host and, where there is one, the fix."""
+
+from __future__ import annotations
+
+
+class LinkError(Exception):
+    """Base class: something went wrong talking to a host over SSH."""
+
+    def __init__(self, host: str, message: str) -> None:
+        super().__init__(message)
+        self.host = host
+
+
+class LinkDown(LinkError):
+    """The link was lost, the peer stopped answering, or it could not be (re)built.
+
+    Transient by nature: the next use of the link builds a new connection."""
+
+    def __init__(self, host: str, reason: str) -> None:
+        super().__init__(host, f"link to {host} is down: {reason}")
+        self.reason = reason
+
+
+class HostKeyRejected(LinkError):
+    """The host offered a key that is not pinned (unknown) or differs from the pinned one."""
+
+    def __init__(
+        self,
+        host: str,
+        address: str,
+        offered_type: str,
+        offered_fingerprint: str,
+        problem: str,
+        fix: str,
+    ) -> None:
+        super().__init__(
+            host,
+            f"host key of {host} ({address}) refused: {problem}; the server offered "
+            f"{offered_type} {offered_fingerprint}. Fix: {fix}",
+        )
+        self.address = address
+        self.offered_type = offered_type
+        self.offered_fingerprint = offered_fingerprint
+
+
+class AuthFailed(LinkError):
+    """The host refused our key, or the key could not be loaded (wrong passphrase, bad data)."""
+
+    def __init__(self, host: str, reason: str, fix: str) -> None:
+        super().__init__(host, f"authentication to {host} failed: {reason}. Fix: {fix}")
+        self.reason = reason
+
+
+class CommandFailed(LinkError):
+    """A remote command exited non-zero (or was killed by a signal: exit_status -1)."""
+
+    def __init__(self, host: str, command: str, exit_status: int, stderr_tail: str) -> None:
+        how = "was killed by a signal" if exit_status < 0 else f"exited with {exit_status}"
+        tail = f"; stderr ends with:\n{stderr_tail}" if stderr_tail else "; no stderr"
+        super().__init__(host, f"`{command}` on {host} {how}{tail}")
+        self.command = command
+        self.exit_status = exit_status
+        self.stderr_tail = stderr_tail
+
+
+class CommandTimeout(LinkError):
+    """A remote command ran past its timeout; its process group was killed (if `killed`)."""
+
+    def __init__(self, host: str, command: str, timeout: float, killed: bool) -> None:
+        fate = "killed it" if killed else "could not confirm it was killed"
+        super().__init__(host, f"`{command}` on {host} ran past its {timeout:g} s timeout; {fate}")
+        self.command = command
+        self.timeout = timeout
+        self.killed = killed
+
+
+class ChannelsBusy(LinkError):
+    """Every channel slot of the link stayed taken for the whole wait."""
+
+    def __init__(self, host: str, slots: int, waited: float) -> None:
+        super().__init__(
+            host,
+            f"all {slots} channels to {host} stayed busy for {waited:g} s; "
+            "raise max_channels (at most 9) or run fewer things at once",
+        )
+
+
+class RemoteFileError(LinkError):
+    """An SFTP read or write failed on the host (missing directory, permissions, size, checksum)."""
+
+    def __init__(self, host: str, path: str, reason: str) -> None:
+        super().__init__(host, f"{path} on {host}: {reason}")
+        self.path = path
+        self.reason = reason

@@ -1,0 +1,90 @@
+"""How to reach one target over SSH: address, key source, pinned host key, keepalive tuning."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dockyard.config import TargetConfig
+
+SSHD_MAX_SESSIONS = 10
+
+
+@dataclass(frozen=True)
+class LinkSettings:
+    """One target's link settings; key_data and key_passphrase stay out of repr.
+
+    keepalive_interval 0 turns keepalive (and dead-peer detection) off, like OpenSSH's
+    ServerAliveInterval 0; otherwise a peer that answers no probe for
+    keepalive_interval x keepalive_count_max seconds is declared dead."""
+
+    name: str
+    host: str
+    port: int = 22
+    user: str = "root"
+    key_file: Path | None = None
+    key_data: str | None = field(default=None, repr=False)
+    key_passphrase: str | None = field(default=None, repr=False)
+    use_agent: bool = False
+    known_hosts: Path | None = None
+    host_key: str | None = None
+    keepalive_interval: float = 15
+    keepalive_count_max: int = 4
+    connect_timeout: float = 10
+    max_channels: int = 8
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not 1 <= self.port <= 65535:
+            problems.append(f"port {self.port} is not 1..65535")
+        if not (self.key_file or self.key_data or self.use_agent):
+            problems.append("no key source: set key_file, key_data or use_agent")
+        if self.key_file and self.key_data:
+            problems.append("key_file and key_data are both set; keep one")
+        if not (self.known_hosts or self.host_key):
+            problems.append("no pinned host key: set known_hosts or host_key")
+        if self.keepalive_interval < 0:
+            problems.append("keepalive_interval must be >= 0 (0 turns it off)")
+        if self.keepalive_interval > 0 and self.keepalive_count_max < 1:
+            problems.append("keepalive_count_max must be >= 1 when keepalive is on")
+        if self.connect_timeout <= 0:
+            problems.append("connect_timeout must be > 0")
+        if not 1 <= self.max_channels < SSHD_MAX_SESSIONS:
+            problems.append(f"max_channels must be 1..{SSHD_MAX_SESSIONS - 1} (below MaxSessions)")
+        if problems:
+            raise ValueError(f"link settings for {self.name!r}: {'; '.join(problems)}")
+
+    @property
+    def label(self) -> str:
+        """How errors and logs name this target: `vm1 (root@10.0.0.5:22)`."""
+        return f"{self.name} ({self.user}@{self.host}:{self.port})"
+
+    @property
+    def known_hosts_name(self) -> str:
+        """The host's name in known_hosts: `host`, or `[host]:port` off port 22."""
+        return self.host if self.port == 22 else f"[{self.host}]:{self.port}"
+
+    @property
+    def dead_after(self) -> float:
+        """Seconds without an answer to keepalive probes after which the peer is dead (0: never)."""
+        return self.keepalive_interval * self.keepalive_count_max
+
+    @classmethod
+    def from_target(cls, target: TargetConfig) -> LinkSettings:
+        """Settings for a validated deploy.yaml target (key data and passphrase read at load)."""
+        return cls(
+            name=target.name,
+            host=target.host,
+            port=target.port,
+            user=target.user,
+            key_file=target.key_file,
+            key_data=target.private_key.get_secret_value() if target.private_key else None,
+            key_passphrase=target.passphrase.get_secret_value() if target.passphrase else None,
+            use_agent=target.agent,
+            known_hosts=target.known_hosts,
+            host_key=target.host_key,
+            keepalive_interval=target.keepalive_interval,
+            keepalive_count_max=target.keepalive_count_max,
+            connect_timeout=target.connect_timeout,
+            max_channels=target.max_channels,
+        )
