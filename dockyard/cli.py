@@ -1,21 +1,186 @@
-"""The `dockyard` command line: lab management now, deploy commands as they land."""
+"""The core `dockyard` commands: lab, validate, exec, plan, releases, rollback, lint, pin."""
 
 from __future__ import annotations
 
+import getpass
 import json
+import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import click
 
+from dockyard.config_load import ConfigError, load_config, load_targets
 from dockyard.lab.lab import Lab
 from dockyard.lab.layout import LabLayout
 from dockyard.lab.procs import LabProcessError
+from dockyard.session import DeployRequest, HostStack, host_stack, load
+from dockyard.ssh.errors import CommandFailed, CommandTimeout, LinkError
+
+EXIT_BAD_INPUT = 2
+EXIT_LINK_LOST = 255
+
+
+def actor() -> str:
+    """Who deploys: $DOCKYARD_ACTOR, the CI's actor, or the local user."""
+    return os.environ.get("DOCKYARD_ACTOR") or os.environ.get("GITHUB_ACTOR") or getpass.getuser()
+
+
+def parse_sets(values: tuple[str, ...]) -> dict[str, str]:
+    """`--set K=V` options to a mapping; a malformed one is a usage error."""
+    out = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--set")
+        out[key] = value
+    return out
+
+
+def config_option(fn: Callable[..., object]) -> Callable[..., object]:
+    fn = click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+                      help="A variable for ${KEY} in the config (repeatable).")(fn)  # fmt: skip
+    return click.option("-c", "--config", "config_path", required=True,
+                        type=click.Path(dir_okay=False), help="deploy.yaml")(fn)  # fmt: skip
+
+
+def fail_config(exc: ConfigError) -> None:
+    click.echo(str(exc), err=True)
+    sys.exit(EXIT_BAD_INPUT)
 
 
 @click.group()
 def main() -> None:
     """Deploy Docker Compose stacks to VMs over SSH as a Prefect flow."""
+
+
+@main.command()
+@config_option
+def validate(config_path: str, sets: tuple[str, ...]) -> None:
+    """Check deploy.yaml without contacting any host (exit 2 with every problem found)."""
+    try:
+        config = load_config(config_path, parse_sets(sets))
+    except ConfigError as exc:
+        fail_config(exc)
+        return
+    targets = ", ".join(f"{t.name} ({t.user}@{t.host}:{t.port})" for t in config.targets)
+    stacks = ", ".join(s.project for s in config.stacks)
+    click.echo(f"{config_path}: ok; targets {targets}; stacks {stacks}")
+
+
+@main.command("exec", context_settings={"ignore_unknown_options": True})
+@click.option("-c", "--config", "config_path", required=True, type=click.Path(dir_okay=False))
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE")
+@click.option("--host", "hosts", multiple=True, help="Only these targets (repeatable).")
+@click.option("--timeout", default=3600.0, show_default=True, help="Seconds per host.")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+def exec_(
+    config_path: str,
+    sets: tuple[str, ...],
+    hosts: tuple[str, ...],
+    timeout: float,
+    command: tuple[str, ...],
+) -> None:
+    """Run a command on the targets over the dockyard SSH link, streaming its output."""
+    from dockyard.session import link_for
+
+    try:
+        targets = load_targets(config_path, parse_sets(sets))
+    except ConfigError as exc:
+        fail_config(exc)
+        return
+    chosen = [t for t in targets if not hosts or t.name in hosts]
+    if hosts and len(chosen) != len(set(hosts)):
+        unknown = sorted(set(hosts) - {t.name for t in targets})
+        click.echo(f"unknown --host {', '.join(unknown)}; targets are "
+                   f"{', '.join(t.name for t in targets)}", err=True)  # fmt: skip
+        sys.exit(EXIT_BAD_INPUT)
+    worst = 0
+    for target in chosen:
+        prefix = f"[{target.name}] " if len(chosen) > 1 else ""
+
+        def show(stream: str, line: str, prefix: str = prefix) -> None:
+            click.echo(prefix + line.rstrip("\n"), err=stream == "stderr")
+
+        try:
+            result = link_for(target).run(list(command), timeout=timeout, on_output=show,
+                                          check=False)  # fmt: skip
+            status = result.exit_status
+        except CommandTimeout as exc:
+            click.echo(f"{prefix}{exc}", err=True)
+            status = 124
+        except LinkError as exc:
+            click.echo(f"{prefix}{exc}", err=True)
+            status = EXIT_LINK_LOST
+        worst = status if status and not worst else worst
+    sys.exit(worst)
+
+
+@main.command()
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="One JSON list for machines.")
+def plan(config_path: str, sets: tuple[str, ...], as_json: bool) -> None:
+    """Show, per host and image, whether a deploy would skip, pull or verify it (no changes)."""
+    from dockyard.pipeline.images import make_plan
+
+    request = DeployRequest(config_path, parse_sets(sets))
+    try:
+        loaded = load(request)
+    except ConfigError as exc:
+        fail_config(exc)
+        return
+    rows = []
+    for target in loaded.config.targets:
+        for stack in loaded.config.stacks:
+            hs = host_stack(request, target.name, stack.project, log=lambda _m: None)
+            try:
+                decisions = make_plan(hs, timeout=120).plan.to_json()
+            except (LinkError, CommandFailed) as exc:
+                click.echo(f"{target.name}: {exc}", err=True)
+                sys.exit(EXIT_LINK_LOST if isinstance(exc, LinkError) else 1)
+            rows += [{"host": target.name, "project": stack.project, **d} for d in decisions]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for r in rows:
+        click.echo(f"{r['host']:8} {r['action']:6} {r['kind']:10} {r['image']:70} {r['reason']}")
+
+
+@main.command()
+@click.argument("target", type=click.Path(dir_okay=False))
+def lint(target: str) -> None:
+    """Report unpinned and mutable images of a compose file or of a deploy.yaml's stacks."""
+    from dockyard.lint import lint_compose
+
+    files = [Path(target)]
+    if Path(target).name.endswith((".yaml", ".yml")) and "targets:" in Path(target).read_text():
+        try:
+            config = load_config(target, None)
+        except ConfigError as exc:
+            fail_config(exc)
+            return
+        files = [s.bundle / f for s in config.stacks for f in s.compose_files]
+    findings = [f for path in files for f in lint_compose(path)]
+    for finding in findings:
+        click.echo(str(finding))
+    sys.exit(1 if any(f.failing for f in findings) else 0)
+
+
+@main.command()
+@click.argument("compose_file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--write", is_flag=True, help="Rewrite the file in place (default: print it).")
+def pin(compose_file: str, write: bool) -> None:
+    """Rewrite image tags to tag@digest, resolved from the registry, keeping the layout."""
+    from dockyard.pin import pin_compose
+    from dockyard.registry import RegistryClient
+
+    with RegistryClient() as registry:
+        text = pin_compose(compose_file, registry.manifest_digest)
+    if write:
+        Path(compose_file).write_text(text)
+    else:
+        click.echo(text, nl=False)
 
 
 @main.group()
@@ -31,7 +196,7 @@ def _lab_call(fn: Callable[[], None]) -> None:
         fn()
     except LabProcessError as exc:
         click.echo(f"lab: {exc}", err=True)
-        sys.exit(2)
+        sys.exit(EXIT_BAD_INPUT)
 
 
 @lab.command("up")
@@ -65,3 +230,85 @@ def lab_env(lab: Lab, shell: bool) -> None:
     """Print what a client needs: host, port, user, key, known_hosts, registries."""
     for key, value in lab.env().items():
         click.echo(f"export {key}='{value}'" if shell else f"{key}={value}")
+
+
+def _stack_hosts(config_path: str, sets: tuple[str, ...]) -> list[HostStack]:
+    """Every (host, stack) HostStack of a config, for the release commands."""
+    request = DeployRequest(config_path, parse_sets(sets), actor=actor())
+    try:
+        loaded = load(request)
+    except ConfigError as exc:
+        fail_config(exc)
+        raise
+    return [
+        host_stack(request, t.name, s.project, log=lambda m: click.echo(m, err=True))
+        for t in loaded.config.targets
+        for s in loaded.config.stacks
+    ]
+
+
+@main.command("releases")
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="One JSON list for machines.")
+def releases_(config_path: str, sets: tuple[str, ...], as_json: bool) -> None:
+    """List the release records kept on each host, oldest first."""
+    from dataclasses import asdict
+
+    from dockyard import releases
+
+    rows = []
+    for hs in _stack_hosts(config_path, sets):
+        try:
+            found = releases.read_all(hs.link, hs.project.state_dir)
+        except LinkError as exc:
+            click.echo(str(exc), err=True)
+            sys.exit(EXIT_LINK_LOST)
+        where = {"host": hs.target.name, "project": hs.stack.project}
+        rows += [{**where, **asdict(r)} for r in found]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for r in rows:
+        click.echo(f"{r['host']:8} {r['project']:10} {r['time']}  {r['result']:12} {r['id']}  "
+                   f"run {r['run_id']}  by {r['actor']}")  # fmt: skip
+
+
+@main.command("rollback")
+@config_option
+@click.option("--to", "to", default=None, help="Release id (default: the last good one before).")
+def rollback_(config_path: str, sets: tuple[str, ...], to: str | None) -> None:
+    """Return each host's stack to a previous release's images (by digest), then check health."""
+    import uuid
+
+    from dockyard import releases
+    from dockyard.errors import DeployError
+    from dockyard.pipeline import checks, locking, record
+
+    failed = False
+    for hs in _stack_hosts(config_path, sets):
+        name = f"{hs.target.name}/{hs.stack.project}"
+        request = DeployRequest(config_path, parse_sets(sets), f"rollback-{uuid.uuid4().hex[:8]}",
+                                actor())  # fmt: skip
+        try:
+            history = releases.read_all(hs.link, hs.project.state_dir)
+            good = [r for r in history if r.succeeded and (to is None or r.id == to)]
+            if to is None and history and good and good[-1].id == history[-1].id:
+                good = good[:-1]
+            if not good:
+                click.echo(f"{name}: no release {to or 'before the current one'} to roll back to",
+                           err=True)  # fmt: skip
+                failed = True
+                continue
+            target = good[-1]
+            locking.take(hs, request, timeout=60)
+            try:
+                record.rollback(hs, target, timeout=600)
+                checks.check(hs, tuple(target.images), timeout=120)
+                record.record(hs, target.id, request.run_id, request.actor, "rolled_back", 60)
+            finally:
+                locking.release(hs, request, timeout=60)
+            click.echo(f"{name}: rolled back to {target.id} ({target.time})")
+        except (DeployError, LinkError) as exc:
+            click.echo(f"{name}: rollback failed: {hs.mask(str(exc))}", err=True)
+            failed = True
+    sys.exit(1 if failed else 0)

@@ -110,6 +110,17 @@ class ImageRef:
         return self.familiar_name + self._suffix(with_implicit_tag=True)
 
     @property
+    def short(self) -> str:
+        """Repository, tag and 12 hex of the digest, for step names: "app@sha256:1234abcd5678"."""
+        text = self.repository.removeprefix(_OFFICIAL_PREFIX)
+        if self.tag and not self.tag_implicit:
+            text += f":{self.tag}"
+        if self.digest:
+            algorithm, _, hexpart = self.digest.partition(":")
+            text += f"@{algorithm}:{hexpart[:12]}"
+        return text
+
+    @property
     def canonical(self) -> str:
         """Fully qualified reference that parses back to this value (implicit tag left out)."""
         return self.name + self._suffix(with_implicit_tag=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,8 +13,10 @@ import pytest
 from dockyard.lab.faultproxy import ProxyControl
 from dockyard.lab.lab import Lab
 from dockyard.lab.layout import LabLayout
+from tests.integration.deploykit import Deploy, PrefectServer, make_deploy, start_prefect_server
 
 REPO = Path(__file__).resolve().parents[2]
+PREFECT_PORT = 4299
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -31,6 +34,27 @@ def lab() -> Iterator[Lab]:
     yield lab
     if started_here and os.environ.get("DOCKYARD_KEEP_LAB") != "1":
         lab.down()
+
+
+@pytest.fixture(scope="session")
+def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectServer]:
+    """One Prefect server (SQLite) for the session; deploy tests run against it."""
+    server = start_prefect_server(tmp_path_factory.mktemp("prefect"), PREFECT_PORT)
+    yield server
+    server.stop()
+
+
+@pytest.fixture()
+def deploy(
+    lab: Lab, prefect_server: PrefectServer, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Deploy]:
+    """The example stack configured for this test (own remote dir), torn down afterwards."""
+    name = re.sub(r"[^a-z0-9-]+", "-", request.node.name.lower())[:60]
+    edit = request.node.get_closest_marker("deploy_config")
+    kit = make_deploy(lab, tmp_path, prefect_server, name, edit.args[0] if edit else None)
+    kit.teardown()
+    yield kit
+    kit.teardown()
 
 
 @pytest.fixture()

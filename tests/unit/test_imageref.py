@@ -378,3 +378,16 @@ def test_any_text_either_parses_to_a_stable_value_or_is_rejected(text: str) -> N
     else:
         assert ImageRef.parse(ref.canonical) == ref
         assert ref.canonical.startswith(ref.name)
+
+
+@pytest.mark.parametrize(
+    ("text", "short"),
+    [
+        ("busybox", "busybox"),
+        ("127.0.0.1:5000/dockyard/app:v1", "dockyard/app:v1"),
+        (f"127.0.0.1:5000/dockyard/gw@sha256:{'ab' * 32}", "dockyard/gw@sha256:abababababab"),
+        (f"postgres:15@sha256:{'cd' * 32}", "postgres:15@sha256:cdcdcdcdcdcd"),
+    ],
+)
+def test_short_names_repository_tag_and_twelve_digest_hex(text: str, short: str) -> None:
+    assert ImageRef.parse(text).short == short

@@ -1,0 +1,133 @@
+"""The `dockyard` entry point: core commands plus those that run the Prefect flow."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from dockyard.cli import EXIT_BAD_INPUT, actor, config_option, fail_config, main, parse_sets
+from dockyard.config_load import ConfigError, load_config
+from dockyard.report import SUCCEEDED
+
+__all__ = ["main"]
+
+
+def _print_report(report: dict, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    click.echo(f"deploy {report['result']} (release {report['release']}, "
+               f"flow run {report['flow_run_id']})")  # fmt: skip
+    for name, host in report["hosts"].items():
+        click.echo(f"\n{name}: {host['result']}" + (f": {host['error']}" if host["error"] else ""))
+        for step in host["steps"]:
+            attempts = f" x{step['attempts']}" if step["attempts"] > 1 else ""
+            click.echo(f"  {step['name']:28} {step['state']:10} {step['seconds']:7.2f}s{attempts}")
+        for image in host["images"]:
+            size = f" {image['bytes'] / 1e6:.1f} MB" if image["bytes"] else ""
+            click.echo(f"  {image['action']:6} {image['image']}{size}  ({image['reason']})")
+        for note in host["notes"]:
+            click.echo(f"  note: {note}")
+        if host["diagnostics"]:
+            click.echo("\n" + host["diagnostics"])
+
+
+def _run(
+    config_path: str, variables: dict[str, str], hosts: list[str], as_json: bool, resumes: list[str]
+) -> None:
+    from flows.deploy import deploy as deploy_flow
+
+    state = deploy_flow(config_path, variables, hosts or None, actor(), resumes,
+                        return_state=True)  # fmt: skip
+    report = state.result(raise_on_failure=False)
+    if not isinstance(report, dict):
+        click.echo(f"deploy crashed: {state.message}", err=True)
+        sys.exit(1)
+    _print_report(report, as_json)
+    sys.exit(0 if report["result"] == SUCCEEDED else 1)
+
+
+@main.command()
+@config_option
+@click.option("--host", "hosts", multiple=True, help="Only these targets (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def deploy(config_path: str, sets: tuple[str, ...], hosts: tuple[str, ...], as_json: bool) -> None:
+    """Deploy deploy.yaml's stacks through the Prefect flow (exit 0 ok, 1 failed, 2 bad input)."""
+    variables = parse_sets(sets)
+    try:
+        config = load_config(config_path, variables)
+    except ConfigError as exc:
+        fail_config(exc)
+        return
+    unknown = sorted(set(hosts) - {t.name for t in config.targets})
+    if unknown:
+        click.echo(f"unknown --host {', '.join(unknown)}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    _run(config_path, variables, list(hosts), as_json, [])
+
+
+@main.command()
+@click.argument("flow_run_id")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def resume(flow_run_id: str, as_json: bool) -> None:
+    """Rerun a failed deploy with its parameters: completed steps are cached, the rest runs."""
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(flow_run_id)
+    params = run.parameters
+    resumes = [*(params.get("resumes") or []), flow_run_id]
+    _run(params["config_path"], params.get("variables") or {}, params.get("hosts") or [],
+         as_json, resumes)  # fmt: skip
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=4200, show_default=True, type=int)
+def server(host: str, port: int) -> None:
+    """Start a Prefect server with the UI (SQLite under $PREFECT_HOME; PostgreSQL when
+    PREFECT_API_DATABASE_CONNECTION_URL points at one)."""
+    import os
+    import shutil
+
+    prefect = shutil.which("prefect") or os.path.join(os.path.dirname(sys.executable), "prefect")
+    click.echo(f"Prefect UI and API: http://{host}:{port}  (export PREFECT_API_URL="
+               f"http://{host}:{port}/api)")  # fmt: skip
+    os.execv(prefect, [prefect, "server", "start", "--host", host, "--port", str(port)])
+
+
+@main.command()
+@config_option
+@click.option("--name", default=None, help="Deployment name (default: the config file's stem).")
+def serve(config_path: str, sets: tuple[str, ...], name: str | None) -> None:
+    """Register the deploy flow for this config as a deployment and serve its runs."""
+    from deployments.serving import serve_config
+
+    try:
+        config = load_config(config_path, parse_sets(sets))
+    except ConfigError as exc:
+        fail_config(exc)
+        return
+    serve_config(config_path, config, name)
+
+
+@main.command()
+@click.argument("deployment")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE")
+@click.option("--wait", is_flag=True, help="Wait for the run; exit 0 if it completed, else 1.")
+@click.option("--timeout", default=3600.0, show_default=True, help="Seconds to wait.")
+def trigger(deployment: str, sets: tuple[str, ...], wait: bool, timeout: float) -> None:
+    """Start a run of a served deployment (e.g. from CI) and print its UI URL."""
+    from prefect.settings import PREFECT_UI_URL
+
+    from deployments.serving import trigger as start
+
+    run = start(deployment, parse_sets(sets), wait, timeout)
+    ui = PREFECT_UI_URL.value()
+    click.echo(f"flow run {run.id}: {ui}/runs/flow-run/{run.id}" if ui else f"flow run {run.id}")
+    if wait:
+        state = run.state.type.value if run.state else "UNKNOWN"
+        click.echo(f"finished: {state} ({run.state.message if run.state else ''})")
+        sys.exit(0 if state == "COMPLETED" else 1)

@@ -1,0 +1,91 @@
+"""Compose command builders: what to run on a host for one stack (the link decides where)."""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+ENV_FILE = ".env"
+STATE_DIR = ".dockyard"
+OVERRIDE_FILE = ".dockyard/images.override.yml"
+
+
+@dataclass(frozen=True)
+class ComposeProject:
+    """One compose project on a host: name, directory, files and active profiles."""
+
+    project: str
+    remote_dir: str
+    files: tuple[str, ...] = ("docker-compose.yml",)
+    profiles: tuple[str, ...] = ()
+
+    def path(self, name: str) -> str:
+        """An absolute path under the stack's remote directory."""
+        return posixpath.join(self.remote_dir, name)
+
+    @property
+    def state_dir(self) -> str:
+        """Where dockyard keeps its own files for this stack (lock, releases)."""
+        return self.path(STATE_DIR)
+
+    def base(
+        self, extra_files: Iterable[str] = (), profiles: Iterable[str] | None = None
+    ) -> list[str]:
+        """`docker compose` with project, directory, files and profiles (compose reads the
+        directory's .env itself, and runs without one before the first deploy)."""
+        argv = ["docker", "compose", "--project-name", self.project]
+        argv += ["--project-directory", self.remote_dir]
+        for name in (*self.files, *extra_files):
+            argv += ["--file", self.path(name)]
+        for profile in self.profiles if profiles is None else profiles:
+            argv += ["--profile", profile]
+        return argv
+
+    def config_json(self, profiles: Iterable[str] | None = None) -> list[str]:
+        """Resolve the stack (env file and profiles applied) to JSON."""
+        return [*self.base(profiles=profiles), "config", "--format", "json"]
+
+    def up(
+        self,
+        *,
+        wait_timeout: float,
+        remove_orphans: bool = True,
+        services: Iterable[str] = (),
+        extra_files: Iterable[str] = (),
+    ) -> list[str]:
+        """Start the stack without pulling (dockyard pulls), waiting for health."""
+        argv = [*self.base(extra_files), "up", "--detach", "--pull", "never", "--wait"]
+        argv += ["--wait-timeout", str(int(wait_timeout))]
+        if remove_orphans:
+            argv.append("--remove-orphans")
+        return [*argv, *services]
+
+    def run_job(self, service: str, command: Iterable[str] = ()) -> list[str]:
+        """A one-off container of `service`, removed afterwards."""
+        return [*self.base(), "run", "--rm", "--pull", "never", "--no-TTY", service, *command]
+
+    def up_wait(self, service: str, wait_timeout: float) -> list[str]:
+        """Start one service (and its dependencies) and wait for it to be healthy."""
+        return self.up(wait_timeout=wait_timeout, remove_orphans=False, services=[service])
+
+    def stop(self, services: Iterable[str], timeout: int = 10) -> list[str]:
+        return [*self.base(), "stop", "--timeout", str(timeout), *services]
+
+    def restart(self, services: Iterable[str], timeout: int = 10) -> list[str]:
+        return [*self.base(), "restart", "--timeout", str(timeout), *services]
+
+    def ps_json(self) -> list[str]:
+        """Every container of the project, running or not, as JSON lines."""
+        return [*self.base(), "ps", "--all", "--format", "json"]
+
+    def logs(self, services: Iterable[str], tail: int = 50) -> list[str]:
+        return [*self.base(), "logs", "--no-color", "--tail", str(tail), *services]
+
+
+def image_override(images: Mapping[str, str]) -> str:
+    """A compose override file pinning services to images (used for rollback by digest)."""
+    lines = ["services:"]
+    for service, image in sorted(images.items()):
+        lines += [f"  {service}:", f"    image: {image}"]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,32 @@
+"""Render a stack's .env file: values quoted so compose reads them back literally."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class EnvValueError(ValueError):
+    """A value that the compose .env format cannot carry literally."""
+
+
+def quote(key: str, value: str) -> str:
+    """Single-quote a value: compose's dotenv keeps it literal (no `'` or line breaks allowed)."""
+    if "'" in value or "\n" in value or "\r" in value:
+        raise EnvValueError(
+            f"env value for {key} contains a single quote or a line break, which the compose "
+            ".env format cannot carry literally; remove it from the value"
+        )
+    return f"'{value}'"
+
+
+def render(env: Mapping[str, str]) -> bytes:
+    """The .env content, one `KEY='value'` per line, sorted by key."""
+    lines = []
+    for key in sorted(env):
+        if not KEY.match(key):
+            raise EnvValueError(f"env key {key!r} is not a valid variable name")
+        lines.append(f"{key}={quote(key, env[key])}")
+    return ("\n".join(lines) + "\n").encode()

@@ -1,0 +1,25 @@
+"""One-off jobs before `up`: start a service and wait healthy, or `compose run --rm` a command."""
+
+from __future__ import annotations
+
+from dockyard.config import JobConfig
+from dockyard.errors import JobFailed
+from dockyard.session import HostStack
+from dockyard.ssh.errors import CommandFailed
+
+
+def run_job(hs: HostStack, job: JobConfig) -> str:
+    """Run `job`; raise JobFailed naming it, with the tail of its output."""
+    project = hs.project
+    if job.kind == "up-wait":
+        argv = project.up_wait(job.service, wait_timeout=job.timeout)
+    else:
+        argv = project.run_job(job.service, job.command or ())
+    try:
+        result = hs.run(argv, timeout=job.timeout + 30)
+    except CommandFailed as exc:
+        raise JobFailed(
+            f"job {job.name!r} ({job.kind} {job.service}) on {hs.target.name} exited "
+            f"{exc.exit_status}:\n{hs.mask(exc.stderr_tail)}"
+        ) from exc
+    return hs.mask(result.stdout[-2000:])

@@ -1,0 +1,43 @@
+"""Preflight: the host has a docker daemon and the compose plugin, and which versions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dockyard.errors import DeployError
+from dockyard.session import HostStack
+from dockyard.ssh.errors import CommandFailed
+
+PROBE = (
+    "command -v docker >/dev/null || { echo 'docker CLI not found on PATH' >&2; exit 3; }; "
+    "docker version --format '{{.Server.Version}}' && "
+    "docker compose version --short && "
+    "docker info --format '{{.DockerRootDir}}'"
+)
+
+
+class PreflightFailed(DeployError):
+    """The host cannot run the stack: no docker, no daemon, or no compose plugin."""
+
+
+@dataclass(frozen=True)
+class HostFacts:
+    """Versions and paths found on the host."""
+
+    docker_server: str
+    compose: str
+    data_root: str
+
+
+def preflight(hs: HostStack, timeout: float) -> HostFacts:
+    """Probe docker, the daemon and compose in one command."""
+    try:
+        out = hs.link.run(PROBE, timeout=timeout).stdout.split()
+    except CommandFailed as exc:
+        raise PreflightFailed(
+            f"{hs.target.name}: docker or the compose plugin is not usable: {exc}. "
+            "Install docker and the compose v2 plugin on the host, and check the daemon runs"
+        ) from exc
+    if len(out) != 3:
+        raise PreflightFailed(f"{hs.target.name}: unexpected docker probe output {out!r}")
+    return HostFacts(*out)

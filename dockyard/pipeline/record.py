@@ -1,0 +1,72 @@
+"""Release records and rollback: what runs now, by digest; back to the last good release."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import time
+
+from dockyard import releases
+from dockyard.compose import OVERRIDE_FILE, image_override
+from dockyard.health import parse_ps
+from dockyard.pipeline import locking
+from dockyard.releases import Release
+from dockyard.session import HostStack
+
+
+def running_images(hs: HostStack, timeout: float) -> dict[str, str]:
+    """service -> `name@sha256:…` of the image each running container uses."""
+    states = parse_ps(hs.link.run(hs.project.ps_json(), timeout=timeout).stdout)
+    ids = {s.service: s.id for s in states if s.state == "running"}
+    if not ids:
+        return {}
+    fmt = "{{.Name}} {{.Image}}"
+    inspect = f"docker inspect --format {shlex.quote(fmt)} " + " ".join(ids.values())
+    image_ids = dict(
+        line.split() for line in hs.link.run(inspect, timeout=timeout).stdout.split("\n") if line
+    )
+    digests_cmd = "docker image inspect --format '{{.Id}} {{json .RepoDigests}}' " + " ".join(
+        sorted(set(image_ids.values()))
+    )
+    repo_digests: dict[str, list[str]] = {}
+    for line in hs.link.run(digests_cmd, timeout=timeout).stdout.splitlines():
+        image_id, _, digests = line.partition(" ")
+        repo_digests[image_id] = json.loads(digests or "[]")
+    by_container = {f"/{s.name}": s.service for s in states}
+    images = {}
+    for name, image_id in image_ids.items():
+        service = by_container.get(name)
+        if service:
+            found = repo_digests.get(image_id) or [image_id]
+            images[service] = found[0]
+    return dict(sorted(images.items()))
+
+
+def record(
+    hs: HostStack, release_id: str, run_id: str, actor: str, result: str, timeout: float
+) -> Release:
+    """Append this deploy's release record on the host."""
+    release = Release(
+        id=release_id,
+        time=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        actor=actor,
+        run_id=run_id,
+        result=result,
+        config_hash=hs.loaded.release,
+        images=running_images(hs, timeout),
+        variables={
+            p.name: p.ref for p in hs.config.per_deploy_images() if p.project == hs.stack.project
+        },
+    )
+    releases.append(hs.link, hs.project.state_dir, release, timeout=timeout)
+    return release
+
+
+def rollback(hs: HostStack, to: Release, timeout: float) -> None:
+    """Point every service at the images of release `to` (by digest) and `up` again; renew the
+    stack instance so that a rerun of the failed release redoes its steps."""
+    locking.instance(hs, timeout, renew=True)
+    hs.link.write_file(hs.project.path(OVERRIDE_FILE), image_override(to.images).encode(), 0o644)
+    wait = hs.stack.up.wait_timeout
+    argv = hs.project.up(wait_timeout=wait, remove_orphans=False, extra_files=(OVERRIDE_FILE,))
+    hs.run(argv, timeout=min(timeout, wait + 60))

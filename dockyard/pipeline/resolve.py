@@ -1,0 +1,77 @@
+"""Resolve the stack as compose sees it on the host, before anything on the host changes."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from dataclasses import dataclass, replace
+from typing import Any
+
+from dockyard.errors import DeployError
+from dockyard.pipeline.bundle import staged
+from dockyard.session import HostStack
+from dockyard.ssh.errors import CommandFailed
+
+
+class StackInvalid(DeployError):
+    """compose rejected the stack, or it names services or networks that do not exist."""
+
+
+@dataclass(frozen=True)
+class ResolvedStack:
+    """The resolved compose config (all profiles) and the services this deploy starts."""
+
+    config: dict[str, Any]
+    active: tuple[str, ...]
+    job_services: tuple[str, ...]
+
+
+def resolve(hs: HostStack, timeout: float) -> ResolvedStack:
+    """Run `compose config --format json` on a staged copy; check services and networks."""
+    with staged(hs, timeout) as directory:
+        project = replace(hs.project, remote_dir=directory)
+        try:
+            out = hs.link.run(project.config_json(profiles=["*"]), timeout=timeout).stdout
+        except CommandFailed as exc:
+            raise StackInvalid(
+                f"{hs.target.name}/{hs.stack.project}: docker compose rejected the stack: "
+                f"{hs.mask(exc.stderr_tail)}"
+            ) from exc
+    config = json.loads(out)
+    services = config.get("services", {})
+    active_profiles = set(hs.stack.profiles)
+    active = tuple(
+        name
+        for name, svc in services.items()
+        if not svc.get("profiles") or active_profiles & set(svc.get("profiles", []))
+    )
+    jobs = tuple(job.service for job in hs.stack.jobs)
+    unknown = [(f, s) for f, s in hs.stack.service_refs() if s not in services]
+    if unknown:
+        named = ", ".join(f"stacks[{hs.stack.project}].{f} = {s}" for f, s in unknown)
+        raise StackInvalid(
+            f"{named}: no such service in {', '.join(hs.stack.compose_files)}; "
+            f"services are: {', '.join(sorted(services))}"
+        )
+    missing = _missing_external_networks(hs, config, timeout)
+    if missing:
+        raise StackInvalid(
+            f"{hs.target.name}: external network(s) {', '.join(missing)} do not exist; "
+            f"create them on the host first (docker network create {missing[0]})"
+        )
+    return ResolvedStack(config, active, jobs)
+
+
+def _missing_external_networks(hs: HostStack, config: dict[str, Any], timeout: float) -> list[str]:
+    names = [
+        net.get("name", key)
+        for key, net in (config.get("networks") or {}).items()
+        if net.get("external")
+    ]
+    if not names:
+        return []
+    script = "; ".join(
+        f"docker network inspect {shlex.quote(n)} >/dev/null 2>&1 || echo {shlex.quote(n)}"
+        for n in names
+    )
+    return hs.link.run(script, timeout=timeout).stdout.split()

@@ -1,0 +1,99 @@
+"""The deploy report: per host its result, steps and images; as JSON and as text."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+SUCCEEDED = "succeeded"
+FAILED = "failed"
+ROLLED_BACK = "rolled_back"
+
+
+@dataclass
+class StepReport:
+    """One step on one host: its state (Completed, Cached, Failed), seconds and attempts."""
+
+    name: str
+    state: str
+    seconds: float
+    attempts: int
+
+
+@dataclass
+class ImageReport:
+    """One image on one host: what the plan decided, why, and what the pull moved."""
+
+    image: str
+    services: str
+    kind: str
+    action: str
+    reason: str
+    bytes: int = 0
+    seconds: float = 0.0
+
+
+@dataclass
+class HostReport:
+    """How the deploy went on one host."""
+
+    host: str
+    result: str = SUCCEEDED
+    error: str = ""
+    steps: list[StepReport] = field(default_factory=list)
+    images: list[ImageReport] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    diagnostics: str = ""
+
+
+@dataclass
+class DeployReport:
+    """The whole run."""
+
+    flow_run_id: str
+    release: str
+    hosts: list[HostReport] = field(default_factory=list)
+
+    @property
+    def result(self) -> str:
+        results = {h.result for h in self.hosts}
+        if not results or results == {SUCCEEDED}:
+            return SUCCEEDED
+        return ROLLED_BACK if results <= {SUCCEEDED, ROLLED_BACK} else FAILED
+
+    @property
+    def failed_hosts(self) -> list[str]:
+        return [h.host for h in self.hosts if h.result != SUCCEEDED]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "result": self.result,
+            "flow_run_id": self.flow_run_id,
+            "release": self.release,
+            "failed_hosts": self.failed_hosts,
+            "hosts": {h.host: asdict(h) for h in self.hosts},
+        }
+
+    def to_markdown(self) -> str:
+        """The summary artifact: per host steps and images."""
+        lines = [f"# deploy {self.result}", "", f"release `{self.release}`", ""]
+        for host in self.hosts:
+            lines += [f"## {host.host}: {host.result}", ""]
+            if host.error:
+                lines += [f"**error:** {host.error}", ""]
+            lines += ["| step | state | seconds | attempts |", "| --- | --- | --- | --- |"]
+            lines += [
+                f"| {s.name} | {s.state} | {s.seconds:.2f} | {s.attempts} |" for s in host.steps
+            ]
+            lines += [
+                "",
+                "| image | kind | action | reason | bytes | seconds |",
+                "| --- | --- | --- | --- | --- | --- |",
+            ]
+            lines += [
+                f"| {i.image} | {i.kind} | {i.action} | {i.reason} | {i.bytes} | {i.seconds:.2f} |"
+                for i in host.images
+            ]
+            lines += [f"- {note}" for note in host.notes]
+            lines.append("")
+        return "\n".join(lines)

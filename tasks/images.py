@@ -1,0 +1,63 @@
+"""Image tasks: plan (always fresh), verify (cached per release), one pull task per image."""
+
+from __future__ import annotations
+
+import time
+
+from prefect.artifacts import create_progress_artifact, update_progress_artifact
+
+from dockyard.pipeline import images
+from dockyard.plan import ImageDecision
+from dockyard.pull import PullResult
+from dockyard.session import DeployRequest
+from tasks.context import stack_for
+from tasks.policy import cached_step, fresh_step
+
+PROGRESS_EVERY = 1.0
+
+
+@fresh_step("plan", "plan {host}/{project}")
+def plan_images(
+    request: DeployRequest, host: str, project: str, timeout: float
+) -> images.StackPlan:
+    """Resolve the stack and decide per image: skip, pull or verify (reads only)."""
+    hs = stack_for(request, host, project)
+    stack_plan = images.make_plan(hs, timeout)
+    for d in stack_plan.plan.decisions:
+        hs.log(f"{d.action:6} {d.image} ({d.kind.value}): {d.reason}")
+    return stack_plan
+
+
+@cached_step("verify", "verify {host}/{project}")
+def verify_images(
+    request: DeployRequest, host: str, project: str, instance: str, stack_plan: images.StackPlan
+) -> list[str]:
+    """Every per-deploy or to-be-pulled image exists in its registry, before any change."""
+    return images.verify(stack_for(request, host, project), stack_plan.plan)
+
+
+@cached_step("pull", "pull {subject}")
+def pull_image(
+    request: DeployRequest,
+    host: str,
+    project: str,
+    instance: str,
+    subject: str,
+    decision: ImageDecision,
+    timeout: float,
+) -> PullResult:
+    """Pull one image; retried alone on transient errors, skipped once done for this release."""
+    hs = stack_for(request, host, project)
+    artifact = create_progress_artifact(0.0, description=f"pull {subject} on {host}")
+    last = [0.0]
+
+    def progress(_image: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        if total and now - last[0] >= PROGRESS_EVERY:
+            last[0] = now
+            update_progress_artifact(artifact, min(100.0, 100.0 * done / total))
+
+    result = images.pull_image(hs, decision, timeout, progress)
+    update_progress_artifact(artifact, 100.0)
+    hs.log(f"pulled {subject}: {result.bytes} bytes in {result.seconds} s")
+    return result

@@ -1,0 +1,183 @@
+"""The deploy flow end to end on the lab: fresh, no-op, new release, failures, rollback, lock."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+
+import pytest
+
+from dockyard.lab.faultproxy import ProxyControl
+from tests.integration.deploykit import DB_PASSWORD, Deploy, app, migrator, release_vars
+
+SERVICES = {"app", "postgres", "redis", "proxy", "gateway", "autoheal", "tools", "worker"}
+
+
+def _migrations(deploy: Deploy) -> list[str]:
+    out = deploy.host("docker run --rm -v shop_migrations:/data 127.0.0.1:5000/dockyard/busybox "
+                      "cat /data/migrations.log")  # fmt: skip
+    return out.split("\n")[:-1] if out else []
+
+
+def test_fresh_deploy_then_noop_redeploy_touches_nothing(
+    deploy: Deploy, proxy: ProxyControl
+) -> None:
+    first = deploy.deploy("v1")
+    assert first.code == 0, first.stderr[-3000:]
+    assert first.report["result"] == "succeeded"
+    assert set(deploy.container_ids()) == SERVICES
+    assert deploy.version() == "v1"
+    assert _migrations(deploy) == ["applied v1"]
+    before = deploy.container_ids()
+
+    proxy.reset_stats("registry")
+    again = deploy.deploy("v1")
+    assert again.code == 0, again.stderr[-3000:]
+    images = again.host()["images"]
+    assert {i["action"] for i in images if "worker" not in i["image"]} <= {"skip", "verify"}
+    assert sum(i["bytes"] for i in images) == 0
+    requests = proxy.stats("registry")["requests"]
+    assert not [r for r in requests if "/blobs/" in r["path"]], requests
+    assert deploy.container_ids() == before
+    steps = again.steps()
+    assert steps["up"]["state"] == "Cached"
+    assert steps["job migrate"]["state"] == "Cached"
+    assert _migrations(deploy) == ["applied v1"]
+
+
+def test_new_release_pulls_the_per_deploy_images_and_migrates_once(deploy: Deploy) -> None:
+    assert deploy.deploy("v1").code == 0
+    deploy.host(f"docker rmi {app('v2')} {migrator('v2')}")
+    second = deploy.deploy("v2")
+    assert second.code == 0, second.stderr[-3000:]
+    pulled = {i["image"] for i in second.host()["images"] if i["action"] == "pull"}
+    assert pulled == {app("v2"), migrator("v2"), "127.0.0.1:5002/dockyard/worker:1.0"}
+    assert deploy.version() == "v2"
+    assert _migrations(deploy) == ["applied v1", "applied v2"]
+    releases = deploy.run("releases", "--json", variables=release_vars("v1"))
+    assert releases.code == 0, releases.stderr
+    records = json.loads(releases.stdout)
+    assert [r["result"] for r in records] == ["succeeded", "succeeded"]
+    assert records[-1]["variables"]["APP_IMAGE"] == app("v2")
+    assert records[-1]["images"]["app"].startswith("127.0.0.1:5000/dockyard/app@sha256:")
+
+
+def test_failing_migration_keeps_the_old_stack_and_releases_the_lock(deploy: Deploy) -> None:
+    assert deploy.deploy("v1").code == 0
+    deploy.host(f"mkdir -p {deploy.remote_dir}/gate && touch {deploy.remote_dir}/gate/fail")
+    failed = deploy.deploy("v2")
+    assert failed.code == 1
+    host = failed.host()
+    assert host["result"] == "failed"
+    assert "migrate" in host["error"]
+    assert "/gate/fail is present" in host["diagnostics"]
+    steps = failed.steps()
+    assert steps["job migrate"]["state"] == "Failed"
+    assert "up" not in steps
+    assert deploy.version() == "v1"
+    assert not os.path.exists(f"{deploy.remote_dir}/.dockyard/lock")
+
+
+def test_unhealthy_release_rolls_back_to_the_previous_digests(deploy: Deploy) -> None:
+    assert deploy.deploy("v1").code == 0
+    broken = deploy.deploy("broken", migration="v2")
+    assert broken.code == 1
+    assert broken.report["result"] == "rolled_back"
+    host = broken.host()
+    assert any("rolled back to release" in n for n in host["notes"]), host["notes"]
+    assert broken.steps()["rollback"]["state"] == "Completed"
+    assert deploy.version() == "v1"
+    records = json.loads(deploy.run("releases", "--json", variables=release_vars("v1")).stdout)
+    assert [r["result"] for r in records] == ["succeeded", "rolled_back"]
+
+
+def _short_lock_wait(doc: dict) -> None:
+    doc["steps"]["lock"]["wait"] = "1s"
+
+
+@pytest.mark.deploy_config.with_args(_short_lock_wait)
+def test_two_deploys_at_once_never_both_hold_the_lock(deploy: Deploy) -> None:
+    assert deploy.deploy("v1").code == 0
+    first = subprocess.Popen(
+        _deploy_argv(deploy, "v2"), env=deploy.env, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    lock = f"{deploy.remote_dir}/.dockyard/lock"
+    deadline = time.monotonic() + 60
+    while not os.path.exists(lock) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert os.path.exists(lock), "first deploy never took the lock"
+    with open(lock) as held:
+        holder = json.load(held)["run_id"]
+    second = deploy.deploy("v3")
+    out, _ = first.communicate(timeout=600)
+    print(second.stdout)
+    assert second.code == 1
+    assert "LockHeld" in second.host()["error"]
+    assert holder in second.host()["error"]
+    assert json.loads(out)["result"] == "succeeded"
+
+
+def _deploy_argv(deploy: Deploy, version: str) -> list[str]:
+    from tests.integration.deploykit import DOCKYARD
+
+    sets = [f"--set={k}={v}" for k, v in release_vars(version).items()]
+    return [DOCKYARD, "deploy", "--json", "-c", str(deploy.config), *sets]
+
+
+def test_changed_config_file_restarts_exactly_its_service(deploy: Deploy) -> None:
+    assert deploy.deploy("v1").code == 0
+    started = _started_at(deploy)
+    (deploy.bundle / "proxy" / "nginx.conf").write_text(
+        "# changed\nupstream app { server app:8080; }\n"
+    )
+    again = deploy.deploy("v1")
+    assert again.code == 0, again.stderr[-3000:]
+    after = _started_at(deploy)
+    restarted = {s for s in started if started[s] != after[s]}
+    assert restarted - {"autoheal"} == {"proxy"}, (
+        "autoheal is stop-first: it restarts on any release"
+    )
+    assert "restarted proxy: its config files changed" in again.host()["notes"]
+
+
+def _started_at(deploy: Deploy) -> dict[str, str]:
+    ids = deploy.container_ids()
+    fmt = "{{.State.StartedAt}}"
+    return {s: deploy.host(f"docker inspect --format '{fmt}' {i}").strip() for s, i in ids.items()}
+
+
+def test_secrets_stay_out_of_output_artifacts_and_files(deploy: Deploy) -> None:
+    result = deploy.deploy("v1")
+    assert result.code == 0
+    assert DB_PASSWORD not in result.stdout + result.stderr
+    env_file = f"{deploy.remote_dir}/.env"
+    assert oct(os.stat(env_file).st_mode & 0o777) == "0o600"
+    with open(env_file) as env:
+        assert DB_PASSWORD in env.read()
+    records = deploy.host(f"cat {deploy.remote_dir}/.dockyard/releases.jsonl")
+    assert DB_PASSWORD not in records
+    artifacts = _artifacts(deploy)
+    assert artifacts and all(DB_PASSWORD not in a for a in artifacts)
+
+
+def _artifacts(deploy: Deploy) -> list[str]:
+    import httpx
+
+    url = deploy.env["PREFECT_API_URL"]
+    found = httpx.post(f"{url}/artifacts/filter", json={"limit": 200}, timeout=10).json()
+    return [json.dumps(a) for a in found]
+
+
+@pytest.mark.parametrize("version", ["v9-missing"])
+def test_missing_per_deploy_tag_fails_before_any_change(deploy: Deploy, version: str) -> None:
+    images_before = deploy.host("docker image ls -q --no-trunc | sort")
+    result = deploy.deploy(version)
+    assert result.code == 1
+    assert app(version) in result.host()["error"]
+    assert "Nothing was changed" in result.host()["error"]
+    assert not os.path.exists(f"{deploy.remote_dir}/docker-compose.yml")
+    assert deploy.container_ids() == {}
+    assert deploy.host("docker image ls -q --no-trunc | sort") == images_before
