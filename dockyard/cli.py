@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import click
+import yaml
 
 from dockyard.config_load import ConfigError, load_config, load_targets
 from dockyard.lab.lab import Lab
@@ -148,23 +149,31 @@ def plan(config_path: str, sets: tuple[str, ...], as_json: bool) -> None:
 
 
 @main.command()
-@click.argument("target", type=click.Path(dir_okay=False))
-def lint(target: str) -> None:
-    """Report unpinned and mutable images of a compose file or of a deploy.yaml's stacks."""
+@click.argument("compose_file", required=False, type=click.Path(exists=True, dir_okay=False))
+@click.option("-c", "--config", "config_path", type=click.Path(exists=True, dir_okay=False),
+              help="Lint every compose file of this deploy.yaml's stacks instead.")  # fmt: skip
+def lint(compose_file: str | None, config_path: str | None) -> None:
+    """Report unpinned and mutable images (exit 1 if any), with file, line and service."""
     from dockyard.lint import lint_compose
 
-    files = [Path(target)]
-    if Path(target).name.endswith((".yaml", ".yml")) and "targets:" in Path(target).read_text():
-        try:
-            config = load_config(target, None)
-        except ConfigError as exc:
-            fail_config(exc)
-            return
-        files = [s.bundle / f for s in config.stacks for f in s.compose_files]
+    if bool(compose_file) == bool(config_path):
+        raise click.UsageError("give a compose file or -c deploy.yaml (one of them)")
+    files = [Path(compose_file)] if compose_file else _compose_files(Path(config_path or ""))
     findings = [f for path in files for f in lint_compose(path)]
     for finding in findings:
         click.echo(str(finding))
     sys.exit(1 if any(f.failing for f in findings) else 0)
+
+
+def _compose_files(config: Path) -> list[Path]:
+    """The compose files a deploy.yaml's stacks name (read as plain YAML: lint needs no
+    variables or secrets)."""
+    doc = yaml.safe_load(config.read_text()) or {}
+    files = []
+    for stack in doc.get("stacks") or []:
+        bundle = config.parent / str(stack.get("bundle", "."))
+        files += [bundle / name for name in stack.get("compose_files") or ["docker-compose.yml"]]
+    return files
 
 
 @main.command()

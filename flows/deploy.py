@@ -57,13 +57,15 @@ def _pull_all(
         }  # fmt: skip
         results = {image: f.exception() or f.result() for image, f in futures.items()}
     by_image = {i.image: i for i in report.images}
+    cached = {s.name for s in report.steps if s.state == "Cached"}
     errors = []
-    for image, result in results.items():
+    for decision in to_pull:
+        result = results[decision.image]
         if isinstance(result, BaseException):
             errors.append(result)
-        else:
-            by_image[image].bytes = result.bytes
-            by_image[image].seconds = result.seconds
+        elif f"pull {decision.ref.short}" not in cached:
+            by_image[decision.image].bytes = result.bytes
+            by_image[decision.image].seconds = result.seconds
     if errors:
         raise errors[0]
 

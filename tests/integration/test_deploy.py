@@ -37,7 +37,7 @@ def test_fresh_deploy_then_noop_redeploy_touches_nothing(
     assert again.code == 0, again.stderr[-3000:]
     images = again.host()["images"]
     assert {i["action"] for i in images if "worker" not in i["image"]} <= {"skip", "verify"}
-    assert sum(i["bytes"] for i in images) == 0
+    assert sum(i["bytes"] for i in images) == 0, [i for i in images if i["bytes"]]
     requests = proxy.stats("registry")["requests"]
     assert not [r for r in requests if "/blobs/" in r["path"]], requests
     assert deploy.container_ids() == before
