@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import time
 from dataclasses import dataclass
 
@@ -14,6 +15,8 @@ from dockyard.pull import Progress, PullResult, pull
 from dockyard.registry import ManifestUnknown, RegistryAuthError, RegistryClient
 from dockyard.session import HostStack
 from dockyard.ssh.docker_client import docker_client
+
+DETACHED_PULL = "setsid -f timeout {seconds} docker pull --quiet {ref} >/dev/null 2>&1 </dev/null"
 
 
 @dataclass(frozen=True)
@@ -65,13 +68,22 @@ def verify(hs: HostStack, plan: PullPlan) -> list[str]:
 def pull_image(
     hs: HostStack, decision: ImageDecision, timeout: float, on_progress: Progress | None = None
 ) -> PullResult:
-    """Pull one image on the host's engine (by digest when planned so) and tag it if needed."""
+    """Pull one image on the host's engine (by digest when planned so) and tag it if needed.
+
+    The engine cancels a pull when its client goes away and drops the layers it had; so the
+    pull first starts detached on the host (own session, bounded by `timeout`), and the API
+    pull joins it for progress. A dropped link or a killed deployer then loses nothing: the
+    retry joins the pull still running, or finds the image there. (Registries that need
+    credentials are pulled through the API only: the host's CLI has no login.)"""
     ref = ImageRef.parse(decision.pull_ref)
     auth = None
     for registry in hs.config.images.registries:
         if registry.host == ref.registry and registry.password:
             auth = {"username": registry.username, "password": registry.password.get_secret_value()}
     deadline = time.monotonic() + timeout
+    if auth is None:
+        hs.link.run(DETACHED_PULL.format(seconds=int(timeout), ref=shlex.quote(ref.pull_ref)),
+                    timeout=30)  # fmt: skip
     client = docker_client(hs.link, timeout=min(timeout, 120))
     try:
         result = pull(client, ref, deadline=deadline, auth=auth, on_progress=on_progress)

@@ -151,6 +151,13 @@ class Result:
         return {s["name"]: s for s in self.host(name)["steps"]}
 
 
+def unreachable(target: dict[str, Any], lab: Lab) -> dict[str, Any]:
+    """A copy of a target pointing at a closed port, its host key pinned inline."""
+    broken = {**target, "port": 2299, "host_key": lab.env()["LAB_HOST_KEY"]}
+    broken.pop("known_hosts", None)
+    return broken
+
+
 def make_deploy(lab: Lab, tmp: Path, server: PrefectServer, name: str,
                 edit: Any = None) -> Deploy:  # fmt: skip
     """A config for test `name`: its own remote dir and bundle copy; `edit(doc)` may change it."""
