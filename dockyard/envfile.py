@@ -26,7 +26,7 @@ def render(env: Mapping[str, str]) -> bytes:
     """The .env content, one `KEY='value'` per line, sorted by key."""
     lines = []
     for key in sorted(env):
-        if not KEY.match(key):
+        if not KEY.fullmatch(key):
             raise EnvValueError(f"env key {key!r} is not a valid variable name")
         lines.append(f"{key}={quote(key, env[key])}")
     return ("\n".join(lines) + "\n").encode()

@@ -11,13 +11,15 @@ from dataclasses import asdict, dataclass
 from dockyard.errors import LockHeld
 from dockyard.ssh.link import Link
 
-ACQUIRE = (
-    "mkdir -p {dir} && umask 077 && "
-    "if (set -C; cat > {lock}) 2>/dev/null; then echo ACQUIRED; else echo HELD; cat {lock}; fi"
+ACQUIRE = (  # the owner is written to a temp file first, then hard-linked: atomic and complete
+    'mkdir -p {dir} && umask 077 && t={lock}.$$ && cat > "$t" && '
+    'if ln "$t" {lock} 2>/dev/null; then rm -f "$t"; echo ACQUIRED; '
+    'else rm -f "$t"; echo HELD; cat {lock}; fi'
 )
 TAKE_OVER = (
-    '[ "$(cat {lock} 2>/dev/null)" = {seen} ] && '
-    "cat > {lock}.new && mv {lock}.new {lock} && echo TOOK"
+    'umask 077 && t={lock}.$$ && cat > "$t" && '
+    'if [ "$(cat {lock} 2>/dev/null)" = {seen} ]; then mv "$t" {lock} && echo TOOK; '
+    'else rm -f "$t"; fi'
 )
 RELEASE = "grep -qF {needle} {lock} 2>/dev/null && rm -f {lock}; true"
 
@@ -74,7 +76,7 @@ def acquire(
     """Take the lock, waiting up to `wait` for a live holder; take over a stale lock or one
     left by a run this one resumes (`resumes` holds those run ids, including our own)."""
     directory = lock_path.rsplit("/", 1)[0]
-    payload = json.dumps(asdict(owner)).encode()
+    payload = json.dumps(asdict(owner)).encode()  # no trailing newline: $(cat) compares whole
     deadline = time.monotonic() + wait
     while True:
         cmd = ACQUIRE.format(dir=shlex.quote(directory), lock=shlex.quote(lock_path))
@@ -82,26 +84,27 @@ def acquire(
         status, _, held = out.partition("\n")
         if status.strip() == "ACQUIRED":
             return LockResult(lock_path)
-        holder = _parse(held.strip())
+        held = held.rstrip("\n")
+        holder = _parse(held)
         reason = ""
         if holder is None:
-            reason = f"unreadable lock file ({held.strip()[:80]!r})"
+            reason = f"unreadable lock file ({held[:80]!r})"
         elif holder.run_id in resumes or holder.run_id == owner.run_id:
             reason = f"left by {holder.describe()}, which this run resumes"
         elif holder.expired(time.time()):
             reason = f"stale: {holder.describe()} expired"
         if reason:
-            seen = shlex.quote(held.strip())
-            take = TAKE_OVER.format(lock=shlex.quote(lock_path), seen=seen)
+            take = TAKE_OVER.format(lock=shlex.quote(lock_path), seen=shlex.quote(held))
             if "TOOK" in link.run(take, timeout=timeout, stdin=payload, check=False).stdout:
                 return LockResult(lock_path, holder, reason)
-            continue
         if holder is not None and time.monotonic() >= deadline:
             expires = time.strftime("%H:%M:%S UTC", time.gmtime(holder.expires_at))
             raise LockHeld(
                 f"{lock_path} is held by {holder.describe()}; it expires at {expires}. "
                 "Wait for that deploy to finish, or raise steps.lock.wait"
             )
+        if time.monotonic() >= deadline:
+            raise LockHeld(f"{lock_path}: {reason}, and it could not be taken over; remove it")
         sleep(poll)
 
 

@@ -73,16 +73,17 @@ def _pull_all(
 def _deploy_stack(
     step: StepRunner, request: DeployRequest, host: str, stack: StackConfig, report: HostReport
 ) -> None:
-    """Every step for one stack on one host; rollback if something fails after `up` began."""
+    """Every step for one stack on one host; rollback if something fails after `up` began and
+    before health passed. Jobs not marked rerun_safe are never retried (a migration runs once)."""
     p = stack.project
     timeout = step.timeout
 
-    def run(name: str, task: Any, *args: Any, policy: str = "") -> Any:
-        return step(name, task, request, host, p, *args, policy=policy)
+    def run(name: str, task: Any, *args: Any, policy: str = "", **options: Any) -> Any:
+        return step(name, task, request, host, p, *args, policy=policy, **options)
 
     locked = None
     history: list[releases.Release] = []
-    up_started = False
+    may_roll_back = False
     try:
         facts = run("preflight", host_tasks.check_host, timeout("connect"), policy="connect")
         locked = run("lock", host_tasks.take_lock, timeout("lock"))
@@ -105,18 +106,25 @@ def _deploy_stack(
         run("disk", stack_tasks.disk_gate, facts, protected, timeout("disk"))
         _pull_all(step, request, host, stack, instance, stack_plan, report)
         for job in stack.jobs:
-            run(f"job {job.name}", stack_tasks.run_job, instance, job.name, policy="jobs")
-        up_started = True
+            retries = job.retries if job.rerun_safe else 0
+            run(f"job {job.name}", stack_tasks.run_job, instance, job.name, policy="jobs",
+                retries=retries)  # fmt: skip
+        may_roll_back = True
         run("stop-first", stack_tasks.stop_first, instance, timeout("up"), policy="up")
         run("up", stack_tasks.compose_up, instance)
         restarted = run("restarts", stack_tasks.gated_restarts, instance, timeout("restarts"))
         report.notes += [f"restarted {s}: its config files changed" for s in restarted]
         run("health", release_tasks.health, stack_plan.resolved.active, timeout("health"))
+        may_roll_back = False
         run("record", release_tasks.record_release, "succeeded", timeout("record"))
-        run("cleanup", release_tasks.cleanup, protected, timeout("cleanup"))
     except Exception as exc:
-        _fail(run, step, load(request).masker, report, exc, history, up_started)
+        _fail(run, step, load(request).masker, report, exc, history, may_roll_back)
         raise
+    else:
+        try:
+            run("cleanup", release_tasks.cleanup, protected, timeout("cleanup"))
+        except Exception as exc:
+            report.notes.append(load(request).masker(f"cleanup failed (deploy stands): {exc}"))
     finally:
         if locked is not None:
             run("unlock", host_tasks.release_lock, timeout("lock"), policy="lock")
@@ -129,7 +137,7 @@ def _fail(
     report: HostReport,
     exc: BaseException,
     history: list[releases.Release],
-    up_started: bool,
+    may_roll_back: bool,
 ) -> None:
     """Diagnostics, then rollback to the last good release if `up` had begun."""
     report.result = FAILED
@@ -140,7 +148,7 @@ def _fail(
         )
     except Exception as diag_exc:
         report.notes.append(f"diagnostics not collected: {diag_exc}")
-    if not up_started:
+    if not may_roll_back:
         return
     previous = releases.last_good(history)
     if previous is None:

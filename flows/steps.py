@@ -29,10 +29,13 @@ class StepRunner:
         *args: Any,
         policy: str = "",
         run_name: str | None = None,
+        retries: int | None = None,
         **kwargs: Any,
     ) -> Any:
         """Run `task` with the step policy `policy` (default: the step's own name)."""
         configured = task.with_options(**options(self.steps.policy(policy or name)))
+        if retries is not None:
+            configured = configured.with_options(retries=retries)
         if run_name:
             configured = configured.with_options(task_run_name=run_name)
         started = time.monotonic()

@@ -19,12 +19,12 @@ from dockyard.config import StepPolicy
 from dockyard.errors import DeployError
 from dockyard.registry import RegistryError
 from dockyard.session import DeployRequest, load
-from dockyard.ssh.errors import CommandTimeout, LinkDown
+from dockyard.ssh.errors import ChannelsBusy, CommandTimeout, LinkDown
 
 
 def is_transient(exc: BaseException | None) -> bool:
     """Errors a retry can fix: a dead link, registry 5xx, timeouts, transient pull errors."""
-    if isinstance(exc, LinkDown | CommandTimeout | TimeoutError | ConnectionError):
+    if isinstance(exc, LinkDown | CommandTimeout | ChannelsBusy | TimeoutError | ConnectionError):
         return True
     if isinstance(exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout):
         return True
