@@ -3,8 +3,8 @@ SHELL := /bin/bash
 VENV := .venv
 BIN := $(VENV)/bin
 APT_PACKAGES := docker.io docker-registry openssh-server openssh-client busybox-static \
-	apache2-utils iproute2 procps
-SYSTEM_BINARIES := dockerd docker-registry sshd ssh busybox htpasswd ip ps
+	apache2-utils iproute2 procps chromium chromium-driver
+SYSTEM_BINARIES := dockerd docker-registry sshd ssh busybox htpasswd ip ps chromium chromedriver
 
 .PHONY: demo test bench lint format system venv lab lab-down
 

@@ -95,6 +95,8 @@ def server(host: str, port: int) -> None:
     prefect = shutil.which("prefect") or os.path.join(os.path.dirname(sys.executable), "prefect")
     click.echo(f"Prefect UI and API: http://{host}:{port}  (export PREFECT_API_URL="
                f"http://{host}:{port}/api)")  # fmt: skip
+    os.environ.setdefault("PREFECT_UI_API_URL", f"http://{host}:{port}/api")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.execv(prefect, [prefect, "server", "start", "--host", host, "--port", str(port)])
 
 

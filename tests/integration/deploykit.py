@@ -54,7 +54,12 @@ class PrefectServer:
 
 def start_prefect_server(home: Path, port: int) -> PrefectServer:
     """`prefect server start` on 127.0.0.1:port with its own home; waits for /api/health."""
-    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(home),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_UI_API_URL": f"http://127.0.0.1:{port}/api",
+    }
     prefect = str(Path(sys.executable).with_name("prefect"))
     log = (home / "server.log").open("wb")
     process = subprocess.Popen(
