@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import click
 
+from dockyard import progress
 from dockyard.cli import EXIT_BAD_INPUT, actor, config_option, fail_config, main, parse_sets
 from dockyard.config_load import ConfigError, load_config
 from dockyard.report import SUCCEEDED
@@ -34,13 +37,40 @@ def _print_report(report: dict, as_json: bool) -> None:
             click.echo("\n" + host["diagnostics"])
 
 
+@contextmanager
+def _progress_bars(enabled: bool) -> Iterator[None]:
+    """A rich progress bar per pulled image on stderr while the flow runs (terminals only)."""
+    if not enabled:
+        yield
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn
+
+    bars: dict[tuple[str, str], TaskID] = {}
+    with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+                  console=Console(stderr=True), transient=True) as shown:  # fmt: skip
+
+        def update(host: str, image: str, done: int, total: int) -> None:
+            key = (host, image)
+            if key not in bars:
+                bars[key] = shown.add_task(f"pull {image} on {host}", total=total)
+            shown.update(bars[key], completed=done, total=total)
+
+        progress.subscribe(update)
+        try:
+            yield
+        finally:
+            progress.unsubscribe(update)
+
+
 def _run(
     config_path: str, variables: dict[str, str], hosts: list[str], as_json: bool, resumes: list[str]
 ) -> None:
     from flows.deploy import deploy as deploy_flow
 
-    state = deploy_flow(config_path, variables, hosts or None, actor(), resumes,
-                        return_state=True)  # fmt: skip
+    with _progress_bars(not as_json and sys.stderr.isatty()):
+        state = deploy_flow(config_path, variables, hosts or None, actor(), resumes,
+                            return_state=True)  # fmt: skip
     report = state.result(raise_on_failure=False)
     if not isinstance(report, dict):
         click.echo(f"deploy crashed: {state.message}", err=True)

@@ -6,6 +6,7 @@ import time
 
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
+from dockyard import progress as pull_progress
 from dockyard.pipeline import images
 from dockyard.plan import ImageDecision
 from dockyard.pull import PullResult
@@ -52,6 +53,7 @@ def pull_image(
     last = [0.0]
 
     def progress(_image: str, done: int, total: int) -> None:
+        pull_progress.publish(host, subject, done, total)
         now = time.monotonic()
         if total and now - last[0] >= PROGRESS_EVERY:
             last[0] = now
