@@ -108,7 +108,18 @@ def _env_scalar(value: object) -> str | SecretStr:
     raise FieldProblem("env value must be a single value", 'write a string, e.g. KEY: "value"')
 
 
-EnvValue = Annotated[str | SecretStr, BeforeValidator(_env_scalar)]
+def _env_literal(value: str | SecretStr) -> str | SecretStr:
+    text = value.get_secret_value() if isinstance(value, SecretStr) else value
+    if "'" in text or "\n" in text or "\r" in text:
+        raise FieldProblem(
+            "env value contains a single quote or a line break, which the stack's .env file "
+            "cannot carry literally",
+            "remove it from the value (the value itself is not shown here)",
+        )
+    return value
+
+
+EnvValue = Annotated[str | SecretStr, BeforeValidator(_env_scalar), AfterValidator(_env_literal)]
 
 
 def _context(info: ValidationInfo) -> tuple[Path, Mapping[str, str]]:

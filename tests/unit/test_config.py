@@ -844,3 +844,12 @@ def test_config_hash_stable_across_processes(project: Path) -> None:
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == config_hash(load_config(path, VARIABLES, ENVIRON))
+
+
+def test_env_value_with_a_quote_is_refused_at_validate_without_showing_it(
+    project: Path,
+) -> None:
+    error = problems_of(project, full_config(), environ={**ENVIRON, "DB_PASSWORD": "it's-x9"})
+    text = str(error)
+    assert "stacks[0].env.DB_PASSWORD" in text and "single quote" in text
+    assert "it's-x9" not in text
