@@ -40,7 +40,7 @@ def _pull_all(
     request: DeployRequest,
     host: str,
     stack: StackConfig,
-    instance: str,
+    attempt: str,
     stack_plan: Any,
     report: HostReport,
 ) -> None:
@@ -51,7 +51,7 @@ def _pull_all(
     with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="pull") as pool:
         futures = {
             d.image: _in_thread(pool, step, f"pull {d.ref.short}", image_tasks.pull_image,
-                                request, host, stack.project, instance, d.image, d, timeout,
+                                request, host, stack.project, attempt, d.image, d, timeout,
                                 policy="pull", run_name=f"pull {d.ref.short} on {host}")
             for d in to_pull
         }  # fmt: skip
@@ -89,30 +89,30 @@ def _deploy_stack(
         locked = run("lock", host_tasks.take_lock, timeout("lock"))
         if locked.note:
             report.notes.append(f"{p}: {locked.note}")
-        instance = locked.instance
+        attempt = locked.attempt
         stack_plan = run("plan", image_tasks.plan_images, timeout("verify"), policy="verify")
         report.images += [
             ImageReport(d.image, d.service, d.kind.value, d.action, d.reason)
             for d in stack_plan.plan.decisions
         ]
-        run("verify", image_tasks.verify_images, instance, stack_plan)
-        run("sync", stack_tasks.sync_bundle, instance)
-        run("env", stack_tasks.write_env, instance)
+        run("verify", image_tasks.verify_images, attempt, stack_plan)
+        run("sync", stack_tasks.sync_bundle, attempt)
+        run("env", stack_tasks.write_env, attempt)
         history = run("releases", release_tasks.read_releases, policy="record")
         keep = load(request).config.disk.keep_releases
         protected = sorted(
             {d.image for d in stack_plan.plan.decisions} | releases.kept_digests(history, keep)
         )
         run("disk", stack_tasks.disk_gate, facts, protected, timeout("disk"))
-        _pull_all(step, request, host, stack, instance, stack_plan, report)
+        _pull_all(step, request, host, stack, attempt, stack_plan, report)
         for job in stack.jobs:
             retries = job.retries if job.rerun_safe else 0
-            run(f"job {job.name}", stack_tasks.run_job, instance, job.name, policy="jobs",
+            run(f"job {job.name}", stack_tasks.run_job, attempt, job.name, policy="jobs",
                 retries=retries)  # fmt: skip
         may_roll_back = True
-        run("stop-first", stack_tasks.stop_first, instance, timeout("up"), policy="up")
-        run("up", stack_tasks.compose_up, instance)
-        restarted = run("restarts", stack_tasks.gated_restarts, instance, timeout("restarts"))
+        run("stop-first", stack_tasks.stop_first, attempt, timeout("up"), policy="up")
+        run("up", stack_tasks.compose_up, attempt)
+        restarted = run("restarts", stack_tasks.gated_restarts, attempt, timeout("restarts"))
         report.notes += [f"restarted {s}: its config files changed" for s in restarted]
         run("health", release_tasks.health, stack_plan.resolved.active, timeout("health"))
         may_roll_back = False

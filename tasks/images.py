@@ -31,7 +31,7 @@ def plan_images(
 
 @cached_step("verify", "verify {host}/{project}")
 def verify_images(
-    request: DeployRequest, host: str, project: str, instance: str, stack_plan: images.StackPlan
+    request: DeployRequest, host: str, project: str, attempt: str, stack_plan: images.StackPlan
 ) -> list[str]:
     """Every per-deploy or to-be-pulled image exists in its registry, before any change."""
     return images.verify(stack_for(request, host, project), stack_plan.plan)
@@ -42,7 +42,7 @@ def pull_image(
     request: DeployRequest,
     host: str,
     project: str,
-    instance: str,
+    attempt: str,
     subject: str,
     decision: ImageDecision,
     timeout: float,

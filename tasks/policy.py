@@ -40,14 +40,14 @@ def retry_transient(task: Task[..., Any], task_run: TaskRun, state: State[Any]) 
 
 def release_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
     """Cache key: the step, the release (config hash incl. per-deploy values), host, stack
-    instance and the step's own subject (an image, a job)."""
+    attempt and the step's own subject (an image, a job)."""
     request: DeployRequest = parameters["request"]
     parts = [
         context.task.name,
         load(request).release,
         parameters.get("host", ""),
         parameters.get("project", ""),
-        parameters.get("instance", ""),
+        parameters.get("attempt", ""),
         str(parameters.get("subject", "")),
     ]
     return "dockyard/" + "/".join(parts)
@@ -92,7 +92,7 @@ def attempts(task_run_id: UUID | None) -> int:
 
 
 def cached_step(name: str, run_name: str) -> Callable[[F], Task[..., Any]]:
-    """A step done once per release, host and stack instance: a rerun skips it (Cached)."""
+    """A step done once per release, host and stack attempt: a rerun skips it (Cached)."""
     return step_task(
         name=name,
         task_run_name=run_name,

@@ -11,7 +11,7 @@ from tasks.policy import cached_step, fresh_step
 
 
 @cached_step("sync", "sync {host}/{project}")
-def sync_bundle(request: DeployRequest, host: str, project: str, instance: str) -> list[str]:
+def sync_bundle(request: DeployRequest, host: str, project: str, attempt: str) -> list[str]:
     """Upload changed bundle files (sha256-verified)."""
     hs = stack_for(request, host, project)
     changed = bundle.sync(hs)
@@ -20,7 +20,7 @@ def sync_bundle(request: DeployRequest, host: str, project: str, instance: str) 
 
 
 @cached_step("env", "env {host}/{project}")
-def write_env(request: DeployRequest, host: str, project: str, instance: str) -> str:
+def write_env(request: DeployRequest, host: str, project: str, attempt: str) -> str:
     """Write the stack's .env by SFTP, mode 0600."""
     return bundle.write_env(stack_for(request, host, project))
 
@@ -46,7 +46,7 @@ def disk_gate(
 
 
 @cached_step("job", "job {subject} {host}/{project}")
-def run_job(request: DeployRequest, host: str, project: str, instance: str, subject: str) -> str:
+def run_job(request: DeployRequest, host: str, project: str, attempt: str, subject: str) -> str:
     """One ordered one-off job (provision, migrate); done once per release."""
     hs = stack_for(request, host, project)
     job = next(j for j in hs.stack.jobs if j.name == subject)
@@ -55,21 +55,21 @@ def run_job(request: DeployRequest, host: str, project: str, instance: str, subj
 
 @cached_step("stop-first", "stop-before-up {host}/{project}")
 def stop_first(
-    request: DeployRequest, host: str, project: str, instance: str, timeout: float
+    request: DeployRequest, host: str, project: str, attempt: str, timeout: float
 ) -> list[str]:
     """Stop services that race `up` (e.g. autoheal)."""
     return up.stop_first(stack_for(request, host, project), timeout)
 
 
 @cached_step("up", "up {host}/{project}")
-def compose_up(request: DeployRequest, host: str, project: str, instance: str) -> None:
+def compose_up(request: DeployRequest, host: str, project: str, attempt: str) -> None:
     """`compose up -d --wait` with --pull never (dockyard pulled already)."""
     up.up(stack_for(request, host, project))
 
 
 @cached_step("restarts", "restarts {host}/{project}")
 def gated_restarts(
-    request: DeployRequest, host: str, project: str, instance: str, timeout: float
+    request: DeployRequest, host: str, project: str, attempt: str, timeout: float
 ) -> list[str]:
     """Restart services whose watched config files changed."""
     return up.gated_restarts(stack_for(request, host, project), timeout)

@@ -1,4 +1,4 @@
-"""The lock step: take the stack's host lock, and learn the stack instance it guards."""
+"""The lock step: take the stack's host lock and open (or resume) the release's attempt."""
 
 from __future__ import annotations
 
@@ -13,16 +13,16 @@ from dockyard import lock
 from dockyard.session import DeployRequest, HostStack
 
 LOCK_FILE = "lock"
-INSTANCE_FILE = "instance"
+ATTEMPT_FILE = "attempt"
+OPEN = "open"
 
 
 @dataclass(frozen=True)
 class Locked:
-    """The lock is held; `instance` identifies this copy of the stack on this host (a wiped
-    host gets a new one, so cached steps of an earlier copy are never reused)."""
+    """The lock is held; `attempt` keys the cached steps of this release on this host."""
 
     path: str
-    instance: str
+    attempt: str
     note: str
 
 
@@ -31,7 +31,7 @@ def lock_path(hs: HostStack) -> str:
 
 
 def take(hs: HostStack, request: DeployRequest, timeout: float) -> Locked:
-    """Acquire the lock (waiting up to steps.lock.wait) and read or create the instance id."""
+    """Acquire the lock (waiting up to steps.lock.wait) and open or resume the attempt."""
     settings = hs.config.steps.lock
     now = time.time()
     owner = lock.LockOwner(
@@ -47,16 +47,34 @@ def take(hs: HostStack, request: DeployRequest, timeout: float) -> Locked:
         timeout=timeout,
     )  # fmt: skip
     note = f"took over a lock {result.reason}" if result.replaced else ""
-    return Locked(result.path, instance(hs, timeout), note)
+    return Locked(result.path, attempt(hs, timeout), note)
 
 
-def instance(hs: HostStack, timeout: float, renew: bool = False) -> str:
-    """The stack instance id on the host, created if absent (or replaced when `renew`)."""
-    state = shlex.quote(hs.project.state_dir)
-    path = shlex.quote(f"{hs.project.state_dir}/{INSTANCE_FILE}")
-    keep = "" if renew else f"[ -s {path} ] || "
-    script = f"mkdir -p {state} && {{ {keep}echo {uuid.uuid4().hex} > {path}; }} && cat {path}"
-    return hs.link.run(script, timeout=timeout).stdout.strip()
+def attempt(hs: HostStack, timeout: float) -> str:
+    """The token of this release's open attempt on the host, or a new one.
+
+    An attempt stays open until the release is recorded (succeeded or rolled back): a resume,
+    a Retry or a rerun of a release whose deploy did not finish reuses it, so its finished
+    steps come back Cached. Any other deploy opens a new attempt and runs every step: a
+    redeploy of a release that finished earlier (after B, or after a prune) is done afresh,
+    and a wiped host has no attempt file at all."""
+    path = shlex.quote(f"{hs.project.state_dir}/{ATTEMPT_FILE}")
+    mine = f"{hs.loaded.release} {OPEN} "
+    fresh = f"{mine}{uuid.uuid4().hex}"
+    script = (
+        f"mkdir -p {shlex.quote(hs.project.state_dir)} && cur=$(cat {path} 2>/dev/null); "
+        f'case "$cur" in {shlex.quote(mine)}*) echo "$cur" ;; '
+        f"*) echo {shlex.quote(fresh)} > {path} && cat {path} ;; esac"
+    )
+    return hs.link.run(script, timeout=timeout).stdout.strip().rsplit(" ", 1)[-1]
+
+
+def close_attempt(hs: HostStack, outcome: str, timeout: float) -> None:
+    """Mark the release's attempt finished (`outcome`: succeeded, rolled_back): the next
+    deploy of any release starts a new one."""
+    path = shlex.quote(f"{hs.project.state_dir}/{ATTEMPT_FILE}")
+    line = shlex.quote(f"{hs.loaded.release} {outcome}")
+    hs.link.run(f"echo {line} > {path}", timeout=timeout)
 
 
 def release(hs: HostStack, request: DeployRequest, timeout: float) -> None:

@@ -59,13 +59,15 @@ def record(
         },
     )
     releases.append(hs.link, hs.project.state_dir, release, timeout=timeout)
+    if result == "succeeded":
+        locking.close_attempt(hs, result, timeout)
     return release
 
 
 def rollback(hs: HostStack, to: Release, timeout: float) -> None:
-    """Point every service at the images of release `to` (by digest) and `up` again; renew the
-    stack instance so that a rerun of the failed release redoes its steps."""
-    locking.instance(hs, timeout, renew=True)
+    """Point every service at the images of release `to` (by digest) and `up` again; close the
+    failed release's attempt so that a rerun of it redoes its steps."""
+    locking.close_attempt(hs, "rolled_back", timeout)
     hs.link.write_file(hs.project.path(OVERRIDE_FILE), image_override(to.images).encode(), 0o644)
     wait = hs.stack.up.wait_timeout
     argv = hs.project.up(wait_timeout=wait, remove_orphans=False, extra_files=(OVERRIDE_FILE,))

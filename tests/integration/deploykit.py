@@ -114,6 +114,12 @@ class Deploy:
                               timeout=timeout, env=env)  # fmt: skip
         return done.stdout
 
+    def forget_images(self, *refs: str) -> None:
+        """Remove images from the engine under every name they have (so a pull downloads)."""
+        for ref in refs:
+            self.host(f"id=$(docker image inspect --format '{{{{.Id}}}}' {ref} 2>/dev/null) && "
+                      'docker rmi -f "$id"')  # fmt: skip
+
     def compose(self, *args: str) -> str:
         return self.host(f"docker compose -p shop --project-directory {self.remote_dir} "
                          + " ".join(args))  # fmt: skip

