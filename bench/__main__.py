@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -43,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         parser.error(str(exc))
 
+    signal.signal(signal.SIGTERM, _stop_on_term)
     started = time.monotonic()
     lab = labsite.start(labsite.choose_state_dir(args.lab_dir))
     print(f"[bench] lab at {lab.state_dir}", flush=True)
@@ -92,6 +94,11 @@ def main(argv: list[str] | None = None) -> int:
     print(md_path.read_text())
     print(f"[bench] wrote {json_path} and {md_path}")
     return 0
+
+
+def _stop_on_term(_signum: int, _frame: object) -> None:
+    """SIGTERM unwinds like Ctrl-C, so the bench's Prefect server, proxy and stacks stop too."""
+    raise KeyboardInterrupt
 
 
 def _contenders(ws: Workspace, server: PrefectServer) -> dict[str, Any]:
