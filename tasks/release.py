@@ -48,8 +48,4 @@ def cleanup(
 ) -> list[str]:
     """Remove dangling images, never those of the stack or of the kept releases."""
     hs = stack_for(request, host, project)
-
-    def run(cmd: str) -> str:
-        return hs.link.run(cmd, timeout=timeout).stdout
-
-    return disk.remove_dangling(run, protected, hs.log)
+    return disk.remove_dangling(hs.runner(timeout), protected, hs.log)

@@ -38,10 +38,7 @@ def disk_gate(
     hs = stack_for(request, host, project)
     gate = disk.DiskGate(hs.config.disk.min_free_gb, hs.config.disk.max_used_pct)
 
-    def run(cmd: str) -> str:
-        return hs.link.run(cmd, timeout=timeout).stdout
-
-    return disk.ensure_space(run, facts.data_root, gate, protected=set(protected),
+    return disk.ensure_space(hs.runner(timeout), facts.data_root, gate, protected=set(protected),
                              project=project, say=hs.log)  # fmt: skip
 
 
