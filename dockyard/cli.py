@@ -300,15 +300,14 @@ def rollback_(config_path: str, sets: tuple[str, ...], to: str | None) -> None:
                                 actor())  # fmt: skip
         try:
             history = releases.read_all(hs.link, hs.project.state_dir)
-            good = [r for r in history if r.succeeded and (to is None or r.id == to)]
-            if to is None and history and good and good[-1].id == history[-1].id:
-                good = good[:-1]
-            if not good:
+            current = history[-1].id if history and history[-1].succeeded else None
+            candidates = [r for r in history if to is None or r.id == to]
+            target = releases.last_good(candidates, before=None if to else current)
+            if target is None:
                 click.echo(f"{name}: no release {to or 'before the current one'} to roll back to",
                            err=True)  # fmt: skip
                 failed = True
                 continue
-            target = good[-1]
             locking.take(hs, request, timeout=60)
             try:
                 record.rollback(hs, target, timeout=600)

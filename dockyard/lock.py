@@ -112,9 +112,3 @@ def release(link: Link, lock_path: str, run_id: str, timeout: float = 30.0) -> N
     """Remove the lock if this run holds it (never someone else's)."""
     needle = shlex.quote(f'"run_id": "{run_id}"')
     link.run(RELEASE.format(needle=needle, lock=shlex.quote(lock_path)), timeout=timeout)
-
-
-def read(link: Link, lock_path: str, timeout: float = 30.0) -> LockOwner | None:
-    """The current holder, if any."""
-    out = link.run(f"cat {shlex.quote(lock_path)} 2>/dev/null; true", timeout=timeout).stdout
-    return _parse(out.strip())

@@ -231,11 +231,6 @@ class TestReleaseAndRead:
         lock.release(host, PATH, "ours")  # type: ignore[arg-type]
         assert host.content == theirs
 
-    def test_read(self) -> None:
-        assert lock.read(FakeHost(as_file(owner("x"))), PATH) == owner("x")  # type: ignore[arg-type]
-        assert lock.read(FakeHost(), PATH) is None  # type: ignore[arg-type]
-        assert lock.read(FakeHost("{broken"), PATH) is None  # type: ignore[arg-type]
-
     def test_owner_expired_and_describe(self) -> None:
         o = owner("r1", expires_in=10, at=0.0)
         assert not o.expired(9.99)
