@@ -268,7 +268,7 @@ def releases_(config_path: str, sets: tuple[str, ...], as_json: bool) -> None:
     rows = []
     for hs in _stack_hosts(config_path, sets):
         try:
-            found = releases.read_all(hs.link, hs.project.state_dir)
+            found = releases.read_all(hs.link, hs.project.state.root)
         except LinkError as exc:
             click.echo(str(exc), err=True)
             sys.exit(EXIT_LINK_LOST)
@@ -299,7 +299,7 @@ def rollback_(config_path: str, sets: tuple[str, ...], to: str | None) -> None:
         request = DeployRequest(config_path, parse_sets(sets), f"rollback-{uuid.uuid4().hex[:8]}",
                                 actor())  # fmt: skip
         try:
-            history = releases.read_all(hs.link, hs.project.state_dir)
+            history = releases.read_all(hs.link, hs.project.state.root)
             current = history[-1].id if history and history[-1].succeeded else None
             candidates = [r for r in history if to is None or r.id == to]
             target = releases.last_good(candidates, before=None if to else current)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import math
 import os
 import posixpath
@@ -13,7 +11,6 @@ from pathlib import Path
 from typing import Annotated, Literal, NamedTuple
 from urllib.parse import urlsplit
 
-import paramiko
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -26,6 +23,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+from dockyard.ssh.keys import KeyProblem, known_hosts_name, load_known_hosts, parse_host_key
 
 STEP_NAMES = (
     "connect", "lock", "verify", "sync", "env", "disk", "pull",
@@ -195,7 +194,7 @@ class TargetConfig(_Model):
     @property
     def known_hosts_name(self) -> str:
         """The name this host has in known_hosts (`[host]:port` unless port 22)."""
-        return self.host if self.port == 22 else f"[{self.host}]:{self.port}"
+        return known_hosts_name(self.host, self.port)
 
     @field_validator("key_file", "known_hosts")
     @classmethod
@@ -271,15 +270,10 @@ class TargetConfig(_Model):
         return self
 
     def _check_known_hosts(self, path: Path) -> None:
-        keys = paramiko.HostKeys()
         try:
-            keys.load(str(path))
-        except paramiko.hostkeys.InvalidHostKey as exc:
-            raise FieldProblem(
-                f"{path} has a malformed line: {exc.exc}",
-                "fix or delete that line (regenerate with ssh-keyscan)",
-                ("known_hosts",),
-            ) from None
+            keys = load_known_hosts(path)
+        except KeyProblem as exc:
+            raise FieldProblem(str(exc), exc.fix, ("known_hosts",)) from None
         if keys.lookup(self.known_hosts_name) is None:
             raise FieldProblem(
                 f"{path} has no key for {self.known_hosts_name}",
@@ -299,16 +293,10 @@ def _secret_env(environ: Mapping[str, str], name: str, field: str) -> SecretStr:
 
 
 def _parse_host_key(line: str) -> None:
-    fields = line.split()
-    fix = "use one 'ssh-ed25519 AAAA...' line (from ssh-keyscan, without the host name)"
-    if len(fields) >= 3 and fields[0][:4] not in ("ssh-", "ecds") and fields[1][:4] == "ssh-":
-        raise FieldProblem("host_key starts with a host name", fix, ("host_key",))
-    if len(fields) < 2:
-        raise FieldProblem("host_key needs a key type and key data", fix, ("host_key",))
     try:
-        paramiko.PKey.from_type_string(fields[0], base64.b64decode(fields[1], validate=True))
-    except (binascii.Error, paramiko.SSHException, ValueError) as exc:
-        raise FieldProblem(f"host_key is not a valid key: {exc}", fix, ("host_key",)) from None
+        parse_host_key(line)
+    except KeyProblem as exc:
+        raise FieldProblem(str(exc), exc.fix, ("host_key",)) from None
 
 
 class JobConfig(_Model):

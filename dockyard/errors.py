@@ -1,12 +1,45 @@
-"""The deploy's error types, and which of them a retry can fix."""
+"""dockyard's one exception tree: every error says what and how to fix it, and whether a retry
+can help (`transient`); every error pickles (Prefect stores task states and results)."""
 
 from __future__ import annotations
 
+from typing import Any
 
-class DeployError(RuntimeError):
+
+def _rebuild(cls: type[DockyardError], message: str, state: dict[str, Any]) -> DockyardError:
+    """Unpickle without calling a subclass's own __init__ (whose arguments differ)."""
+    exc = cls.__new__(cls)
+    Exception.__init__(exc, message)
+    exc.__dict__.update(state)
+    return exc
+
+
+class DockyardError(Exception):
+    """The root: any failure dockyard raises. `transient` decides retries (one place)."""
+
+    transient: bool = False
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), str(self), dict(self.__dict__)))
+
+
+class DeployError(DockyardError):
     """A deploy step failed; the message says what and how to fix it."""
 
-    transient = False
+
+class StepTimeout(DeployError):
+    """A step ran past its `timeout` (steps.<name>.timeout); its remote processes were killed."""
+
+    transient = True
+
+    def __init__(self, step: str, timeout: float, doing: str = "") -> None:
+        during = f" (during {doing})" if doing else ""
+        super().__init__(
+            f"step {step} ran past its {timeout:g} s timeout{during}; raise "
+            f"steps.{step}.timeout or find what is slow on the host"
+        )
+        self.step = step
+        self.timeout = timeout
 
 
 class LockHeld(DeployError):

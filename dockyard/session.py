@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dockyard.compose import ComposeProject
+from dockyard.commands.compose import ComposeProject
 from dockyard.config import DeployConfig, StackConfig, TargetConfig
 from dockyard.config_load import config_hash, load_config
 from dockyard.masking import Masker

@@ -22,7 +22,7 @@ def health(
 def read_releases(request: DeployRequest, host: str, project: str) -> list[Release]:
     """The host's release records for this stack."""
     hs = stack_for(request, host, project)
-    return releases.read_all(hs.link, hs.project.state_dir)
+    return releases.read_all(hs.link, hs.project.state.root)
 
 
 @fresh_step("record", "record {host}/{project}")

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from dockyard.compose import ENV_FILE
+from dockyard.commands.compose import ENV_FILE
 from dockyard.envfile import render
 from dockyard.session import HostStack
 

@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from dockyard import lock
 from dockyard.session import DeployRequest, HostStack
 
-LOCK_FILE = "lock"
-ATTEMPT_FILE = "attempt"
 OPEN = "open"
 
 
@@ -27,7 +25,7 @@ class Locked:
 
 
 def lock_path(hs: HostStack) -> str:
-    return f"{hs.project.state_dir}/{LOCK_FILE}"
+    return hs.project.state.lock
 
 
 def take(hs: HostStack, request: DeployRequest, timeout: float) -> Locked:
@@ -58,11 +56,11 @@ def attempt(hs: HostStack, timeout: float) -> str:
     steps come back Cached. Any other deploy opens a new attempt and runs every step: a
     redeploy of a release that finished earlier (after B, or after a prune) is done afresh,
     and a wiped host has no attempt file at all."""
-    path = shlex.quote(f"{hs.project.state_dir}/{ATTEMPT_FILE}")
+    path = shlex.quote(hs.project.state.attempt)
     mine = f"{hs.loaded.release} {OPEN} "
     fresh = f"{mine}{uuid.uuid4().hex}"
     script = (
-        f"mkdir -p {shlex.quote(hs.project.state_dir)} && cur=$(cat {path} 2>/dev/null); "
+        f"mkdir -p {shlex.quote(hs.project.state.root)} && cur=$(cat {path} 2>/dev/null); "
         f'case "$cur" in {shlex.quote(mine)}*) echo "$cur" ;; '
         f"*) echo {shlex.quote(fresh)} > {path} && cat {path} ;; esac"
     )
@@ -72,7 +70,7 @@ def attempt(hs: HostStack, timeout: float) -> str:
 def close_attempt(hs: HostStack, outcome: str, timeout: float) -> None:
     """Mark the release's attempt finished (`outcome`: succeeded, rolled_back): the next
     deploy of any release starts a new one."""
-    path = shlex.quote(f"{hs.project.state_dir}/{ATTEMPT_FILE}")
+    path = shlex.quote(hs.project.state.attempt)
     line = shlex.quote(f"{hs.loaded.release} {outcome}")
     hs.link.run(f"echo {line} > {path}", timeout=timeout)
 

@@ -7,7 +7,7 @@ import shlex
 import time
 
 from dockyard import releases
-from dockyard.compose import OVERRIDE_FILE, image_override
+from dockyard.commands.compose import image_override
 from dockyard.health import parse_ps
 from dockyard.pipeline import locking
 from dockyard.releases import Release
@@ -58,7 +58,7 @@ def record(
             p.name: p.ref for p in hs.config.per_deploy_images() if p.project == hs.stack.project
         },
     )
-    releases.append(hs.link, hs.project.state_dir, release, timeout=timeout)
+    releases.append(hs.link, hs.project.state.root, release, timeout=timeout)
     if result == "succeeded":
         locking.close_attempt(hs, result, timeout)
     return release
@@ -68,7 +68,9 @@ def rollback(hs: HostStack, to: Release, timeout: float) -> None:
     """Point every service at the images of release `to` (by digest) and `up` again; close the
     failed release's attempt so that a rerun of it redoes its steps."""
     locking.close_attempt(hs, "rolled_back", timeout)
-    hs.link.write_file(hs.project.path(OVERRIDE_FILE), image_override(to.images).encode(), 0o644)
+    hs.link.write_file(hs.project.state.override, image_override(to.images).encode(), 0o644)
     wait = hs.stack.up.wait_timeout
-    argv = hs.project.up(wait_timeout=wait, remove_orphans=False, extra_files=(OVERRIDE_FILE,))
+    argv = hs.project.up(
+        wait_timeout=wait, remove_orphans=False, extra_files=(hs.project.state.override,)
+    )
     hs.run(argv, timeout=min(timeout, wait + 60))

@@ -5,9 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 
+from dockyard.commands.shell import mkdir
 from dockyard.session import HostStack
-
-HASHES_FILE = "restart-hashes.json"
 
 
 def stop_first(hs: HostStack, timeout: float) -> list[str]:
@@ -39,7 +38,7 @@ def gated_restarts(hs: HostStack, timeout: float) -> list[str]:
     """Restart each service whose watched files changed since the last deploy; remember hashes."""
     if not hs.stack.restarts:
         return []
-    path = f"{hs.project.state_dir}/{HASHES_FILE}"
+    path = hs.project.state.restart_hashes
     raw = hs.link.read_file(path, max_bytes=1 << 20)
     before: dict[str, str] = json.loads(raw) if raw else {}
     now = file_hashes(hs)
@@ -50,6 +49,6 @@ def gated_restarts(hs: HostStack, timeout: float) -> list[str]:
     ]
     if changed:
         hs.run(hs.project.restart(changed), timeout=timeout)
-    hs.link.run(f"mkdir -p {hs.project.state_dir}", timeout=timeout)
+    hs.link.run(mkdir(hs.project.state.root), timeout=timeout)
     hs.link.write_file(path, json.dumps(now, sort_keys=True).encode(), mode=0o644)
     return changed

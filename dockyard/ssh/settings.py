@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dockyard.config import TargetConfig
+from dockyard.ssh.keys import known_hosts_name
 
 SSHD_MAX_SESSIONS = 10
 
@@ -62,7 +63,7 @@ class LinkSettings:
     @property
     def known_hosts_name(self) -> str:
         """The host's name in known_hosts: `host`, or `[host]:port` off port 22."""
-        return self.host if self.port == 22 else f"[{self.host}]:{self.port}"
+        return known_hosts_name(self.host, self.port)
 
     @property
     def dead_after(self) -> float:

@@ -16,7 +16,7 @@ from dockyard.lab.layout import LabLayout
 from tests.integration.deploykit import Deploy, PrefectServer, make_deploy, start_prefect_server
 
 REPO = Path(__file__).resolve().parents[2]
-PREFECT_PORT = 4299
+PREFECT_PORT = int(os.environ.get("DOCKYARD_TEST_PREFECT_PORT", "4299"))
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

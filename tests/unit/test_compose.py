@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import yaml
 
-from dockyard.compose import OVERRIDE_FILE, ComposeProject, image_override
+from dockyard.commands.compose import ComposeProject, image_override
 
 SHOP = ComposeProject(
     "shop", "/opt/shop", files=("docker-compose.yml", "prod.yml"), profiles=("web", "ops")
@@ -31,7 +31,7 @@ class TestBase:
         assert "--profile" not in argv
 
     def test_extra_files_follow_the_stack_files(self) -> None:
-        argv = SHOP.base(extra_files=[OVERRIDE_FILE])
+        argv = SHOP.base(extra_files=[SHOP.state.override])
         files = [argv[i + 1] for i, a in enumerate(argv) if a == "--file"]
         assert files == [
             "/opt/shop/docker-compose.yml",
@@ -45,7 +45,7 @@ class TestBase:
         assert SHOP.base(profiles=[])[-1] == "/opt/shop/prod.yml"
 
     def test_state_dir_is_under_the_remote_dir(self) -> None:
-        assert SHOP.state_dir == "/opt/shop/.dockyard"
+        assert SHOP.state.root == "/opt/shop/.dockyard"
 
 
 class TestCommands:
@@ -65,7 +65,7 @@ class TestCommands:
         assert rest[-2:] == ["api", "db"]
 
     def test_up_with_override_file_puts_it_before_the_subcommand(self) -> None:
-        argv = SHOP.up(wait_timeout=30, extra_files=[OVERRIDE_FILE])
+        argv = SHOP.up(wait_timeout=30, extra_files=[SHOP.state.override])
         assert argv.index("/opt/shop/.dockyard/images.override.yml") < argv.index("up")
 
     def test_run_job_removes_container_never_pulls_and_has_no_tty(self) -> None:

@@ -6,9 +6,9 @@ import posixpath
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from dockyard.commands.hoststate import HostState
+
 ENV_FILE = ".env"
-STATE_DIR = ".dockyard"
-OVERRIDE_FILE = ".dockyard/images.override.yml"
 
 
 @dataclass(frozen=True)
@@ -25,9 +25,9 @@ class ComposeProject:
         return posixpath.join(self.remote_dir, name)
 
     @property
-    def state_dir(self) -> str:
-        """Where dockyard keeps its own files for this stack (lock, releases)."""
-        return self.path(STATE_DIR)
+    def state(self) -> HostState:
+        """Where dockyard keeps its own files for this stack (lock, journal, releases)."""
+        return HostState(self.remote_dir)
 
     def base(
         self, extra_files: Iterable[str] = (), profiles: Iterable[str] | None = None

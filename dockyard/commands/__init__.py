@@ -1,0 +1,11 @@
+"""The command layer: pure builders of every argv and script dockyard runs on a host.
+
+Nothing here runs anything or touches the network; each builder returns a `list[str]` (argv)
+or one POSIX `sh` script, and is tested as strings (tests/unit/test_commands_*.py). The rest
+of the core runs them through `dockyard.runner.Runner` and never writes shell itself.
+
+    compose    docker compose for one project (config, up, run, stop, restart, ps, logs)
+    docker     the docker CLI: host probe, inspect, networks, disk usage
+    hoststate  every path under a stack's `.dockyard/` and the scripts that read or write them
+    shell      quoting and the few plain file operations (mkdir, rm) the steps need
+"""

@@ -1,0 +1,86 @@
+"""The one way the core runs things on a host: `Runner.run(argv, deadline=...)`.
+
+Commands come from the command layer (dockyard/commands/); a Runner executes them within the
+step's deadline. LinkRunner runs them over the SSH link; tests use tests/fakes.FakeRunner."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
+from dockyard.deadline import Deadline
+from dockyard.masking import Masker
+from dockyard.ssh.errors import CommandTimeout
+from dockyard.ssh.link import Link, RunResult
+
+Command = list[str] | str
+Log = Callable[[str], None]
+
+__all__ = ["Command", "LinkRunner", "RunResult", "Runner"]
+
+
+class Runner(Protocol):
+    """Runs commands and moves files on one host, each call bounded by the step's deadline."""
+
+    def run(
+        self,
+        cmd: Command,
+        *,
+        deadline: Deadline,
+        check: bool = True,
+        stdin: bytes | None = None,
+        cap: float | None = None,
+        quiet: bool = False,
+    ) -> RunResult: ...
+
+    def write_file(self, path: str, data: bytes, *, mode: int, deadline: Deadline) -> None: ...
+
+    def read_file(self, path: str, *, max_bytes: int, deadline: Deadline) -> bytes | None: ...
+
+    def upload_tree(self, local_dir: Path, remote_dir: str, *, deadline: Deadline) -> list[str]: ...
+
+
+class LinkRunner:
+    """A Runner over a Link: output lines stream (masked) to `log`; a command that outlives the
+    step's deadline is killed and surfaces as StepTimeout naming the step."""
+
+    def __init__(self, link: Link, log: Log, masker: Masker) -> None:
+        self.link = link
+        self.log = log
+        self.masker = masker
+
+    def run(
+        self,
+        cmd: Command,
+        *,
+        deadline: Deadline,
+        check: bool = True,
+        stdin: bytes | None = None,
+        cap: float | None = None,
+        quiet: bool = False,
+    ) -> RunResult:
+        deadline.check()
+        budget = deadline.left(cap)
+        on_output = None if quiet else self._stream
+        try:
+            return self.link.run(cmd, timeout=budget, check=check, stdin=stdin, on_output=on_output)
+        except CommandTimeout as exc:
+            if deadline.expired:
+                raise deadline.timed_out(self.masker(exc.command)) from None
+            raise
+
+    def write_file(self, path: str, data: bytes, *, mode: int, deadline: Deadline) -> None:
+        deadline.check(f"writing {path}")
+        self.link.write_file(path, data, mode=mode, timeout=deadline.left())
+
+    def read_file(self, path: str, *, max_bytes: int, deadline: Deadline) -> bytes | None:
+        deadline.check(f"reading {path}")
+        return self.link.read_file(path, max_bytes=max_bytes, timeout=deadline.left())
+
+    def upload_tree(self, local_dir: Path, remote_dir: str, *, deadline: Deadline) -> list[str]:
+        deadline.check(f"uploading to {remote_dir}")
+        return self.link.upload_tree(local_dir, remote_dir, timeout=deadline.left())
+
+    def _stream(self, _stream: str, line: str) -> None:
+        self.log(self.masker(line.rstrip()))
