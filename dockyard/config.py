@@ -8,7 +8,7 @@ import posixpath
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Literal, NamedTuple
+from typing import Annotated, Any, Literal, NamedTuple
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -20,16 +20,13 @@ from pydantic import (
     PrivateAttr,
     SecretStr,
     ValidationInfo,
+    create_model,
     field_validator,
     model_validator,
 )
 
 from dockyard.ssh.keys import KeyProblem, known_hosts_name, load_known_hosts, parse_host_key
-
-STEP_NAMES = (
-    "connect", "lock", "verify", "sync", "env", "disk", "pull",
-    "jobs", "up", "restarts", "health", "record", "cleanup",
-)  # fmt: skip
+from dockyard.steps import RENAMED, STEPS, step_of
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _PROJECT = re.compile(r"[a-z0-9][a-z0-9_-]*")
@@ -519,7 +516,8 @@ class DiskConfig(_Model):
 
 
 class StepPolicy(_Model):
-    """Timeout, retries and retry delay for a step."""
+    """Timeout, retries and retry delay of a step. The timeout bounds the whole step (each try):
+    every command, transfer and request inside it gets the time left."""
 
     timeout: PositiveDuration = 600.0
     retries: int = Field(2, ge=0, le=20)
@@ -535,37 +533,63 @@ class StepOverride(_Model):
 
 
 class LockStep(StepOverride):
-    """The host-side deploy lock: how long to wait for it and when a held lock goes stale."""
+    """The host lease: how long to wait for another deploy's, and how long one lasts unrenewed."""
 
     wait: Duration = 60.0
-    expiry: PositiveDuration = 3600.0
+    expiry: PositiveDuration = 120.0
 
 
-class StepsConfig(_Model):
-    """Step policies: `defaults` for all, overridable per step name."""
+class _StepsBase(_Model):
+    """Step policies: `defaults` for all, overridable per step name (STEPS)."""
 
-    defaults: StepPolicy = StepPolicy()
-    connect: StepOverride = StepOverride()
-    lock: LockStep = LockStep()
-    verify: StepOverride = StepOverride()
-    sync: StepOverride = StepOverride()
-    env: StepOverride = StepOverride()
-    disk: StepOverride = StepOverride()
-    pull: StepOverride = StepOverride()
-    jobs: StepOverride = StepOverride()
-    up: StepOverride = StepOverride()
-    restarts: StepOverride = StepOverride()
-    health: StepOverride = StepOverride()
-    record: StepOverride = StepOverride()
-    cleanup: StepOverride = StepOverride()
+    _deprecated: tuple[str, ...] = PrivateAttr(())
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _renamed_keys(cls, data: Any, handler: Any) -> Any:
+        notes = []
+        if isinstance(data, dict):
+            data = dict(data)
+            for old, new in RENAMED.items():
+                if old in data:
+                    if new in data:
+                        raise FieldProblem(
+                            f"steps.{old} and steps.{new} are both set", f"keep steps.{new}", (old,)
+                        )
+                    data[new] = data.pop(old)
+                    notes.append(f"steps.{old} is deprecated: rename it to steps.{new}")
+        model = handler(data)
+        model._deprecated = tuple(notes)
+        return model
+
+    @property
+    def deprecations(self) -> tuple[str, ...]:
+        """Messages for renamed keys this config still uses."""
+        return self._deprecated
 
     def policy(self, step: str) -> StepPolicy:
-        """The effective policy of `step` (one of STEP_NAMES)."""
-        if step not in STEP_NAMES:
-            raise KeyError(step)
-        override = getattr(self, step)
+        """The effective policy of a step (a name in STEPS, or a report name like `pull X`)."""
+        override = getattr(self, _field(step_of(step).name))
         merged = {k: getattr(override, k) for k in StepPolicy.model_fields}
-        return self.defaults.model_copy(update={k: v for k, v in merged.items() if v is not None})
+        return self.defaults.model_copy(update={k: v for k, v in merged.items() if v is not None})  # type: ignore[attr-defined]
+
+
+def _field(name: str) -> str:
+    return name.replace("-", "_")
+
+
+StepsConfig = create_model(  # type: ignore[call-overload]
+    "StepsConfig",
+    __base__=_StepsBase,
+    defaults=(StepPolicy, StepPolicy()),
+    **{
+        _field(s.name): (
+            LockStep if s.name == "lock" else StepOverride,
+            Field(default_factory=LockStep if s.name == "lock" else StepOverride, alias=s.name),
+        )
+        for s in STEPS
+    },
+)
 
 
 class PerDeployImage(NamedTuple):

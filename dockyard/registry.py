@@ -16,6 +16,7 @@ import httpx
 from pydantic import SecretStr
 
 from dockyard.config import RegistryConfig
+from dockyard.errors import DockyardError
 from dockyard.imageref import DOCKER_HUB, DOCKER_HUB_API_HOST, ImageRef
 
 MANIFEST_TYPES = (
@@ -33,7 +34,7 @@ _TOKEN_TTL = 60.0
 T = TypeVar("T")
 
 
-class RegistryError(Exception):
+class RegistryError(DockyardError):
     """A registry answered badly or not at all; `transient` says whether a retry can help.
 
     Picklable (task results and states): the attributes travel in the instance dict.

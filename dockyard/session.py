@@ -11,6 +11,7 @@ from dockyard.commands.compose import ComposeProject
 from dockyard.config import DeployConfig, StackConfig, TargetConfig
 from dockyard.config_load import config_hash, load_config
 from dockyard.masking import Masker
+from dockyard.runner import LinkRunner
 from dockyard.ssh.link import Link, RunResult
 from dockyard.ssh.pool import default_pool
 from dockyard.ssh.settings import LinkSettings
@@ -98,7 +99,12 @@ class HostStack:
             on_output=lambda _stream, line: self.log(self.mask(line.rstrip())),
         )
 
-    def runner(self, timeout: float) -> Callable[[str], str]:
+    @property
+    def runner(self) -> LinkRunner:
+        """Runs commands on the host within a step's deadline, output masked to the log."""
+        return LinkRunner(self.link, self.log, self.loaded.masker)
+
+    def command_runner(self, timeout: float) -> Callable[[str], str]:
         """A `run(cmd) -> stdout` bound to this host (what dockyard.disk takes); raises on a
         non-zero exit."""
 

@@ -1,11 +1,17 @@
-"""The deploy flow: the order of steps per host, pulls fanned out per image, rollback on failure."""
+"""The deploy flow: the order of steps per host, pulls fanned out per image, rollback on failure.
+
+The flow only orders steps: every remote action is a task (tasks/), every decision about the
+host is core (dockyard/). `deploy_stack` and `deploy_host` take the step runner as a parameter,
+so their logic (the rollback window, stack order, failed-host isolation) is tested without
+Prefect (tests/unit/test_flow_logic.py)."""
 
 from __future__ import annotations
 
 import contextvars
 import re
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Protocol
 
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
@@ -14,8 +20,8 @@ from prefect.states import Failed
 
 from dockyard import releases
 from dockyard.config import StackConfig
-from dockyard.report import FAILED, ROLLED_BACK, DeployReport, HostReport, ImageReport
-from dockyard.session import DeployRequest, load
+from dockyard.report import FAILED, ROLLED_BACK, SUCCEEDED, DeployReport, HostReport, ImageReport
+from dockyard.session import DeployRequest, Loaded, load
 from flows.steps import StepRunner
 from tasks import host as host_tasks
 from tasks import images as image_tasks
@@ -23,6 +29,18 @@ from tasks import release as release_tasks
 from tasks import stack as stack_tasks
 
 MAX_PARALLEL_HOSTS = 4
+
+
+class Step(Protocol):
+    """What the flow needs of a step runner (flows.steps.StepRunner, or a test's fake)."""
+
+    report: HostReport
+
+    def __call__(self, task: Any, *args: Any, label: str | None = None,
+                 retries: int | None = None, **kwargs: Any) -> Any: ...  # fmt: skip
+
+    def outcome(self, task: Any, *args: Any, label: str | None = None,
+                retries: int | None = None, **kwargs: Any) -> tuple[Any, bool]: ...  # fmt: skip
 
 
 def _artifact_key(text: str) -> str:
@@ -35,119 +53,108 @@ def _in_thread(pool: ThreadPoolExecutor, fn: Any, *args: Any, **kwargs: Any) -> 
     return pool.submit(contextvars.copy_context().run, fn, *args, **kwargs)
 
 
-def _pull_all(
-    step: StepRunner,
-    request: DeployRequest,
-    host: str,
-    stack: StackConfig,
-    attempt: str,
+def pull_all(
+    step: Step, request: DeployRequest, loaded: Loaded, host: str, project: str, attempt: str,
     stack_plan: Any,
-    report: HostReport,
-) -> None:
-    """One pull task per image, `images.parallel` at a time; a failed image fails the step."""
+) -> None:  # fmt: skip
+    """One pull task per image, `images.parallel` at a time; a failed image fails the step
+    after the others finished (each is retried alone)."""
     to_pull = stack_plan.plan.to_pull()
-    parallel = load(request).config.images.parallel
-    timeout = step.timeout("pull")
-    with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="pull") as pool:
+    by_image = {i.image: i for i in step.report.images}
+    with ThreadPoolExecutor(loaded.config.images.parallel, thread_name_prefix="pull") as pool:
         futures = {
-            d.image: _in_thread(pool, step, f"pull {d.ref.short}", image_tasks.pull_image,
-                                request, host, stack.project, attempt, d.image, d, timeout,
-                                policy="pull", run_name=f"pull {d.ref.short} on {host}")
+            d.image: _in_thread(pool, step.outcome, image_tasks.pull_image, request, host,
+                                project, attempt, d.image, d, label=f"pull {d.ref.short}")
             for d in to_pull
         }  # fmt: skip
-        results = {image: f.exception() or f.result() for image, f in futures.items()}
-    by_image = {i.image: i for i in report.images}
-    cached = {s.name for s in report.steps if s.state == "Cached"}
     errors = []
-    for decision in to_pull:
-        result = results[decision.image]
-        if isinstance(result, BaseException):
-            errors.append(result)
-        elif f"pull {decision.ref.short}" not in cached:
-            by_image[decision.image].bytes = result.bytes
-            by_image[decision.image].seconds = result.seconds
+    for image, future in futures.items():
+        if future.exception() is not None:
+            errors.append(future.exception())
+            continue
+        result, cached = future.result()
+        if not cached:
+            by_image[image].bytes = result.bytes
+            by_image[image].seconds = result.seconds
     if errors:
         raise errors[0]
 
 
-def _deploy_stack(
-    step: StepRunner, request: DeployRequest, host: str, stack: StackConfig, report: HostReport
+def deploy_stack(
+    step: Step, request: DeployRequest, loaded: Loaded, host: str, stack: StackConfig
 ) -> None:
     """Every step for one stack on one host; rollback if something fails after `up` began and
     before health passed. Jobs not marked rerun_safe are never retried (a migration runs once)."""
+    report = step.report
     p = stack.project
-    timeout = step.timeout
-
-    def run(name: str, task: Any, *args: Any, policy: str = "", **options: Any) -> Any:
-        return step(name, task, request, host, p, *args, policy=policy, **options)
-
     locked = None
     history: list[releases.Release] = []
     may_roll_back = False
     try:
-        facts = run("preflight", host_tasks.check_host, timeout("connect"), policy="connect")
-        locked = run("lock", host_tasks.take_lock, timeout("lock"))
+        facts = step(host_tasks.check_host, request, host, p)
+        locked = step(host_tasks.take_lock, request, host, p)
         if locked.note:
             report.notes.append(f"{p}: {locked.note}")
         attempt = locked.attempt
-        stack_plan = run("plan", image_tasks.plan_images, timeout("verify"), policy="verify")
+        stack_plan = step(image_tasks.plan_images, request, host, p)
         report.images += [
             ImageReport(d.image, d.service, d.kind.value, d.action, d.reason)
             for d in stack_plan.plan.decisions
         ]
-        run("verify", image_tasks.verify_images, attempt, stack_plan)
-        run("sync", stack_tasks.sync_bundle, attempt)
-        run("env", stack_tasks.write_env, attempt)
-        history = run("releases", release_tasks.read_releases, policy="record")
-        keep = load(request).config.disk.keep_releases
+        step(image_tasks.verify_images, request, host, p, attempt, stack_plan)
+        step(stack_tasks.sync_bundle, request, host, p, attempt)
+        step(stack_tasks.write_env, request, host, p, attempt)
+        history = step(release_tasks.read_releases, request, host, p)
+        keep = loaded.config.disk.keep_releases
         protected = sorted(
             {d.image for d in stack_plan.plan.decisions} | releases.kept_digests(history, keep)
         )
-        run("disk", stack_tasks.disk_gate, facts, protected, timeout("disk"))
-        _pull_all(step, request, host, stack, attempt, stack_plan, report)
+        step(stack_tasks.disk_gate, request, host, p, facts, protected)
+        pull_all(step, request, loaded, host, p, attempt, stack_plan)
         for job in stack.jobs:
-            retries = job.retries if job.rerun_safe else 0
-            run(f"job {job.name}", stack_tasks.run_job, attempt, job.name, policy="jobs",
-                retries=retries)  # fmt: skip
+            step(stack_tasks.run_job, request, host, p, attempt, job.name, label=f"job {job.name}",
+                 retries=job.retries if job.rerun_safe else 0)  # fmt: skip
         may_roll_back = True
-        run("stop-first", stack_tasks.stop_first, attempt, timeout("up"), policy="up")
-        run("up", stack_tasks.compose_up, attempt)
-        restarted = run("restarts", stack_tasks.gated_restarts, attempt, timeout("restarts"))
+        step(stack_tasks.stop_first, request, host, p, attempt)
+        step(stack_tasks.compose_up, request, host, p, attempt)
+        restarted = step(stack_tasks.gated_restarts, request, host, p, attempt)
         report.notes += [f"restarted {s}: its config files changed" for s in restarted]
-        run("health", release_tasks.health, stack_plan.resolved.active, timeout("health"))
+        step(release_tasks.health, request, host, p, stack_plan.resolved.active)
         may_roll_back = False
-        run("record", release_tasks.record_release, "succeeded", timeout("record"))
+        step(release_tasks.record_release, request, host, p, "succeeded")
     except Exception as exc:
-        _fail(run, step, load(request).masker, report, exc, history, may_roll_back)
+        _fail(step, request, loaded, host, p, exc, history, may_roll_back)
         raise
     else:
         try:
-            run("cleanup", release_tasks.cleanup, protected, timeout("cleanup"))
+            step(release_tasks.cleanup, request, host, p, protected)
         except Exception as exc:
-            report.notes.append(load(request).masker(f"cleanup failed (deploy stands): {exc}"))
+            report.notes.append(loaded.masker(f"cleanup failed (deploy stands): {exc}"))
     finally:
         if locked is not None:
-            run("unlock", host_tasks.release_lock, timeout("lock"), policy="lock")
+            step(host_tasks.release_lock, request, host, p)
 
 
 def _fail(
-    run: Any,
-    step: StepRunner,
-    masker: Any,
-    report: HostReport,
+    step: Step,
+    request: DeployRequest,
+    loaded: Loaded,
+    host: str,
+    project: str,
     exc: BaseException,
     history: list[releases.Release],
     may_roll_back: bool,
 ) -> None:
     """Diagnostics, then rollback to the last good release if `up` had begun."""
+    report = step.report
     report.result = FAILED
-    report.error = masker(f"{type(exc).__name__}: {exc}")
+    report.error = loaded.masker(f"{type(exc).__name__}: {exc}")
     try:
-        report.diagnostics = run(
-            "diagnostics", host_tasks.collect_diagnostics, report.error, policy="health"
+        report.diagnostics = step(
+            host_tasks.collect_diagnostics, request, host, project, report.error
         )
     except Exception as diag_exc:
-        report.notes.append(f"diagnostics not collected: {diag_exc}")
+        report.notes.append(loaded.masker(f"diagnostics not collected: {diag_exc}"))
     if not may_roll_back:
         return
     previous = releases.last_good(history)
@@ -155,29 +162,56 @@ def _fail(
         report.notes.append("no earlier good release on this host: nothing to roll back to")
         return
     try:
-        run("rollback", release_tasks.rollback, previous, step.timeout("up"), policy="up")
-        services = tuple(previous.images)
-        health_timeout = step.timeout("health")
-        run("health after rollback", release_tasks.health, services, health_timeout,
-            policy="health")  # fmt: skip
+        step(release_tasks.rollback, request, host, project, previous)
+        step(release_tasks.health, request, host, project, tuple(previous.images),
+             label="health after rollback")  # fmt: skip
         report.result = ROLLED_BACK
         report.notes.append(f"rolled back to release {previous.id} ({previous.time})")
-        run("record", release_tasks.record_release, "rolled_back", step.timeout("record"))
+        step(release_tasks.record_release, request, host, project, "rolled_back")
     except Exception as rb_exc:
-        report.notes.append(masker(f"rollback failed: {rb_exc}"))
+        report.notes.append(loaded.masker(f"rollback failed: {rb_exc}"))
 
 
-def _deploy_host(request: DeployRequest, host: str) -> HostReport:
-    """Each stack of the config in order on one host; stop at the first failed stack."""
-    config = load(request).config
+def deploy_host(
+    make_step: Callable[[HostReport], Step], request: DeployRequest, loaded: Loaded, host: str
+) -> HostReport:
+    """Each stack of the config in order on one host; stop at the first failed stack and name
+    the stacks that were not deployed."""
     report = HostReport(host)
-    step = StepRunner(report, config.steps)
-    for stack in config.stacks:
+    step = make_step(report)
+    stacks = loaded.config.stacks
+    for index, stack in enumerate(stacks):
         try:
-            _deploy_stack(step, request, host, stack, report)
-        except Exception:
+            deploy_stack(step, request, loaded, host, stack)
+        except Exception as exc:
+            if report.result == SUCCEEDED:  # e.g. the unlock after a healthy deploy failed
+                report.result = FAILED
+                report.error = loaded.masker(f"{type(exc).__name__}: {exc}")
+            rest = [s.project for s in stacks[index + 1 :]]
+            if rest:
+                report.notes.append(f"not deployed (an earlier stack failed): {', '.join(rest)}")
             break
     return report
+
+
+def deploy_hosts(
+    make_step: Callable[[HostReport], Step],
+    request: DeployRequest,
+    loaded: Loaded,
+    names: list[str],
+) -> list[HostReport]:
+    """Every host in parallel (at most MAX_PARALLEL_HOSTS at once); one host's failure, even
+    an unexpected one, never stops the others."""
+
+    def one(name: str) -> HostReport:
+        try:
+            return deploy_host(make_step, request, loaded, name)
+        except Exception as exc:
+            return HostReport(name, FAILED, loaded.masker(f"{type(exc).__name__}: {exc}"))
+
+    with ThreadPoolExecutor(max_workers=min(len(names), MAX_PARALLEL_HOSTS) or 1) as pool:
+        futures = [_in_thread(pool, one, name) for name in names]
+        return [f.result() for f in futures]
 
 
 @flow(name="dockyard-deploy", flow_run_name="deploy {config_path}", log_prints=False)
@@ -194,9 +228,7 @@ def deploy(
                             tuple(resumes or ()))  # fmt: skip
     loaded = load(request)
     names = [t.name for t in loaded.config.targets if not hosts or t.name in hosts]
-    with ThreadPoolExecutor(max_workers=min(len(names), MAX_PARALLEL_HOSTS) or 1) as pool:
-        futures = [_in_thread(pool, _deploy_host, request, name) for name in names]
-        reports = [f.result() for f in futures]
+    reports = deploy_hosts(lambda r: StepRunner(r, loaded.config.steps), request, loaded, names)
     report = DeployReport(run_id, loaded.release, reports)
     create_markdown_artifact(report.to_markdown(), key="deploy-summary",
                              description="dockyard deploy summary")  # fmt: skip

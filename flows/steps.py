@@ -9,38 +9,56 @@ from prefect import Task
 
 from dockyard.config import StepsConfig
 from dockyard.report import HostReport, StepReport
-from tasks.policy import attempts, options
+from tasks.policy import Outcome, options
 
 
 class StepRunner:
-    """Calls step tasks for one host and appends a StepReport for each."""
+    """Calls step tasks for one host and appends a StepReport for each.
+
+    The task's name is its step (and policy key); `label` names it in the report when one
+    step runs several times (`pull IMAGE`, `job NAME`, `health after rollback`)."""
 
     def __init__(self, report: HostReport, steps: StepsConfig) -> None:
         self.report = report
         self.steps = steps
 
-    def timeout(self, policy: str) -> float:
-        return self.steps.policy(policy).timeout
-
     def __call__(
         self,
-        name: str,
         task: Task[..., Any],
         *args: Any,
-        policy: str = "",
-        run_name: str | None = None,
+        label: str | None = None,
         retries: int | None = None,
         **kwargs: Any,
     ) -> Any:
-        """Run `task` with the step policy `policy` (default: the step's own name)."""
-        configured = task.with_options(**options(self.steps.policy(policy or name)))
+        return self.outcome(task, *args, label=label, retries=retries, **kwargs)[0]
+
+    def outcome(
+        self,
+        task: Task[..., Any],
+        *args: Any,
+        label: str | None = None,
+        retries: int | None = None,
+        **kwargs: Any,
+    ) -> tuple[Any, bool]:
+        """Run the step; returns its value and whether it came from the cache."""
+        name = label or task.name
+        configured = task.with_options(**options(self.steps.policy(task.name)))
         if retries is not None:
             configured = configured.with_options(retries=retries)
-        if run_name:
-            configured = configured.with_options(task_run_name=run_name)
+        if label:
+            configured = configured.with_options(task_run_name=label)
         started = time.monotonic()
         state = configured(*args, return_state=True, **kwargs)
         seconds = round(time.monotonic() - started, 3)
-        ran = attempts(state.state_details.task_run_id)
-        self.report.steps.append(StepReport(name, state.name, seconds, ran))
-        return state.result()
+        cached = state.name == "Cached"
+        try:
+            outcome: Outcome = state.result()
+        except Exception as exc:
+            self.report.steps.append(
+                StepReport(name, state.name, seconds, getattr(exc, "attempts", 1))
+            )
+            raise
+        self.report.steps.append(
+            StepReport(name, state.name, seconds, 0 if cached else outcome.attempts)
+        )
+        return outcome.value, cached

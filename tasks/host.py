@@ -6,33 +6,32 @@ from dockyard.pipeline import diagnostics, locking
 from dockyard.pipeline.preflight import HostFacts, preflight
 from dockyard.session import DeployRequest
 from tasks.context import stack_for
-from tasks.policy import fresh_step
+from tasks.policy import current_deadline, fresh_step
 
 
 @fresh_step("preflight", "preflight {host}")
-def check_host(request: DeployRequest, host: str, project: str, timeout: float) -> HostFacts:
+def check_host(request: DeployRequest, host: str, project: str) -> HostFacts:
     """Connect (strict host key) and check docker, the daemon and compose."""
-    facts = preflight(stack_for(request, host, project), timeout)
-    return facts
+    return preflight(stack_for(request, host, project), current_deadline())
 
 
 @fresh_step("lock", "lock {host}/{project}")
-def take_lock(request: DeployRequest, host: str, project: str, timeout: float) -> locking.Locked:
+def take_lock(request: DeployRequest, host: str, project: str) -> locking.Locked:
     """Take the host-side deploy lock of the stack."""
     hs = stack_for(request, host, project)
-    locked = locking.take(hs, request, timeout)
+    locked = locking.take(hs, request, current_deadline().left())
     if locked.note:
         hs.log(locked.note)
     return locked
 
 
 @fresh_step("unlock", "unlock {host}/{project}")
-def release_lock(request: DeployRequest, host: str, project: str, timeout: float) -> None:
+def release_lock(request: DeployRequest, host: str, project: str) -> None:
     """Release the lock if this run holds it."""
-    locking.release(stack_for(request, host, project), request, timeout)
+    locking.release(stack_for(request, host, project), request, current_deadline().left())
 
 
 @fresh_step("diagnostics", "diagnostics {host}/{project}")
 def collect_diagnostics(request: DeployRequest, host: str, project: str, failure: str) -> str:
     """Disk, compose ps and log tails of failed services (best effort, masked)."""
-    return diagnostics.collect(stack_for(request, host, project), failure)
+    return diagnostics.collect(stack_for(request, host, project), failure, current_deadline())

@@ -12,18 +12,16 @@ from dockyard.plan import ImageDecision
 from dockyard.pull import PullResult
 from dockyard.session import DeployRequest
 from tasks.context import stack_for
-from tasks.policy import cached_step, fresh_step
+from tasks.policy import cached_step, current_deadline, fresh_step
 
 PROGRESS_EVERY = 1.0
 
 
 @fresh_step("plan", "plan {host}/{project}")
-def plan_images(
-    request: DeployRequest, host: str, project: str, timeout: float
-) -> images.StackPlan:
+def plan_images(request: DeployRequest, host: str, project: str) -> images.StackPlan:
     """Resolve the stack and decide per image: skip, pull or verify (reads only)."""
     hs = stack_for(request, host, project)
-    stack_plan = images.make_plan(hs, timeout)
+    stack_plan = images.make_plan(hs, current_deadline().left())
     for d in stack_plan.plan.decisions:
         hs.log(f"{d.action:6} {d.image} ({d.kind.value}): {d.reason}")
     return stack_plan
@@ -45,7 +43,6 @@ def pull_image(
     attempt: str,
     subject: str,
     decision: ImageDecision,
-    timeout: float,
 ) -> PullResult:
     """Pull one image; retried alone on transient errors, skipped once done for this release."""
     hs = stack_for(request, host, project)
@@ -59,7 +56,7 @@ def pull_image(
             last[0] = now
             update_progress_artifact(artifact, min(100.0, 100.0 * done / total))
 
-    result = images.pull_image(hs, decision, timeout, progress)
+    result = images.pull_image(hs, decision, current_deadline().left(), progress)
     update_progress_artifact(artifact, 100.0)
     hs.log(f"pulled {subject}: {result.bytes} bytes in {result.seconds} s")
     return result

@@ -1,12 +1,17 @@
-"""How dockyard tasks retry, time out and cache: transient errors only, keys by release and host."""
+"""How dockyard tasks retry, time out, mask and cache: the one boundary between core and Prefect.
+
+Every step task is made by `cached_step` or `fresh_step`. Each try of a step runs under one
+Deadline from its `steps.<name>.timeout`; whatever leaves the step (result, exception with its
+causes, log lines) passes the config's masker; only errors whose `transient` is true are retried."""
 
 from __future__ import annotations
 
+import contextvars
 import functools
-import threading
+import inspect
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
-from uuid import UUID
 
 import requests
 from prefect import Task, task
@@ -16,21 +21,34 @@ from prefect.context import TaskRunContext
 from prefect.states import State
 
 from dockyard.config import StepPolicy
-from dockyard.errors import DeployError
-from dockyard.registry import RegistryError
+from dockyard.deadline import Deadline
+from dockyard.errors import DockyardError
 from dockyard.session import DeployRequest, load
-from dockyard.ssh.errors import ChannelsBusy, CommandTimeout, LinkDown
+
+F = TypeVar("F", bound=Callable[..., Any])
+_deadline: contextvars.ContextVar[Deadline] = contextvars.ContextVar("dockyard_step_deadline")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a step task returns: its (masked) value and the try that produced it."""
+
+    value: Any
+    attempts: int
 
 
 def is_transient(exc: BaseException | None) -> bool:
-    """Errors a retry can fix: a dead link, registry 5xx, timeouts, transient pull errors."""
-    if isinstance(exc, LinkDown | CommandTimeout | ChannelsBusy | TimeoutError | ConnectionError):
-        return True
-    if isinstance(exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout):
-        return True
-    if isinstance(exc, RegistryError | DeployError):
-        return bool(getattr(exc, "transient", False))
-    return False
+    """Errors a retry can fix: dockyard errors that say so (a dead link, registry 5xx, a step
+    timeout, a transient pull error), and the socket-level timeouts and resets of libraries."""
+    if isinstance(exc, DockyardError):
+        return exc.transient
+    return isinstance(
+        exc,
+        TimeoutError
+        | ConnectionError
+        | requests.exceptions.ConnectionError
+        | requests.exceptions.Timeout,
+    )
 
 
 def retry_transient(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -> bool:
@@ -54,8 +72,8 @@ def release_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
 
 
 def options(policy: StepPolicy) -> dict[str, Any]:
-    """with_options() arguments for a step's configured retries. The step's timeout is enforced
-    by dockyard's own I/O bounds: Prefect's timeout_seconds cannot stop a blocked thread."""
+    """with_options() arguments for a step's configured retries. Its timeout is the Deadline
+    each try runs under: Prefect's timeout_seconds cannot stop a blocked thread."""
     return {
         "retries": policy.retries,
         "retry_delay_seconds": policy.retry_delay,
@@ -63,51 +81,48 @@ def options(policy: StepPolicy) -> dict[str, Any]:
     }
 
 
-_attempts: dict[UUID, int] = {}
-_attempts_lock = threading.Lock()
-F = TypeVar("F", bound=Callable[..., Any])
+def current_deadline() -> Deadline:
+    """The Deadline of the step task running in this context."""
+    return _deadline.get()
 
 
-def step_task(**task_options: Any) -> Callable[[F], Task[..., Any]]:
-    """`@step_task(...)` that also notes each run's attempt number, for the step report."""
+def _bounded(name: str, fn: F) -> F:
+    """Run `fn` under the step's Deadline; mask its result and any exception it raises."""
+    signature = inspect.signature(fn)
 
+    @functools.wraps(fn)
+    def bounded(*args: Any, **kwargs: Any) -> Outcome:
+        request: DeployRequest = signature.bind(*args, **kwargs).arguments["request"]
+        loaded = load(request)
+        context = TaskRunContext.get()
+        attempt = context.task_run.run_count if context and context.task_run else 1
+        token = _deadline.set(Deadline(name, loaded.config.steps.policy(name).timeout))
+        try:
+            return Outcome(loaded.masker.value(fn(*args, **kwargs)), attempt)
+        except Exception as exc:
+            masked = loaded.masker.exception(exc)
+            masked.attempts = attempt  # type: ignore[attr-defined]
+            raise masked from masked.__cause__
+        finally:
+            _deadline.reset(token)
+
+    return bounded  # type: ignore[return-value]
+
+
+def _step(name: str, run_name: str, **task_options: Any) -> Callable[[F], Task[..., Any]]:
     def decorate(fn: F) -> Task[..., Any]:
-        @functools.wraps(fn)
-        def counted(*args: Any, **kwargs: Any) -> Any:
-            context = TaskRunContext.get()
-            if context is not None and context.task_run is not None:
-                with _attempts_lock:
-                    _attempts[context.task_run.id] = context.task_run.run_count
-            return fn(*args, **kwargs)
-
-        return task(**task_options)(counted)
+        return task(
+            name=name, task_run_name=run_name, retry_condition_fn=retry_transient, **task_options
+        )(_bounded(name, fn))
 
     return decorate
 
 
-def attempts(task_run_id: UUID | None) -> int:
-    """How many times the task run ran in this process (0 if it did not run: cached)."""
-    with _attempts_lock:
-        return _attempts.pop(task_run_id, 0) if task_run_id else 0
-
-
 def cached_step(name: str, run_name: str) -> Callable[[F], Task[..., Any]]:
     """A step done once per release, host and stack attempt: a rerun skips it (Cached)."""
-    return step_task(
-        name=name,
-        task_run_name=run_name,
-        cache_key_fn=release_key,
-        persist_result=True,
-        retry_condition_fn=retry_transient,
-    )
+    return _step(name, run_name, cache_key_fn=release_key, persist_result=True)
 
 
-def fresh_step(name: str, run_name: str, **task_options: Any) -> Callable[[F], Task[..., Any]]:
+def fresh_step(name: str, run_name: str) -> Callable[[F], Task[..., Any]]:
     """A step that runs on every attempt (lock, plan, health, record, diagnostics, cleanup)."""
-    return step_task(
-        name=name,
-        task_run_name=run_name,
-        cache_policy=NO_CACHE,
-        retry_condition_fn=retry_transient,
-        **task_options,
-    )
+    return _step(name, run_name, cache_policy=NO_CACHE)

@@ -1,4 +1,4 @@
-"""Release tasks: health, record, rollback, cleanup. Never cached: each run must do them."""
+"""Release tasks: health, release history, record, rollback, cleanup. Never cached."""
 
 from __future__ import annotations
 
@@ -7,15 +7,13 @@ from dockyard.pipeline import checks, record
 from dockyard.releases import Release
 from dockyard.session import DeployRequest
 from tasks.context import stack_for
-from tasks.policy import fresh_step
+from tasks.policy import current_deadline, fresh_step
 
 
 @fresh_step("health", "health {host}/{project}")
-def health(
-    request: DeployRequest, host: str, project: str, services: tuple[str, ...], timeout: float
-) -> list[str]:
+def health(request: DeployRequest, host: str, project: str, services: tuple[str, ...]) -> list[str]:
     """Compose health, HTTP readiness and hooks."""
-    return checks.check(stack_for(request, host, project), services, timeout)
+    return checks.check(stack_for(request, host, project), services, current_deadline())
 
 
 @fresh_step("releases", "releases {host}/{project}")
@@ -26,26 +24,24 @@ def read_releases(request: DeployRequest, host: str, project: str) -> list[Relea
 
 
 @fresh_step("record", "record {host}/{project}")
-def record_release(
-    request: DeployRequest, host: str, project: str, result: str, timeout: float
-) -> Release:
+def record_release(request: DeployRequest, host: str, project: str, result: str) -> Release:
     """Append the release record (images by digest, config hash, actor, run id, result)."""
     hs = stack_for(request, host, project)
-    return record.record(hs, hs.loaded.release, request.run_id, request.actor, result, timeout)
+    return record.record(
+        hs, hs.loaded.release, request.run_id, request.actor, result, current_deadline()
+    )
 
 
 @fresh_step("rollback", "rollback {host}/{project}")
-def rollback(request: DeployRequest, host: str, project: str, to: Release, timeout: float) -> None:
+def rollback(request: DeployRequest, host: str, project: str, to: Release) -> None:
     """Return the stack to release `to`'s images, by digest."""
     hs = stack_for(request, host, project)
     hs.log(f"rolling back to release {to.id} of {to.time}")
-    record.rollback(hs, to, timeout)
+    record.rollback(hs, to, current_deadline().left())
 
 
 @fresh_step("cleanup", "cleanup {host}/{project}")
-def cleanup(
-    request: DeployRequest, host: str, project: str, protected: list[str], timeout: float
-) -> list[str]:
+def cleanup(request: DeployRequest, host: str, project: str, protected: list[str]) -> list[str]:
     """Remove dangling images, never those of the stack or of the kept releases."""
     hs = stack_for(request, host, project)
-    return disk.remove_dangling(hs.runner(timeout), protected, hs.log)
+    return disk.remove_dangling(hs.command_runner(current_deadline().left()), protected, hs.log)

@@ -1,13 +1,14 @@
-"""Stack tasks: sync, env, disk gate, jobs, stop-before-up, up, restarts (cached per release)."""
+"""Stack tasks: sync, env, disk gate, jobs, stop-before-up, up, restarts (cached per attempt)."""
 
 from __future__ import annotations
 
 from dockyard import disk
+from dockyard.deadline import Deadline
 from dockyard.pipeline import bundle, jobs, up
 from dockyard.pipeline.preflight import HostFacts
 from dockyard.session import DeployRequest
 from tasks.context import stack_for
-from tasks.policy import cached_step, fresh_step
+from tasks.policy import cached_step, current_deadline, fresh_step
 
 
 @cached_step("sync", "sync {host}/{project}")
@@ -27,46 +28,39 @@ def write_env(request: DeployRequest, host: str, project: str, attempt: str) -> 
 
 @fresh_step("disk", "disk gate {host}/{project}")
 def disk_gate(
-    request: DeployRequest,
-    host: str,
-    project: str,
-    facts: HostFacts,
-    protected: list[str],
-    timeout: float,
+    request: DeployRequest, host: str, project: str, facts: HostFacts, protected: list[str]
 ) -> disk.PruneReport:
     """Free space thresholds; prune in safe steps (never the stack's or kept releases' images)."""
     hs = stack_for(request, host, project)
     gate = disk.DiskGate(hs.config.disk.min_free_gb, hs.config.disk.max_used_pct)
-
-    return disk.ensure_space(hs.runner(timeout), facts.data_root, gate, protected=set(protected),
-                             project=project, say=hs.log)  # fmt: skip
+    return disk.ensure_space(hs.command_runner(current_deadline().left()), facts.data_root, gate,
+                             protected=set(protected), project=project, say=hs.log)  # fmt: skip
 
 
 @cached_step("job", "job {subject} {host}/{project}")
 def run_job(request: DeployRequest, host: str, project: str, attempt: str, subject: str) -> str:
-    """One ordered one-off job (provision, migrate); done once per release."""
+    """One ordered one-off job (provision, migrate); done once per attempt. Its own `timeout`
+    (jobs[].timeout) bounds it, within the step's."""
     hs = stack_for(request, host, project)
     job = next(j for j in hs.stack.jobs if j.name == subject)
-    return jobs.run_job(hs, job)
+    step = current_deadline()
+    deadline = Deadline("job", min(job.timeout, step.left()))
+    return jobs.run_job(hs, job, deadline)
 
 
 @cached_step("stop-first", "stop-before-up {host}/{project}")
-def stop_first(
-    request: DeployRequest, host: str, project: str, attempt: str, timeout: float
-) -> list[str]:
+def stop_first(request: DeployRequest, host: str, project: str, attempt: str) -> list[str]:
     """Stop services that race `up` (e.g. autoheal)."""
-    return up.stop_first(stack_for(request, host, project), timeout)
+    return up.stop_first(stack_for(request, host, project), current_deadline().left())
 
 
 @cached_step("up", "up {host}/{project}")
 def compose_up(request: DeployRequest, host: str, project: str, attempt: str) -> None:
     """`compose up -d --wait` with --pull never (dockyard pulled already)."""
-    up.up(stack_for(request, host, project))
+    up.up(stack_for(request, host, project), current_deadline())
 
 
 @cached_step("restarts", "restarts {host}/{project}")
-def gated_restarts(
-    request: DeployRequest, host: str, project: str, attempt: str, timeout: float
-) -> list[str]:
+def gated_restarts(request: DeployRequest, host: str, project: str, attempt: str) -> list[str]:
     """Restart services whose watched config files changed."""
-    return up.gated_restarts(stack_for(request, host, project), timeout)
+    return up.gated_restarts(stack_for(request, host, project), current_deadline().left())

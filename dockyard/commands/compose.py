@@ -75,6 +75,10 @@ class ComposeProject:
     def restart(self, services: Iterable[str], timeout: int = 10) -> list[str]:
         return [*self.base(), "restart", "--timeout", str(timeout), *services]
 
+    def exec(self, service: str, command: Iterable[str]) -> list[str]:
+        """Run a command in the running container of `service` (no TTY)."""
+        return [*self.base(), "exec", "-T", service, *command]
+
     def ps_json(self) -> list[str]:
         """Every container of the project, running or not, as JSON lines."""
         return [*self.base(), "ps", "--all", "--format", "json"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from dockyard.deadline import Deadline
 from dockyard.errors import HealthCheckFailed
 from dockyard.health import ContainerState, check_http, parse_ps, unhealthy
 from dockyard.session import HostStack
@@ -11,45 +12,52 @@ from dockyard.ssh.errors import CommandFailed
 
 
 def _settled_states(
-    hs: HostStack, services: tuple[str, ...], timeout: float, poll: float = 1.0
+    hs: HostStack, services: tuple[str, ...], deadline: Deadline, poll: float = 1.0
 ) -> list[ContainerState]:
     """Container states once no service is still `starting` (e.g. just restarted), or at the
     stack's wait timeout."""
-    deadline = time.monotonic() + hs.stack.up.wait_timeout
+    settle_by = time.monotonic() + min(hs.stack.up.wait_timeout, deadline.left())
     while True:
-        states = parse_ps(hs.link.run(hs.project.ps_json(), timeout=timeout).stdout)
+        out = hs.runner.run(hs.project.ps_json(), deadline=deadline, quiet=True).stdout
+        states = parse_ps(out)
         starting = [s for s in states if s.service in services and s.health == "starting"]
-        if not starting or time.monotonic() >= deadline:
+        if not starting or time.monotonic() >= settle_by:
             return states
         time.sleep(poll)
 
 
-def check(hs: HostStack, services: tuple[str, ...], timeout: float) -> list[str]:
-    """Run every configured check; returns what passed, raises HealthCheckFailed on the first
-    failure."""
+def check(hs: HostStack, services: tuple[str, ...], deadline: Deadline) -> list[str]:
+    """Run every configured check within the step's deadline; returns what passed, raises
+    HealthCheckFailed on the first failure (StepTimeout when the step's time runs out)."""
     health = hs.stack.health
     passed = []
+
+    def pause(seconds: float) -> None:
+        deadline.check("waiting between HTTP attempts")
+        time.sleep(min(seconds, deadline.left()))
+
     if health.compose:
-        states = _settled_states(hs, services, timeout)
-        problems = unhealthy(states, services)
+        problems = unhealthy(_settled_states(hs, services, deadline), services)
         if problems:
             raise HealthCheckFailed(f"{hs.target.name}: unhealthy services: {'; '.join(problems)}")
         passed.append(f"compose: {len(services)} services running and healthy")
     for http in health.http:
+        deadline.check(f"GET {http.url}")
         result = check_http(
             hs.link, http.url, status=http.status, attempts=http.attempts,
-            interval=http.interval, timeout=http.timeout, sleep=time.sleep,
+            interval=http.interval, timeout=deadline.left(http.timeout), sleep=pause,
         )  # fmt: skip
         passed.append(f"{http.url}: {result.status} after {result.attempts} attempt(s)")
     for hook in health.hooks:
         if hook.http:
+            deadline.check(f"hook {hook.name}")
             result = check_http(hs.link, hook.http, status=200, attempts=1, interval=0,
-                                timeout=hook.timeout)  # fmt: skip
+                                timeout=deadline.left(hook.timeout))  # fmt: skip
             passed.append(f"hook {hook.name}: {result.status}")
             continue
-        argv = [*hs.project.base(), "exec", "-T", hook.service or "", *(hook.command or [])]
+        argv = hs.project.exec(hook.service or "", hook.command or [])
         try:
-            hs.run(argv, timeout=hook.timeout)
+            hs.runner.run(argv, deadline=deadline, cap=hook.timeout)
         except CommandFailed as exc:
             raise HealthCheckFailed(
                 f"hook {hook.name} failed: exit {exc.exit_status}: {hs.mask(exc.stderr_tail)}"

@@ -2,25 +2,28 @@
 
 from __future__ import annotations
 
+from dockyard.commands import docker
+from dockyard.deadline import Deadline
+from dockyard.errors import DockyardError
 from dockyard.health import parse_ps
+from dockyard.runner import Command
 from dockyard.session import HostStack
-from dockyard.ssh.errors import LinkError
 
 
-def collect(hs: HostStack, failure: str, timeout: float = 60, tail: int = 40) -> str:
+def collect(hs: HostStack, failure: str, deadline: Deadline, tail: int = 40) -> str:
     """A text report for the artifact and the CLI; each part is best effort."""
     parts = [f"# {hs.target.name} / {hs.stack.project}", "", "## failure", hs.mask(failure)]
 
-    def section(title: str, cmd: list[str] | str) -> str:
+    def section(title: str, cmd: Command) -> str:
         try:
-            result = hs.link.run(cmd, timeout=timeout, check=False)
+            result = hs.runner.run(cmd, deadline=deadline, check=False, quiet=True)
             text = (result.stdout + result.stderr).strip()
-        except LinkError as exc:
+        except DockyardError as exc:
             text = f"(not collected: {exc})"
         parts.extend(["", f"## {title}", hs.mask(text) or "(empty)"])
         return text
 
-    section("disk", "df -h $(docker info --format '{{.DockerRootDir}}') /")
+    section("disk", docker.disk_usage())
     ps = section("compose ps", hs.project.ps_json())
     try:
         bad = [s.service for s in parse_ps(ps) if not s.ok]

@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 from dockyard.config import JobConfig
+from dockyard.deadline import Deadline
 from dockyard.errors import JobFailed
 from dockyard.session import HostStack
 from dockyard.ssh.errors import CommandFailed
 
 
-def run_job(hs: HostStack, job: JobConfig) -> str:
-    """Run `job`; raise JobFailed naming it, with the tail of its output."""
+def run_job(hs: HostStack, job: JobConfig, deadline: Deadline) -> str:
+    """Run `job` within `deadline`; raise JobFailed naming it, with the tail of its output."""
     project = hs.project
     if job.kind == "up-wait":
-        argv = project.up_wait(job.service, wait_timeout=job.timeout)
+        argv = project.up_wait(job.service, wait_timeout=max(1.0, deadline.left() - 5))
     else:
         argv = project.run_job(job.service, job.command or ())
     try:
-        result = hs.run(argv, timeout=job.timeout + 30)
+        result = hs.runner.run(argv, deadline=deadline)
     except CommandFailed as exc:
         raise JobFailed(
             f"job {job.name!r} ({job.kind} {job.service}) on {hs.target.name} exited "

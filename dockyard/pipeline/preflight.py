@@ -4,16 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from dockyard.commands import docker
+from dockyard.deadline import Deadline
 from dockyard.errors import DeployError
 from dockyard.session import HostStack
 from dockyard.ssh.errors import CommandFailed
-
-PROBE = (
-    "command -v docker >/dev/null || { echo 'docker CLI not found on PATH' >&2; exit 3; }; "
-    "docker version --format '{{.Server.Version}}' && "
-    "docker compose version --short && "
-    "docker info --format '{{.DockerRootDir}}'"
-)
 
 
 class PreflightFailed(DeployError):
@@ -29,10 +24,10 @@ class HostFacts:
     data_root: str
 
 
-def preflight(hs: HostStack, timeout: float) -> HostFacts:
+def preflight(hs: HostStack, deadline: Deadline) -> HostFacts:
     """Probe docker, the daemon and compose in one command."""
     try:
-        out = hs.link.run(PROBE, timeout=timeout).stdout.split()
+        out = hs.runner.run(docker.probe(), deadline=deadline, quiet=True).stdout.split()
     except CommandFailed as exc:
         raise PreflightFailed(
             f"{hs.target.name}: docker or the compose plugin is not usable: {exc}. "

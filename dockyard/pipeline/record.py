@@ -3,33 +3,30 @@
 from __future__ import annotations
 
 import json
-import shlex
 import time
 
 from dockyard import releases
+from dockyard.commands import docker
 from dockyard.commands.compose import image_override
+from dockyard.deadline import Deadline
 from dockyard.health import parse_ps
 from dockyard.pipeline import locking
 from dockyard.releases import Release
 from dockyard.session import HostStack
 
 
-def running_images(hs: HostStack, timeout: float) -> dict[str, str]:
+def running_images(hs: HostStack, deadline: Deadline) -> dict[str, str]:
     """service -> `name@sha256:…` of the image each running container uses."""
-    states = parse_ps(hs.link.run(hs.project.ps_json(), timeout=timeout).stdout)
+    run = hs.runner.run
+    states = parse_ps(run(hs.project.ps_json(), deadline=deadline, quiet=True).stdout)
     ids = {s.service: s.id for s in states if s.state == "running"}
     if not ids:
         return {}
-    fmt = "{{.Name}} {{.Image}}"
-    inspect = f"docker inspect --format {shlex.quote(fmt)} " + " ".join(ids.values())
-    image_ids = dict(
-        line.split() for line in hs.link.run(inspect, timeout=timeout).stdout.split("\n") if line
-    )
-    digests_cmd = "docker image inspect --format '{{.Id}} {{json .RepoDigests}}' " + " ".join(
-        sorted(set(image_ids.values()))
-    )
+    out = run(docker.container_images(ids.values()), deadline=deadline, quiet=True).stdout
+    image_ids = dict(line.split() for line in out.split("\n") if line)
+    argv = docker.image_repo_digests(sorted(set(image_ids.values())))
     repo_digests: dict[str, list[str]] = {}
-    for line in hs.link.run(digests_cmd, timeout=timeout).stdout.splitlines():
+    for line in run(argv, deadline=deadline, quiet=True).stdout.splitlines():
         image_id, _, digests = line.partition(" ")
         repo_digests[image_id] = json.loads(digests or "[]")
     by_container = {f"/{s.name}": s.service for s in states}
@@ -43,7 +40,7 @@ def running_images(hs: HostStack, timeout: float) -> dict[str, str]:
 
 
 def record(
-    hs: HostStack, release_id: str, run_id: str, actor: str, result: str, timeout: float
+    hs: HostStack, release_id: str, run_id: str, actor: str, result: str, deadline: Deadline
 ) -> Release:
     """Append this deploy's release record on the host."""
     release = Release(
@@ -53,14 +50,14 @@ def record(
         run_id=run_id,
         result=result,
         config_hash=hs.loaded.release,
-        images=running_images(hs, timeout),
+        images=running_images(hs, deadline),
         variables={
             p.name: p.ref for p in hs.config.per_deploy_images() if p.project == hs.stack.project
         },
     )
-    releases.append(hs.link, hs.project.state.root, release, timeout=timeout)
+    releases.append(hs.link, hs.project.state.root, release, timeout=deadline.left())
     if result == "succeeded":
-        locking.close_attempt(hs, result, timeout)
+        locking.close_attempt(hs, result, deadline.left())
     return release
 
 

@@ -6,6 +6,7 @@ import hashlib
 import json
 
 from dockyard.commands.shell import mkdir
+from dockyard.deadline import Deadline
 from dockyard.session import HostStack
 
 
@@ -17,13 +18,14 @@ def stop_first(hs: HostStack, timeout: float) -> list[str]:
     return list(services)
 
 
-def up(hs: HostStack, extra_files: tuple[str, ...] = ()) -> None:
-    """`compose up -d --wait` without pulling; bounded by the stack's wait timeout."""
-    wait = hs.stack.up.wait_timeout
+def up(hs: HostStack, deadline: Deadline, extra_files: tuple[str, ...] = ()) -> None:
+    """`compose up -d --wait` without pulling, within the step's deadline (compose's own
+    --wait-timeout is the stack's wait_timeout or the time left, whichever is less)."""
+    wait = max(1.0, min(hs.stack.up.wait_timeout, deadline.left() - 5))
     argv = hs.project.up(
         wait_timeout=wait, remove_orphans=hs.stack.up.remove_orphans, extra_files=extra_files
     )
-    hs.run(argv, timeout=wait + 60)
+    hs.runner.run(argv, deadline=deadline)
 
 
 def file_hashes(hs: HostStack) -> dict[str, str]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from dockyard.errors import DockyardError
 
-class LinkError(Exception):
+
+class LinkError(DockyardError):
     """Base class: something went wrong talking to a host over SSH."""
 
     def __init__(self, host: str, message: str) -> None:
@@ -15,6 +17,8 @@ class LinkDown(LinkError):
     """The link was lost, the peer stopped answering, or it could not be (re)built.
 
     Transient by nature: the next use of the link builds a new connection."""
+
+    transient = True
 
     def __init__(self, host: str, reason: str) -> None:
         super().__init__(host, f"link to {host} is down: {reason}")
@@ -66,6 +70,8 @@ class CommandFailed(LinkError):
 class CommandTimeout(LinkError):
     """A remote command ran past its timeout; its process group was killed (if `killed`)."""
 
+    transient = True
+
     def __init__(self, host: str, command: str, timeout: float, killed: bool) -> None:
         fate = "killed it" if killed else "could not confirm it was killed"
         super().__init__(host, f"`{command}` on {host} ran past its {timeout:g} s timeout; {fate}")
@@ -76,6 +82,8 @@ class CommandTimeout(LinkError):
 
 class ChannelsBusy(LinkError):
     """Every channel slot of the link stayed taken for the whole wait."""
+
+    transient = True
 
     def __init__(self, host: str, slots: int, waited: float) -> None:
         super().__init__(

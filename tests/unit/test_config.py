@@ -18,8 +18,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import SecretStr
 
-from dockyard.config import STEP_NAMES, DeployConfig, PerDeployImage, parse_duration
+from dockyard.config import DeployConfig, PerDeployImage, parse_duration
 from dockyard.config_load import ConfigError, config_hash, load_config, load_targets
+from dockyard.steps import STEP_NAMES
 
 SECRET = "s3cr3t-Value-1f9"
 KEY_DATA_MARK = "b3BlbnNzaC1rZXktdjE"  # base64 "openssh-key-v1", inside every OpenSSH key
@@ -219,7 +220,7 @@ def test_defaults(project: Path) -> None:
         70,
         3,
     )
-    assert config.steps.policy("connect").model_dump() == {
+    assert config.steps.policy("preflight").model_dump() == {
         "timeout": 600.0,
         "retries": 2,
         "retry_delay": 5.0,

@@ -34,3 +34,77 @@ def test_bool() -> None:
 def test_text_without_secrets_is_unchanged() -> None:
     assert Masker(["secret"])("nothing to see") == "nothing to see"
     assert Masker()("secret") == "secret"
+
+
+class _Tail(Exception):
+    def __init__(self, host: str, tail: str) -> None:
+        super().__init__(f"{host} failed: {tail}")
+        self.tail = tail
+
+
+def test_exception_copy_masks_message_attributes_and_causes() -> None:
+    from dockyard.errors import JobFailed
+
+    mask = Masker(["s3cr3t-pw"])
+    try:
+        try:
+            raise _Tail("vm1", "postgres://u:s3cr3t-pw@db")
+        except _Tail as inner:
+            raise JobFailed("job migrate exited 1: s3cr3t-pw") from inner
+    except JobFailed as exc:
+        original = exc
+    masked = mask.exception(original)
+    assert type(masked) is JobFailed
+    assert "s3cr3t-pw" not in str(masked) and MASK in str(masked)
+    assert isinstance(masked.__cause__, _Tail)
+    assert "s3cr3t-pw" not in str(masked.__cause__)
+    assert masked.__cause__.tail == f"postgres://u:{MASK}@db"
+    assert "s3cr3t-pw" in str(original)  # the original is untouched
+    assert masked.__traceback__ is original.__traceback__
+
+
+def test_implicit_context_is_masked_too() -> None:
+    mask = Masker(["hunter22"])
+    try:
+        try:
+            raise ValueError("hunter22")
+        except ValueError:
+            raise KeyError("x") from None
+    except KeyError as exc:
+        assert mask.exception(exc).__context__ is None or "hunter22" not in str(
+            mask.exception(exc).__context__
+        )
+    try:
+        try:
+            raise ValueError("hunter22")
+        except ValueError:
+            raise KeyError("x")  # noqa: B904
+    except KeyError as exc:
+        assert "hunter22" not in str(mask.exception(exc).__context__)
+
+
+def test_values_masked_deeply() -> None:
+    from dataclasses import dataclass
+
+    @dataclass(frozen=True)
+    class Result:
+        out: str
+        lines: list[str]
+
+    mask = Masker(["tok-123456"])
+    got = mask.value({"a": ["x tok-123456", ("tok-123456",)], "r": Result("tok-123456", ["ok"])})
+    assert got == {"a": [f"x {MASK}", (MASK,)], "r": Result(MASK, ["ok"])}
+    assert mask.value(b"tok-123456") == MASK.encode()
+    assert mask.value(5) == 5
+
+
+def test_values_without_secrets_come_back_as_the_same_objects() -> None:
+    from enum import StrEnum
+
+    class Kind(StrEnum):
+        TAG = "tag"
+
+    mask = Masker(["tok-123456"])
+    value = {"kind": Kind.TAG, "list": [1, "a"], "t": ("x",)}
+    assert mask.value(value) is value
+    assert mask.value(Kind.TAG) is Kind.TAG

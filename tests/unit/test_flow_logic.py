@@ -1,0 +1,198 @@
+"""The flow's own logic without Prefect: step order, the rollback window, stack order and
+failed-host isolation, driven by a fake step runner that records what it was asked."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from dockyard.masking import Masker
+from dockyard.releases import Release
+from dockyard.report import FAILED, ROLLED_BACK, SUCCEEDED, HostReport
+from dockyard.session import DeployRequest
+from flows.deploy import deploy_host, deploy_hosts, deploy_stack
+
+REQUEST = DeployRequest("deploy.yaml", {}, "run-1", "tester")
+GOOD = Release("r-old", "2026-01-01T00:00:00Z", "ci", "run-0", "succeeded", "h",
+               {"app": "app@sha256:1"})  # fmt: skip
+
+
+class Boom(Exception):
+    pass
+
+
+class FakeStep:
+    """Answers step tasks by name, raises at the steps in `fail_at`, records each step's label
+    and the retries it was given."""
+
+    def __init__(self, report: HostReport, fail_at: set[str] = frozenset(), history=None) -> None:
+        self.report = report
+        self.fail_at = set(fail_at)
+        self.history = [GOOD] if history is None else history
+        self.asked: list[str] = []
+        self.retries: dict[str, int | None] = {}
+
+    def _answer(self, name: str, label: str) -> Any:
+        self.asked.append(label)
+        if label in self.fail_at:
+            raise Boom(f"{label} failed")
+        return {
+            "lock": SimpleNamespace(note="", attempt="att-1"),
+            "plan": SimpleNamespace(
+                plan=SimpleNamespace(
+                    decisions=[_decision("app:v2"), _decision("db:15")],
+                    to_pull=lambda: [_decision("app:v2")],
+                ),
+                resolved=SimpleNamespace(active=("app", "db")),
+            ),
+            "releases": self.history,
+            "restarts": [],
+            "pull": SimpleNamespace(bytes=123, seconds=1.5),
+        }.get(name)
+
+    def __call__(self, task: Any, *args: Any, label: str | None = None,
+                 retries: int | None = None, **kwargs: Any) -> Any:  # fmt: skip
+        self.retries[label or task.name] = retries
+        return self._answer(task.name, label or task.name)
+
+    def outcome(self, task: Any, *args: Any, label: str | None = None,
+                retries: int | None = None, **kwargs: Any) -> tuple[Any, bool]:  # fmt: skip
+        return self(task, *args, label=label, retries=retries, **kwargs), False
+
+
+def _decision(image: str) -> SimpleNamespace:
+    kind = SimpleNamespace(value="version")
+    return SimpleNamespace(image=image, service=image.split(":")[0], kind=kind, action="pull",
+                           reason="absent", ref=SimpleNamespace(short=image))  # fmt: skip
+
+
+def _stack(project: str, jobs: tuple[Any, ...] = ()) -> SimpleNamespace:
+    return SimpleNamespace(project=project, jobs=list(jobs))
+
+
+def _job(name: str, rerun_safe: bool, retries: int = 2) -> SimpleNamespace:
+    return SimpleNamespace(name=name, rerun_safe=rerun_safe, retries=retries)
+
+
+def _loaded(*stacks: SimpleNamespace) -> SimpleNamespace:
+    config = SimpleNamespace(
+        stacks=list(stacks), disk=SimpleNamespace(keep_releases=3),
+        images=SimpleNamespace(parallel=2),
+    )  # fmt: skip
+    return SimpleNamespace(config=config, masker=Masker(["pw-secret"]))
+
+
+HAPPY = [
+    "preflight", "lock", "plan", "verify", "sync", "env", "releases", "disk", "pull app:v2",
+    "job migrate", "stop-first", "up", "restarts", "health", "record", "cleanup", "unlock",
+]  # fmt: skip
+
+
+def _run(fail_at: set[str] = frozenset(), history=None) -> FakeStep:
+    step = FakeStep(HostReport("vm1"), fail_at, history)
+    stack = _stack("shop", (_job("migrate", rerun_safe=False),))
+    if fail_at - {"cleanup"}:  # a failed step fails the stack; a failed cleanup does not
+        with pytest.raises(Boom):
+            deploy_stack(step, REQUEST, _loaded(stack), "vm1", stack)
+    else:
+        deploy_stack(step, REQUEST, _loaded(stack), "vm1", stack)
+    return step
+
+
+def test_the_steps_run_in_pipeline_order_and_pull_bytes_reach_the_report() -> None:
+    step = _run()
+    assert step.asked == HAPPY
+    assert step.report.result == SUCCEEDED
+    assert {i.image: i.bytes for i in step.report.images} == {"app:v2": 123, "db:15": 0}
+
+
+def test_a_migration_that_is_not_rerun_safe_is_never_retried() -> None:
+    assert _run().retries["job migrate"] == 0
+
+
+@pytest.mark.parametrize("failing", ["verify", "sync", "pull app:v2", "job migrate"])
+def test_a_failure_before_stop_first_never_rolls_back(failing: str) -> None:
+    step = _run({failing})
+    assert step.report.result == FAILED
+    assert "rollback" not in step.asked
+    assert step.asked[-2:] == ["diagnostics", "unlock"]
+    assert step.asked[: step.asked.index(failing) + 1] == HAPPY[: HAPPY.index(failing) + 1]
+
+
+@pytest.mark.parametrize("failing", ["stop-first", "up", "restarts", "health"])
+def test_a_failure_from_stop_first_to_health_rolls_back_to_the_last_good_release(
+    failing: str,
+) -> None:
+    step = _run({failing})
+    at = step.asked.index(failing)
+    assert step.asked[at + 1 :] == [
+        "diagnostics", "rollback", "health after rollback", "record", "unlock",
+    ]  # fmt: skip
+    assert step.report.result == ROLLED_BACK
+    assert any("rolled back to release r-old" in n for n in step.report.notes)
+
+
+def test_a_failed_record_after_health_passed_does_not_roll_back() -> None:
+    step = _run({"record"})
+    assert "rollback" not in step.asked and step.report.result == FAILED
+
+
+def test_no_good_release_means_nothing_to_roll_back_to() -> None:
+    step = _run({"up"}, history=[])
+    assert "rollback" not in step.asked
+    assert any("nothing to roll back to" in n for n in step.report.notes)
+
+
+def test_a_failed_rollback_is_noted_and_the_host_stays_failed() -> None:
+    step = _run({"up", "rollback"})
+    assert step.report.result == FAILED
+    assert any(n.startswith("rollback failed") for n in step.report.notes)
+    assert step.asked[-1] == "unlock"
+
+
+def test_a_failed_cleanup_leaves_the_deploy_standing() -> None:
+    step = _run({"cleanup"})
+    assert step.report.result == SUCCEEDED
+    assert any("cleanup failed" in n for n in step.report.notes)
+
+
+def test_a_failure_before_the_lock_is_held_does_not_unlock() -> None:
+    step = _run({"lock"})
+    assert "unlock" not in step.asked
+
+
+def test_stacks_deploy_in_order_and_stop_at_the_first_failure() -> None:
+    loaded = _loaded(_stack("db"), _stack("shop"), _stack("edge"))
+    steps: list[FakeStep] = []
+
+    def make(report: HostReport) -> FakeStep:
+        steps.append(FakeStep(report, {"up"}))
+        return steps[0]
+
+    report = deploy_host(make, REQUEST, loaded, "vm1")
+    assert report.result == ROLLED_BACK
+    assert steps[0].asked.count("preflight") == 1  # shop and edge never started
+    assert any("not deployed" in n and "shop, edge" in n for n in report.notes)
+
+
+def test_a_failed_unlock_after_a_healthy_stack_fails_the_host() -> None:
+    loaded = _loaded(_stack("db"), _stack("shop"))
+    report = deploy_host(lambda r: FakeStep(r, {"unlock"}), REQUEST, loaded, "vm1")
+    assert report.result == FAILED
+    assert "unlock failed" in report.error
+    assert any("not deployed" in n and "shop" in n for n in report.notes)
+
+
+def test_one_host_failing_unexpectedly_does_not_stop_the_others() -> None:
+    loaded = _loaded(_stack("shop"))
+
+    def make(report: HostReport) -> FakeStep:
+        if report.host == "vm2":
+            raise RuntimeError("pw-secret leaked?")
+        return FakeStep(report)
+
+    reports = deploy_hosts(make, REQUEST, loaded, ["vm1", "vm2", "vm3"])
+    assert [r.result for r in reports] == [SUCCEEDED, FAILED, SUCCEEDED]
+    assert "pw-secret" not in reports[1].error and "***" in reports[1].error
