@@ -56,6 +56,15 @@ def last_good(releases: list[Release], before: str | None = None) -> Release | N
     return None
 
 
+def rollback_target(releases: list[Release], to: str | None) -> Release | None:
+    """What `dockyard rollback` goes back to: release `to` if it succeeded here, else the
+    newest good release before the current one."""
+    if to is not None:
+        return last_good([r for r in releases if r.id == to])
+    current = releases[-1].id if releases and releases[-1].succeeded else None
+    return last_good(releases, before=current)
+
+
 def kept_digests(releases: list[Release], keep: int) -> set[str]:
     """Image references of the last `keep` succeeded releases (prune must spare them)."""
     good = [r for r in releases if r.succeeded][-keep:] if keep > 0 else []

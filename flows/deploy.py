@@ -7,11 +7,9 @@ Prefect (tests/unit/test_flow_logic.py)."""
 
 from __future__ import annotations
 
-import contextvars
 import re
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Protocol
+from typing import Any
 
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
@@ -20,37 +18,20 @@ from prefect.states import Failed
 
 from dockyard import releases
 from dockyard.config import StackConfig
-from dockyard.report import FAILED, ROLLED_BACK, SUCCEEDED, DeployReport, HostReport, ImageReport
+from dockyard.report import FAILED, ROLLED_BACK, DeployReport, ImageReport
 from dockyard.session import DeployRequest, Loaded, load
+from flows.hosts import Step, deploy_hosts, in_thread
+from flows.rollback import roll_back_to
 from flows.steps import StepRunner
 from tasks import host as host_tasks
 from tasks import images as image_tasks
 from tasks import release as release_tasks
 from tasks import stack as stack_tasks
 
-MAX_PARALLEL_HOSTS = 4
-
-
-class Step(Protocol):
-    """What the flow needs of a step runner (flows.steps.StepRunner, or a test's fake)."""
-
-    report: HostReport
-
-    def __call__(self, task: Any, *args: Any, label: str | None = None,
-                 retries: int | None = None, **kwargs: Any) -> Any: ...  # fmt: skip
-
-    def outcome(self, task: Any, *args: Any, label: str | None = None,
-                retries: int | None = None, **kwargs: Any) -> tuple[Any, bool]: ...  # fmt: skip
-
 
 def _artifact_key(text: str) -> str:
     """Artifact keys allow lowercase letters, digits and dashes only."""
     return re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")
-
-
-def _in_thread(pool: ThreadPoolExecutor, fn: Any, *args: Any, **kwargs: Any) -> Any:
-    """Submit with the caller's context, so tasks in the thread belong to this flow run."""
-    return pool.submit(contextvars.copy_context().run, fn, *args, **kwargs)
 
 
 def pull_all(
@@ -63,7 +44,7 @@ def pull_all(
     by_image = {i.image: i for i in step.report.images}
     with ThreadPoolExecutor(loaded.config.images.parallel, thread_name_prefix="pull") as pool:
         futures = {
-            d.image: _in_thread(pool, step.outcome, image_tasks.pull_image, request, host,
+            d.image: in_thread(pool, step.outcome, image_tasks.pull_image, request, host,
                                 project, attempt, d.image, d, label=f"pull {d.ref.short}")
             for d in to_pull
         }  # fmt: skip
@@ -162,56 +143,11 @@ def _fail(
         report.notes.append("no earlier good release on this host: nothing to roll back to")
         return
     try:
-        step(release_tasks.rollback, request, host, project, previous)
-        step(release_tasks.health, request, host, project, tuple(previous.images),
-             label="health after rollback")  # fmt: skip
+        roll_back_to(step, request, host, project, previous)
         report.result = ROLLED_BACK
         report.notes.append(f"rolled back to release {previous.id} ({previous.time})")
-        step(release_tasks.record_release, request, host, project, "rolled_back")
     except Exception as rb_exc:
         report.notes.append(loaded.masker(f"rollback failed: {rb_exc}"))
-
-
-def deploy_host(
-    make_step: Callable[[HostReport], Step], request: DeployRequest, loaded: Loaded, host: str
-) -> HostReport:
-    """Each stack of the config in order on one host; stop at the first failed stack and name
-    the stacks that were not deployed."""
-    report = HostReport(host)
-    step = make_step(report)
-    stacks = loaded.config.stacks
-    for index, stack in enumerate(stacks):
-        try:
-            deploy_stack(step, request, loaded, host, stack)
-        except Exception as exc:
-            if report.result == SUCCEEDED:  # e.g. the unlock after a healthy deploy failed
-                report.result = FAILED
-                report.error = loaded.masker(f"{type(exc).__name__}: {exc}")
-            rest = [s.project for s in stacks[index + 1 :]]
-            if rest:
-                report.notes.append(f"not deployed (an earlier stack failed): {', '.join(rest)}")
-            break
-    return report
-
-
-def deploy_hosts(
-    make_step: Callable[[HostReport], Step],
-    request: DeployRequest,
-    loaded: Loaded,
-    names: list[str],
-) -> list[HostReport]:
-    """Every host in parallel (at most MAX_PARALLEL_HOSTS at once); one host's failure, even
-    an unexpected one, never stops the others."""
-
-    def one(name: str) -> HostReport:
-        try:
-            return deploy_host(make_step, request, loaded, name)
-        except Exception as exc:
-            return HostReport(name, FAILED, loaded.masker(f"{type(exc).__name__}: {exc}"))
-
-    with ThreadPoolExecutor(max_workers=min(len(names), MAX_PARALLEL_HOSTS) or 1) as pool:
-        futures = [_in_thread(pool, one, name) for name in names]
-        return [f.result() for f in futures]
 
 
 @flow(name="dockyard-deploy", flow_run_name="deploy {config_path}", log_prints=False)
@@ -228,7 +164,8 @@ def deploy(
                             tuple(resumes or ()))  # fmt: skip
     loaded = load(request)
     names = [t.name for t in loaded.config.targets if not hosts or t.name in hosts]
-    reports = deploy_hosts(lambda r: StepRunner(r, loaded.config.steps), request, loaded, names)
+    reports = deploy_hosts(lambda r: StepRunner(r, loaded.config.steps), request, loaded, names,
+                           deploy_stack)  # fmt: skip
     report = DeployReport(run_id, loaded.release, reports)
     create_markdown_artifact(report.to_markdown(), key="deploy-summary",
                              description="dockyard deploy summary")  # fmt: skip

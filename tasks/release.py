@@ -24,12 +24,14 @@ def read_releases(request: DeployRequest, host: str, project: str) -> list[Relea
 
 
 @fresh_step("record", "record {host}/{project}")
-def record_release(request: DeployRequest, host: str, project: str, result: str) -> Release:
-    """Append the release record (images by digest, config hash, actor, run id, result)."""
+def record_release(
+    request: DeployRequest, host: str, project: str, result: str, release_id: str | None = None
+) -> Release:
+    """Append the release record (images by digest, config hash, actor, run id, result) of
+    this deploy's release, or of `release_id` (a rollback to it)."""
     hs = stack_for(request, host, project)
-    return record.record(
-        hs, hs.loaded.release, request.run_id, request.actor, result, current_deadline()
-    )
+    return record.record(hs, release_id or hs.loaded.release, request.run_id, request.actor,
+                         result, current_deadline())  # fmt: skip
 
 
 @fresh_step("rollback", "rollback {host}/{project}")

@@ -12,7 +12,8 @@ from dockyard.masking import Masker
 from dockyard.releases import Release
 from dockyard.report import FAILED, ROLLED_BACK, SUCCEEDED, HostReport
 from dockyard.session import DeployRequest
-from flows.deploy import deploy_host, deploy_hosts, deploy_stack
+from flows.deploy import deploy_stack
+from flows.hosts import deploy_host, deploy_hosts
 
 REQUEST = DeployRequest("deploy.yaml", {}, "run-1", "tester")
 GOOD = Release("r-old", "2026-01-01T00:00:00Z", "ci", "run-0", "succeeded", "h",
@@ -171,7 +172,7 @@ def test_stacks_deploy_in_order_and_stop_at_the_first_failure() -> None:
         steps.append(FakeStep(report, {"up"}))
         return steps[0]
 
-    report = deploy_host(make, REQUEST, loaded, "vm1")
+    report = deploy_host(make, REQUEST, loaded, "vm1", deploy_stack)
     assert report.result == ROLLED_BACK
     assert steps[0].asked.count("preflight") == 1  # shop and edge never started
     assert any("not deployed" in n and "shop, edge" in n for n in report.notes)
@@ -179,7 +180,7 @@ def test_stacks_deploy_in_order_and_stop_at_the_first_failure() -> None:
 
 def test_a_failed_unlock_after_a_healthy_stack_fails_the_host() -> None:
     loaded = _loaded(_stack("db"), _stack("shop"))
-    report = deploy_host(lambda r: FakeStep(r, {"unlock"}), REQUEST, loaded, "vm1")
+    report = deploy_host(lambda r: FakeStep(r, {"unlock"}), REQUEST, loaded, "vm1", deploy_stack)
     assert report.result == FAILED
     assert "unlock failed" in report.error
     assert any("not deployed" in n and "shop" in n for n in report.notes)
@@ -193,6 +194,46 @@ def test_one_host_failing_unexpectedly_does_not_stop_the_others() -> None:
             raise RuntimeError("pw-secret leaked?")
         return FakeStep(report)
 
-    reports = deploy_hosts(make, REQUEST, loaded, ["vm1", "vm2", "vm3"])
+    reports = deploy_hosts(make, REQUEST, loaded, ["vm1", "vm2", "vm3"], deploy_stack)
     assert [r.result for r in reports] == [SUCCEEDED, FAILED, SUCCEEDED]
     assert "pw-secret" not in reports[1].error and "***" in reports[1].error
+
+
+def _rollback(history: list[Release], to: str | None) -> tuple[FakeStep, bool]:
+    """Run rollback_stack; returns the fake and whether it raised (a failed stack)."""
+    from flows.rollback import rollback_stack
+
+    step = FakeStep(HostReport("vm1"), set(), history)
+    stack = _stack("shop")
+    try:
+        rollback_stack(step, REQUEST, _loaded(stack), "vm1", stack, to)
+    except LookupError:
+        return step, True
+    return step, False
+
+
+NEWER = Release("r-new", "2026-02-01T00:00:00Z", "ci", "run-1", "succeeded", "h", {"app": "a@2"})
+
+
+def test_cli_rollback_runs_the_flows_sequence_under_the_lock() -> None:
+    step, failed = _rollback([GOOD, NEWER], None)
+    assert not failed
+    assert step.asked == [
+        "lock", "releases", "rollback", "health after rollback", "record", "unlock",
+    ]  # fmt: skip
+    assert any("rolled back to release r-old" in n for n in step.report.notes)
+    assert step.report.result == SUCCEEDED
+
+
+def test_cli_rollback_without_a_target_fails_and_still_unlocks() -> None:
+    step, failed = _rollback([NEWER], None)
+    assert failed
+    assert step.asked == ["lock", "releases", "unlock"]
+    assert step.report.result == FAILED
+    assert "no release before the current one" in step.report.error
+
+
+def test_cli_rollback_to_an_unknown_release_names_it() -> None:
+    step, failed = _rollback([GOOD, NEWER], "r-nope")
+    assert failed
+    assert "no release r-nope to roll back to" in step.report.error
