@@ -38,7 +38,7 @@ def check(hs: HostStack, services: tuple[str, ...], timeout: float) -> list[str]
     for http in health.http:
         result = check_http(
             hs.link, http.url, status=http.status, attempts=http.attempts,
-            interval=http.interval, timeout=http.timeout, sleep=time.sleep,
+            interval=http.interval, timeout=http.timeout, ca_file=http.ca_file, sleep=time.sleep,
         )  # fmt: skip
         passed.append(f"{http.url}: {result.status} after {result.attempts} attempt(s)")
     for hook in health.hooks:
