@@ -177,12 +177,14 @@ def lint(compose_file: str | None, config_path: str | None, sets: tuple[str, ...
 
     if bool(compose_file) == bool(config_path):
         raise click.UsageError("give a compose file or -c deploy.yaml (one of them)")
+    if sets and not config_path:
+        raise click.UsageError("--set is for the config's env: use it with -c deploy.yaml")
     try:
         findings = [
             finding
             for files, variables, moving in _compose_files(compose_file, config_path, sets)
             for path in files
-            for finding in lint_compose(path, variables, moving)
+            for finding in lint_compose(path, variables, moving, dotenv=variables is None)
         ]
     except ComposeFileError as exc:
         click.echo(f"lint: {exc}", err=True)
@@ -195,8 +197,8 @@ def lint(compose_file: str | None, config_path: str | None, sets: tuple[str, ...
 def _compose_files(
     compose_file: str | None, config_path: str | None, sets: tuple[str, ...]
 ) -> list[tuple[tuple[Path, ...], Mapping[str, str] | None, frozenset[str]]]:
-    """(compose files, variables, moving tags) per stack of -c deploy.yaml, or the one file
-    (variables from the environment)."""
+    """(compose files, variables, moving tags) per stack of -c deploy.yaml (the stack's env,
+    which dockyard writes as the host's .env), or the one file (the environment and its .env)."""
     from dockyard.lint_config import lint_stacks
 
     if compose_file:

@@ -49,18 +49,21 @@ def lint_compose(
     path: str | os.PathLike[str],
     environ: Mapping[str, str] | None = None,
     moving_tags: Collection[str] = (),
+    dotenv: bool = True,
 ) -> list[Finding]:
     """Findings for every pulled service image of the compose file at `path` and the files it
     includes, in file order; extends are followed, services built locally are skipped.
 
     Variables resolve as compose resolves them: from `environ` (default: the process
-    environment) over the `.env` file next to the compose file. An image that is a single
+    environment) over the `.env` file next to the compose file (unless `dotenv` is false:
+    dockyard writes the stack's own .env on the host). An image that is a single
     variable (`${APP_IMAGE}`) is given per deploy and reported as info. Floating tags
     (FLOATING_TAGS and `moving_tags`) count as mutable. Raises ComposeFileError for a file
     that cannot be read as compose.
     """
     file = Path(path)
-    variables = {**_dotenv(file.parent / ".env"), **(os.environ if environ is None else environ)}
+    local = _dotenv(file.parent / ".env") if dotenv else {}
+    variables = {**local, **(os.environ if environ is None else environ)}
     tags = FLOATING_TAGS | set(moving_tags)
     files = ComposeSet()
     findings: list[Finding] = []

@@ -389,3 +389,58 @@ def test_lint_config_uses_stack_env_and_moving_tags(tmp_path: Path) -> None:
         main, ["lint", "-c", str(tmp_path / "deploy.yaml"), "--set", "TAG=v3", "--set", "CACHE=7"]
     )
     assert [line.split(": ")[2] for line in fixed.stdout.splitlines()] == ["service key"]
+
+
+def test_lint_config_of_the_example_needs_no_key_or_secret() -> None:
+    from click.testing import CliRunner
+
+    from dockyard.cli import main
+
+    result = CliRunner(env={"DB_PASSWORD": None, "LAB_REGISTRY_PASSWORD": None}).invoke(
+        main, ["lint", "-c", str(EXAMPLE.parents[1] / "deploy.yaml")]
+    )
+    assert result.exit_code == 1, result.output
+    failing = [line for line in result.stdout.splitlines() if ": error: " in line]
+    assert [line.split(": ")[2] for line in failing] == ["service autoheal", "service tools"]
+
+
+def test_lint_config_ignores_the_bundle_dotenv(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from dockyard.cli import main
+
+    (tmp_path / "compose.yml").write_text("services:\n  a: {image: 'x:${TAG}'}\n")
+    (tmp_path / ".env").write_text("TAG=1\n")  # dockyard replaces it with the stack's env
+    (tmp_path / "deploy.yaml").write_text(
+        "stacks:\n  - {bundle: ., compose_files: [compose.yml]}\n"
+    )
+    assert lint_compose(tmp_path / "compose.yml", environ={}) == []
+    result = CliRunner().invoke(main, ["lint", "-c", str(tmp_path / "deploy.yaml")])
+    assert result.exit_code == 1 and "${TAG} resolves to nothing" in result.stdout
+    with_env = CliRunner().invoke(
+        main, ["lint", "-c", str(tmp_path / "deploy.yaml"), "--set", "X=1"]
+    )
+    assert with_env.exit_code == 1
+    assert (
+        CliRunner().invoke(main, ["lint", str(tmp_path / "compose.yml"), "--set", "X=1"]).exit_code
+        == 2
+    )
+
+
+def test_pin_skips_services_built_locally(tmp_path: Path) -> None:
+    path = tmp_path / "compose.yml"
+    text = (
+        "services:\n"
+        "  app: {build: ., image: 'shop/app:1', pull_policy: build}\n"
+        "  tool: {image: 'local/tool:1', pull_policy: never}\n"
+        "  only-built: {build: .}\n"
+        "  db: {image: 'postgres:16'}\n"
+    )
+    path.write_text(text)
+    pinned = pin_compose(path, fake_digest)
+    assert changed_lines(text, pinned) == [
+        (
+            "  db: {image: 'postgres:16'}\n",
+            f"  db: {{image: 'postgres:16@{fake_digest(ImageRef.parse('postgres:16'))}'}}\n",
+        )
+    ]
