@@ -350,13 +350,25 @@ HttpUrl = Annotated[str, AfterValidator(_http_url)]
 
 
 class HttpCheck(_Model):
-    """HTTP readiness: `url` must answer `status` within `attempts` tries."""
+    """HTTP readiness: `url` must answer `status` within `attempts` tries (https: verified
+    against the system CAs, or only `ca_file`, relative to the config file)."""
 
     url: HttpUrl
     status: int = Field(200, ge=100, le=599)
     attempts: int = Field(30, ge=1)
     interval: Duration = 2.0
     timeout: PositiveDuration = 5.0
+    ca_file: Path | None = None
+
+    @field_validator("ca_file")
+    @classmethod
+    def _resolve_ca_file(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        """The CA certificate (PEM) that an https url's certificate must chain to."""
+        if value is None:
+            return None
+        path = _local_path(value, info)
+        _readable_file(path, "ca_file")
+        return path
 
 
 class HealthHook(_Model):

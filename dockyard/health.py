@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import http.client
 import json
+import ssl
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from dockyard.errors import HealthCheckFailed
 from dockyard.ssh.link import Link
+from dockyard.tls_channel import TlsStream, client_context
 
 
 @dataclass(frozen=True)
@@ -74,15 +77,39 @@ class HttpResult:
     error: str = ""
 
 
-def http_get(link: Link, url: str, timeout: float) -> int:
-    """GET `url` as seen from the host, through a direct-tcpip channel of the link."""
-    parts = urlsplit(url)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    channel = link.open_direct_tcpip(parts.hostname or "127.0.0.1", port, timeout=timeout)
+@dataclass(frozen=True)
+class HttpTarget:
+    """Where a check URL goes: host and port as seen from the host, TLS or not, and the
+    request target (path and query) and Host header sent."""
+
+    host: str
+    port: int
+    tls: bool
+    target: str
+    host_header: str
+
+    @classmethod
+    def parse(cls, url: str) -> HttpTarget:
+        parts = urlsplit(url)
+        tls = parts.scheme == "https"
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        host_header = parts.netloc.rpartition("@")[2]
+        return cls(parts.hostname or "127.0.0.1", parts.port or (443 if tls else 80), tls,
+                   target, host_header)  # fmt: skip
+
+
+def http_get(link: Link, url: str, timeout: float, ca_file: Path | None = None) -> int:
+    """GET `url` as seen from the host, through a direct-tcpip channel of the link; https is
+    TLS verified for the URL's host against the system CA bundle, or only `ca_file`."""
+    where = HttpTarget.parse(url)
+    context = client_context(ca_file) if where.tls else None
+    channel = link.open_direct_tcpip(where.host, where.port, timeout=timeout)
     try:
-        conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", port, timeout=timeout)
-        conn.sock = channel  # type: ignore[assignment]
-        conn.request("GET", parts.path or "/", headers={"Connection": "close"})
+        sock = TlsStream(channel, context, where.host) if context else channel
+        conn = http.client.HTTPConnection(where.host, where.port, timeout=timeout)
+        conn.sock = sock  # type: ignore[assignment]
+        conn.request("GET", where.target, headers={"Host": where.host_header,
+                                                    "Connection": "close"})  # fmt: skip
         response = conn.getresponse()
         response.read(65536)
         return response.status
@@ -98,15 +125,19 @@ def check_http(
     attempts: int,
     interval: float,
     timeout: float,
+    ca_file: Path | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> HttpResult:
-    """Retry a GET until it answers `status`; raise HealthCheckFailed after `attempts`."""
+    """Retry a GET until it answers `status`; raise HealthCheckFailed after `attempts`
+    (`ca_file`: the CA that signs an https URL's certificate, instead of the system's)."""
     last: int | None = None
     error = ""
     for attempt in range(1, attempts + 1):
         try:
-            last = http_get(link, url, timeout)
+            last = http_get(link, url, timeout, ca_file)
             error = ""
+        except ssl.SSLCertVerificationError as exc:
+            error = f"TLS certificate not trusted: {exc.verify_message or exc}; set ca_file"
         except (OSError, http.client.HTTPException) as exc:
             error = f"{type(exc).__name__}: {exc}"
         if last == status and not error:

@@ -1,4 +1,4 @@
-"""Lint a compose file's images: no tag, mutable or moving tags, variables resolving to nothing."""
+"""Lint compose images: no tag, mutable or floating tags, variables resolving to nothing."""
 
 from __future__ import annotations
 
@@ -9,24 +9,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import yaml
-
+from dockyard import yamlsafe
+from dockyard.compose_files import ComposeFileError, ComposeSet, Effective, problem
 from dockyard.imageref import DEFAULT_TAG, ImageKind, ImageRef, InvalidImageRef, classify
+from dockyard.names import ENV_NAME
 
 Level = Literal["error", "info"]
 
-_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
+_NAME = ENV_NAME.pattern
 _WHOLE_VARIABLE = re.compile(
     rf"\$(?:(?P<plain>{_NAME})|\{{(?P<braced>{_NAME})(?:[:]?[-?+][^}}]*)?\}})"
 )
-_NAME_RE = re.compile(_NAME)
 _EXPRESSION = re.compile(rf"(?P<name>{_NAME})(?:(?P<op>:?[-?+])(?P<arg>.*))?", re.S)
-_PROPERTIES = re.compile(r"(?:[&!]\S*\s+)*")
-_MERGE_TAG = "tag:yaml.org,2002:merge"
 
-
-class ComposeFileError(ValueError):
-    """The compose file cannot be read as a compose file (or an image line cannot be rewritten)."""
+FLOATING_TAGS = frozenset({"latest", "release", "alpine", "nightly", "stable", "main", "edge"})
 
 
 @dataclass(frozen=True)
@@ -49,66 +45,55 @@ class Finding:
         return f"{where}: {self.level}: service {self.service}: {self.image}: {self.problem}"
 
 
-@dataclass(frozen=True)
-class ImageEntry:
-    """Where a service's `image:` value sits in the file text (the scalar, quotes included)."""
-
-    service: str
-    value: str
-    line: int
-    start: int
-    end: int
-    style: str | None
-
-
 def lint_compose(
     path: str | os.PathLike[str],
     environ: Mapping[str, str] | None = None,
     moving_tags: Collection[str] = (),
+    dotenv: bool = True,
 ) -> list[Finding]:
-    """Findings for every service image in the compose file at `path`, in file order.
+    """Findings for every pulled service image of the compose file at `path` and the files it
+    includes, in file order; extends are followed, services built locally are skipped.
 
     Variables resolve as compose resolves them: from `environ` (default: the process
-    environment) over the `.env` file next to the compose file. An image that is a single
-    variable (`${APP_IMAGE}`) is given per deploy and reported as info.
+    environment) over the `.env` file next to the compose file (unless `dotenv` is false:
+    dockyard writes the stack's own .env on the host). An image that is a single
+    variable (`${APP_IMAGE}`) is given per deploy and reported as info. Floating tags
+    (FLOATING_TAGS and `moving_tags`) count as mutable. Raises ComposeFileError for a file
+    that cannot be read as compose.
     """
     file = Path(path)
-    text = _read(file)
-    variables = {**_dotenv(file.parent / ".env"), **(os.environ if environ is None else environ)}
-    findings = []
-    for entry in image_entries(text, str(file)):
-        problem, level = _problem(entry.value, variables, moving_tags)
-        if problem:
-            findings.append(
-                Finding(str(file), entry.service, entry.value, problem, level, entry.line)
-            )
+    local = _dotenv(file.parent / ".env") if dotenv else {}
+    variables = {**local, **(os.environ if environ is None else environ)}
+    tags = FLOATING_TAGS | set(moving_tags)
+    files = ComposeSet()
+    findings: list[Finding] = []
+    for doc in files.tree(file):
+        for service in doc.services.values():
+            found = files.effective(service)
+            if found.built_locally:
+                continue
+            finding = _finding(found, variables, tags)
+            if finding and finding not in findings:
+                findings.append(finding)
     return findings
 
 
-def image_entries(text: str, file: str = "<compose>") -> list[ImageEntry]:
-    """Every service's image scalar, with its position; merged (`<<:`) images included."""
-    try:
-        root = yaml.compose(text)
-    except yaml.YAMLError as exc:
-        raise ComposeFileError(f"{file}: not valid YAML: {exc}") from None
-    services = _get(root, "services") if isinstance(root, yaml.MappingNode) else None
-    if not isinstance(services, yaml.MappingNode):
-        raise ComposeFileError(f"{file}: no services mapping; is this a compose file?")
-    entries = []
-    for key, spec in services.value:
-        node = _get(spec, "image") if isinstance(spec, yaml.MappingNode) else None
-        if node is None:
-            continue
-        if not isinstance(node, yaml.ScalarNode):
-            line = node.start_mark.line + 1
-            raise ComposeFileError(f"{file}:{line}: service {key.value}: image is not a string")
-        raw = text[node.start_mark.index : node.end_mark.index]
-        start = node.start_mark.index + _PROPERTIES.match(raw).end()  # type: ignore[union-attr]
-        line = node.start_mark.line + 1
-        entries.append(
-            ImageEntry(key.value, node.value, line, start, node.end_mark.index, node.style)
-        )
-    return entries
+def _finding(
+    found: Effective, variables: Mapping[str, str], tags: frozenset[str]
+) -> Finding | None:
+    name, node = found.service.name, found.image
+    if node is None:
+        return Finding(
+            str(found.service.file), name, "(none)",
+            "no image and no build: compose cannot start it; add image: or build:",
+            "error", found.service.line,
+        )  # fmt: skip
+    problem, level = _problem(node.value, variables, tags)
+    if problem is None:
+        return None
+    return Finding(
+        str(found.image_file), name, node.value, problem, level, node.start_mark.line + 1
+    )
 
 
 def whole_variable(value: str) -> str | None:
@@ -176,7 +161,7 @@ def _pieces(text: str, variables: Mapping[str, str]) -> Iterator[tuple[str, list
             end = _closing_brace(text, i + 2)
             yield _expand(text[i + 2 : end], variables)
             i = end + 1
-        elif match := _NAME_RE.match(text, i + 1):
+        elif match := ENV_NAME.match(text, i + 1):
             yield _expand(match.group(), variables)
             i = match.end()
         else:
@@ -207,36 +192,19 @@ def _expand(expression: str, variables: Mapping[str, str]) -> tuple[str, list[st
     return (value, []) if non_empty else (value or "", [name])
 
 
-def _get(mapping: yaml.MappingNode, key: str) -> yaml.Node | None:
-    """The value of `key` in a mapping node, looking into merged (`<<:`) mappings after."""
-    merged = []
-    for key_node, value in mapping.value:
-        if key_node.tag == _MERGE_TAG:
-            merged += value.value if isinstance(value, yaml.SequenceNode) else [value]
-        elif isinstance(key_node, yaml.ScalarNode) and key_node.value == key:
-            return value
-    for source in merged:
-        if isinstance(source, yaml.MappingNode) and (found := _get(source, key)) is not None:
-            return found
-    return None
-
-
-def _read(file: Path) -> str:
-    try:
-        return file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ComposeFileError(f"cannot read {file}: {exc}") from None
-
-
 def _dotenv(path: Path) -> dict[str, str]:
     """KEY=VALUE lines of a compose .env file (comments, `export` and quotes handled)."""
     if not path.is_file():
         return {}
+    try:
+        text = yamlsafe.read_text(path, ".env file")
+    except yamlsafe.YamlProblem as exc:
+        raise problem(path, None, str(exc), exc.fix) from None
     values = {}
-    for line in _read(path).splitlines():
+    for line in text.splitlines():
         line = line.strip().removeprefix("export ").strip()
         key, eq, value = line.partition("=")
-        if not eq or line.startswith("#") or not _NAME_RE.fullmatch(key.strip()):
+        if not eq or line.startswith("#") or not ENV_NAME.fullmatch(key.strip()):
             continue
         value = value.strip()
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":

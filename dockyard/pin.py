@@ -3,11 +3,55 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
+from dockyard.compose_files import LOCAL_PULL_POLICIES, ComposeFileError, problem, read
 from dockyard.imageref import DEFAULT_TAG, ImageRef, InvalidImageRef
-from dockyard.lint import ComposeFileError, ImageEntry, image_entries
+from dockyard.registry import RegistryError
+
+_PROPERTIES = re.compile(r"(?:[&!]\S*\s+)*")
+
+
+class PinFailed(ComposeFileError):
+    """The registry could not give a digest for an image; `transient` when a retry can help."""
+
+    def __init__(self, message: str, *, transient: bool) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
+@dataclass(frozen=True)
+class ImageEntry:
+    """Where a service's `image:` value sits in the file text (the scalar, quotes included)."""
+
+    service: str
+    value: str
+    line: int
+    start: int
+    end: int
+    style: str | None
+
+
+def image_entries(path: Path) -> tuple[str, list[ImageEntry]]:
+    """The file's text and the image scalar of every service it pulls (merged images too;
+    services built locally left out)."""
+    doc = read(path)
+    entries = []
+    for service in doc.services.values():
+        node = service.image
+        local = service.pull_policy in LOCAL_PULL_POLICIES
+        if node is None or local:
+            continue
+        raw = doc.text[node.start_mark.index : node.end_mark.index]
+        start = node.start_mark.index + _PROPERTIES.match(raw).end()  # type: ignore[union-attr]
+        line = node.start_mark.line + 1
+        entries.append(
+            ImageEntry(service.name, node.value, line, start, node.end_mark.index, node.style)
+        )
+    return doc.text, entries
 
 
 def pin_compose(path: str | os.PathLike[str], resolve: Callable[[ImageRef], str]) -> str:
@@ -16,38 +60,57 @@ def pin_compose(path: str | os.PathLike[str], resolve: Callable[[ImageRef], str]
     `resolve` gives the registry digest of a reference (RegistryClient.manifest_digest).
     An implicit tag becomes explicit (`busybox` -> `busybox:latest@sha256:...`). Images that
     contain variables or already carry a digest are left alone. Every other byte of the file
-    is kept as it is.
+    is kept as it is. Raises ComposeFileError (PinFailed for registry answers) naming the
+    file, line, image and fix.
     """
     file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ComposeFileError(f"cannot read {file}: {exc}") from None
+    text, entries = image_entries(file)
     spans: dict[tuple[int, int], str] = {}
-    for entry in image_entries(text, str(file)):
+    for entry in entries:
         if (entry.start, entry.end) in spans or "$" in entry.value:
             continue
         try:
             ref = ImageRef.parse(entry.value)
         except InvalidImageRef as exc:
-            raise ComposeFileError(f"{file}:{entry.line}: service {entry.service}: {exc}") from None
+            raise problem(
+                file, entry.line, f"service {entry.service}: {exc}", "fix the image reference"
+            ) from None
         if ref.digest is not None:
             continue
         suffix = f":{DEFAULT_TAG}" if ref.tag_implicit else ""
-        pinned = f"{entry.value}{suffix}@{resolve(ref)}"
-        spans[(entry.start, entry.end)] = _scalar(entry, text, pinned, str(file))
+        pinned = f"{entry.value}{suffix}@{_digest(resolve, ref, file, entry)}"
+        spans[(entry.start, entry.end)] = _scalar(entry, text, pinned, file)
     for (start, end), replacement in sorted(spans.items(), reverse=True):
         text = text[:start] + replacement + text[end:]
     return text
 
 
-def _scalar(entry: ImageEntry, text: str, value: str, file: str) -> str:
+def _digest(
+    resolve: Callable[[ImageRef], str], ref: ImageRef, file: Path, entry: ImageEntry
+) -> str:
+    try:
+        return resolve(ref)
+    except RegistryError as exc:
+        fix = (
+            "check that the registry is reachable and retry"
+            if exc.transient
+            else "check the image name and tag, and the registry credentials"
+        )
+        where = f"{file}:{entry.line}"
+        raise PinFailed(
+            f"{where}: service {entry.service}: cannot pin {entry.value}: {exc}; {fix}",
+            transient=exc.transient,
+        ) from None
+
+
+def _scalar(entry: ImageEntry, text: str, value: str, file: Path) -> str:
     """`value` written in the style of the original scalar, which must be on one line."""
     raw = text[entry.start : entry.end]
     quote = {"'": "'", '"': '"', None: ""}.get(entry.style)
     if quote is None or raw != f"{quote}{entry.value}{quote}":
-        raise ComposeFileError(
-            f"{file}:{entry.line}: service {entry.service}: cannot rewrite this image value in"
-            " place; write it on one line, plain or quoted, without escapes"
-        )
+        raise problem(
+            file, entry.line,
+            f"service {entry.service}: cannot rewrite this image value in place",
+            "write it on one line, plain or quoted, without escapes",
+        )  # fmt: skip
     return f"{quote}{value}{quote}"

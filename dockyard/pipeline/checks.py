@@ -45,7 +45,8 @@ def check(hs: HostStack, services: tuple[str, ...], deadline: Deadline) -> list[
         deadline.check(f"GET {http.url}")
         result = check_http(
             hs.link, http.url, status=http.status, attempts=http.attempts,
-            interval=http.interval, timeout=deadline.left(http.timeout), sleep=pause,
+            interval=http.interval, timeout=deadline.left(http.timeout), ca_file=http.ca_file,
+            sleep=pause,
         )  # fmt: skip
         passed.append(f"{http.url}: {result.status} after {result.attempts} attempt(s)")
     for hook in health.hooks:

@@ -1,12 +1,18 @@
-"""Pure tests of compose health parsing: `compose ps` JSON forms and the unhealthy() messages."""
+"""Pure tests of health parsing: `compose ps` JSON forms, unhealthy() messages, and the HTTP
+request a check URL becomes (host, port, TLS, path with query, Host header)."""
 
 from __future__ import annotations
 
+import io
 import json
+from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
-from dockyard.health import ContainerState, parse_ps, unhealthy
+from dockyard.config import HttpCheck
+from dockyard.errors import HealthCheckFailed
+from dockyard.health import ContainerState, HttpTarget, check_http, http_get, parse_ps, unhealthy
 
 ROWS = [
     {"Service": "api", "Name": "shop-api-1", "State": "running", "Health": "healthy",
@@ -86,3 +92,84 @@ class TestUnhealthy:
     def test_only_the_given_services_are_checked(self) -> None:
         assert unhealthy([state("batch", "exited", exit_code=1)], ["api"]) == ["api: no container"]
         assert unhealthy([state("batch", "exited", exit_code=1)], []) == []
+
+
+class TestHttpTarget:
+    @pytest.mark.parametrize(
+        ("url", "expected"),
+        [
+            ("http://127.0.0.1:8080/health", ("127.0.0.1", 8080, False, "/health",
+             "127.0.0.1:8080")),
+            ("http://app.internal", ("app.internal", 80, False, "/", "app.internal")),
+            ("https://app.internal/ready?deep=1&x=%2F", ("app.internal", 443, True,
+             "/ready?deep=1&x=%2F", "app.internal")),
+            ("https://127.0.0.1:8443/?q", ("127.0.0.1", 8443, True, "/?q", "127.0.0.1:8443")),
+            ("https://u:pw@[::1]:9443/h", ("::1", 9443, True, "/h", "[::1]:9443")),
+        ],
+    )  # fmt: skip
+    def test_parse(self, url: str, expected: tuple[object, ...]) -> None:
+        where = HttpTarget.parse(url)
+        assert (where.host, where.port, where.tls, where.target, where.host_header) == expected
+
+
+class _Channel:
+    """A direct-tcpip channel that records what is sent and answers one canned response."""
+
+    def __init__(self, reply: bytes) -> None:
+        self.sent = b""
+        self.reply = reply
+        self.closed = False
+
+    def sendall(self, data: bytes) -> None:
+        self.sent += data
+
+    def makefile(self, mode: str = "rb") -> io.BufferedReader:
+        return io.BufferedReader(io.BytesIO(self.reply))
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class _Link:
+    def __init__(self, reply: bytes) -> None:
+        self.channel = _Channel(reply)
+        self.opened: list[tuple[str, int, float]] = []
+
+    def open_direct_tcpip(self, host: str, port: int, timeout: float) -> _Channel:
+        self.opened.append((host, port, timeout))
+        return self.channel
+
+
+def test_http_get_sends_path_query_and_host_through_the_channel() -> None:
+    link = _Link(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n")
+    status = http_get(link, "http://127.0.0.1:18080/health?verbose=1", 3.0)  # type: ignore[arg-type]
+    assert status == 204
+    assert link.opened == [("127.0.0.1", 18080, 3.0)]
+    request = link.channel.sent.decode().split("\r\n")
+    assert request[0] == "GET /health?verbose=1 HTTP/1.1"
+    assert "Host: 127.0.0.1:18080" in request and "Connection: close" in request
+    assert link.channel.closed
+
+
+def test_check_http_retries_until_the_status() -> None:
+    link = _Link(b"HTTP/1.1 503 Busy\r\nContent-Length: 0\r\n\r\n")
+    slept: list[float] = []
+    with pytest.raises(
+        HealthCheckFailed, match=r"did not answer 200 after 3 attempts \(status 503\)"
+    ):
+        check_http(link, "http://h/x", status=200, attempts=3, interval=0.5, timeout=1,  # type: ignore[arg-type]
+                   sleep=slept.append)  # fmt: skip
+    assert slept == [0.5, 0.5]
+
+
+def test_ca_file_is_relative_to_the_config_file(tmp_path: Path) -> None:
+    (tmp_path / "certs").mkdir()
+    (tmp_path / "certs" / "ca.pem").write_text("-----BEGIN CERTIFICATE-----\n")
+    context = {"base_dir": tmp_path, "environ": {}}
+    check = HttpCheck.model_validate(
+        {"url": "https://app.internal/health", "ca_file": "certs/ca.pem"}, context=context
+    )
+    assert check.ca_file == tmp_path / "certs" / "ca.pem"
+    assert HttpCheck.model_validate({"url": "https://a/"}, context=context).ca_file is None
+    with pytest.raises(ValidationError, match="cannot read ca_file"):
+        HttpCheck.model_validate({"url": "https://a/", "ca_file": "gone.pem"}, context=context)

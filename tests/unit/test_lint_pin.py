@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from dockyard.compose_files import ComposeFileError
 from dockyard.imageref import ImageRef
-from dockyard.lint import ComposeFileError, Finding, interpolate, lint_compose, whole_variable
+from dockyard.lint import FLOATING_TAGS, Finding, interpolate, lint_compose, whole_variable
 from dockyard.pin import pin_compose
 
 REPO = Path(__file__).resolve().parents[2]
@@ -137,11 +138,19 @@ def test_lint_resolves_variables_from_dotenv_and_environ(incident: Path) -> None
     assert "certbot" not in from_environ
 
 
-def test_lint_moving_tags(tmp_path: Path) -> None:
+@pytest.mark.parametrize("tag", sorted(FLOATING_TAGS))
+def test_lint_floating_tags_are_mutable(tmp_path: Path, tag: str) -> None:
     path = tmp_path / "compose.yml"
-    path.write_text("services:\n  r:\n    image: redis:stable\n")
+    path.write_text(f"services:\n  r:\n    image: redis:{tag}\n")
+    (finding,) = lint_compose(path, environ={})
+    assert f"mutable tag :{tag}" in finding.problem
+
+
+def test_lint_moving_tags_from_the_config(tmp_path: Path) -> None:
+    path = tmp_path / "compose.yml"
+    path.write_text("services:\n  r:\n    image: redis:lts\n")
     assert lint_compose(path, environ={}) == []
-    assert [f.service for f in lint_compose(path, environ={}, moving_tags={"stable"})] == ["r"]
+    assert [f.service for f in lint_compose(path, environ={}, moving_tags={"lts"})] == ["r"]
 
 
 def test_lint_reports_invalid_references(tmp_path: Path) -> None:
@@ -286,3 +295,152 @@ def test_pin_refuses_what_it_cannot_rewrite(tmp_path: Path, image: str, problem:
     path.write_text(f"services:\n  a:\n    image: {image}\n")
     with pytest.raises(ComposeFileError, match=problem):
         pin_compose(path, fake_digest)
+
+
+# --- lint: what compose builds, includes and extends ------------------------------------------
+
+
+def test_lint_skips_services_built_locally(tmp_path: Path) -> None:
+    path = tmp_path / "compose.yml"
+    path.write_text(
+        "services:\n"
+        "  built: {build: .}\n"
+        "  tagged-build: {build: ., image: 'shop/app:latest', pull_policy: build}\n"
+        "  never: {image: 'local/tool', pull_policy: never}\n"
+        "  pulled: {build: ., image: 'shop/app:latest'}\n"
+        "  nothing: {command: [true]}\n"
+    )
+    assert [(f.service, f.line) for f in lint_compose(path, environ={})] == [
+        ("pulled", 5),
+        ("nothing", 6),
+    ]
+    assert "no image and no build" in lint_compose(path, environ={})[1].problem
+
+
+def test_lint_follows_include_strings_and_paths(tmp_path: Path) -> None:
+    (tmp_path / "parts" / "deep").mkdir(parents=True)
+    (tmp_path / "compose.yml").write_text(
+        "include:\n  - parts/db.yml\n  - path: [parts/cache.yml]\nservices:\n  a: {image: a:1}\n"
+    )
+    (tmp_path / "parts" / "db.yml").write_text(
+        "include: [deep/tools.yml]\nservices:\n  db: {image: 'postgres'}\n"
+    )
+    (tmp_path / "parts" / "cache.yml").write_text("services:\n  cache: {image: 'redis:alpine'}\n")
+    (tmp_path / "parts" / "deep" / "tools.yml").write_text(
+        "include: [../db.yml]\nservices:\n  t: {image: 'busybox:nightly'}\n"
+    )
+    findings = lint_compose(tmp_path / "compose.yml", environ={})
+    assert [(Path(f.file).relative_to(tmp_path).as_posix(), f.service) for f in findings] == [
+        ("parts/db.yml", "db"),
+        ("parts/deep/tools.yml", "t"),
+        ("parts/cache.yml", "cache"),
+    ]
+
+
+def test_lint_follows_extends_to_the_image_line(tmp_path: Path) -> None:
+    (tmp_path / "common").mkdir()
+    (tmp_path / "common" / "base.yml").write_text(
+        "services:\n  base:\n    image: 'shop/app:stable'\n  built: {build: .}\n"
+    )
+    (tmp_path / "compose.yml").write_text(
+        "services:\n"
+        "  web: {extends: {file: common/base.yml, service: base}}\n"
+        "  worker: {extends: web}\n"
+        "  local: {extends: {file: common/base.yml, service: built}}\n"
+        "  own: {extends: web, image: 'shop/app:2'}\n"
+    )
+    findings = lint_compose(tmp_path / "compose.yml", environ={})
+    assert [(f.service, f.file, f.line) for f in findings] == [
+        ("web", str(tmp_path / "common" / "base.yml"), 3),
+        ("worker", str(tmp_path / "common" / "base.yml"), 3),
+    ]
+
+
+def test_lint_config_uses_stack_env_and_moving_tags(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from dockyard.cli import main
+
+    (tmp_path / "stack").mkdir()
+    (tmp_path / "stack" / "compose.yml").write_text(
+        "services:\n"
+        "  app: {image: 'shop/app:${APP_TAG}'}\n"
+        "  db: {image: 'postgres:${DB_TAG}'}\n"
+        "  cache: {image: 'redis:${CACHE_TAG}'}\n"
+        "  key: {image: 'shop/key:${KEY}'}\n"
+    )
+    (tmp_path / "deploy.yaml").write_text(
+        "images: {moving_tags: [lts]}\n"
+        "stacks:\n"
+        "  - bundle: ./stack\n"
+        "    compose_files: [compose.yml]\n"
+        "    env: {APP_TAG: '${TAG:-lts}', DB_TAG: 16, CACHE_TAG: '${CACHE}',"
+        " KEY: '${secret:KEY}'}\n"
+    )
+    result = CliRunner(env={"CACHE": "7.2", "KEY": "hidden-value"}).invoke(
+        main, ["lint", "-c", str(tmp_path / "deploy.yaml")]
+    )
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    assert [line.split(": ")[2] for line in lines] == ["service app", "service key"]
+    assert "mutable tag :lts" in lines[0]
+    assert "${KEY} resolves to nothing" in lines[1] and "hidden-value" not in result.output
+    fixed = CliRunner().invoke(
+        main, ["lint", "-c", str(tmp_path / "deploy.yaml"), "--set", "TAG=v3", "--set", "CACHE=7"]
+    )
+    assert [line.split(": ")[2] for line in fixed.stdout.splitlines()] == ["service key"]
+
+
+def test_lint_config_of_the_example_needs_no_key_or_secret() -> None:
+    from click.testing import CliRunner
+
+    from dockyard.cli import main
+
+    result = CliRunner(env={"DB_PASSWORD": None, "LAB_REGISTRY_PASSWORD": None}).invoke(
+        main, ["lint", "-c", str(EXAMPLE.parents[1] / "deploy.yaml")]
+    )
+    assert result.exit_code == 1, result.output
+    failing = [line for line in result.stdout.splitlines() if ": error: " in line]
+    assert [line.split(": ")[2] for line in failing] == ["service autoheal", "service tools"]
+
+
+def test_lint_config_ignores_the_bundle_dotenv(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from dockyard.cli import main
+
+    (tmp_path / "compose.yml").write_text("services:\n  a: {image: 'x:${TAG}'}\n")
+    (tmp_path / ".env").write_text("TAG=1\n")  # dockyard replaces it with the stack's env
+    (tmp_path / "deploy.yaml").write_text(
+        "stacks:\n  - {bundle: ., compose_files: [compose.yml]}\n"
+    )
+    assert lint_compose(tmp_path / "compose.yml", environ={}) == []
+    result = CliRunner().invoke(main, ["lint", "-c", str(tmp_path / "deploy.yaml")])
+    assert result.exit_code == 1 and "${TAG} resolves to nothing" in result.stdout
+    with_env = CliRunner().invoke(
+        main, ["lint", "-c", str(tmp_path / "deploy.yaml"), "--set", "X=1"]
+    )
+    assert with_env.exit_code == 1
+    assert (
+        CliRunner().invoke(main, ["lint", str(tmp_path / "compose.yml"), "--set", "X=1"]).exit_code
+        == 2
+    )
+
+
+def test_pin_skips_services_built_locally(tmp_path: Path) -> None:
+    path = tmp_path / "compose.yml"
+    text = (
+        "services:\n"
+        "  app: {build: ., image: 'shop/app:1', pull_policy: build}\n"
+        "  tool: {image: 'local/tool:1', pull_policy: never}\n"
+        "  only-built: {build: .}\n"
+        "  db: {image: 'postgres:16'}\n"
+    )
+    path.write_text(text)
+    pinned = pin_compose(path, fake_digest)
+    assert changed_lines(text, pinned) == [
+        (
+            "  db: {image: 'postgres:16'}\n",
+            f"  db: {{image: 'postgres:16@{fake_digest(ImageRef.parse('postgres:16'))}'}}\n",
+        )
+    ]
