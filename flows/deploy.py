@@ -14,6 +14,7 @@ from prefect.states import Failed
 
 from dockyard import releases
 from dockyard.config import StackConfig
+from dockyard.disk.prune import GateStillFails
 from dockyard.report import FAILED, ROLLED_BACK, DeployReport, HostReport, ImageReport
 from dockyard.session import DeployRequest, load
 from flows.steps import StepRunner
@@ -99,11 +100,10 @@ def _deploy_stack(
         run("sync", stack_tasks.sync_bundle, attempt)
         run("env", stack_tasks.write_env, attempt)
         history = run("releases", release_tasks.read_releases, policy="record")
-        keep = load(request).config.disk.keep_releases
-        protected = sorted(
-            {d.image for d in stack_plan.plan.decisions} | releases.kept_digests(history, keep)
-        )
-        run("disk", stack_tasks.disk_gate, facts, protected, timeout("disk"))
+        protected = sorted({d.image for d in stack_plan.plan.decisions})
+        pruned = run("disk", stack_tasks.disk_gate, facts, protected, timeout("disk"))
+        if pruned.steps:
+            report.prunes.append(pruned.section(p, "disk gate"))
         _pull_all(step, request, host, stack, attempt, stack_plan, report)
         for job in stack.jobs:
             retries = job.retries if job.rerun_safe else 0
@@ -118,11 +118,15 @@ def _deploy_stack(
         may_roll_back = False
         run("record", release_tasks.record_release, "succeeded", timeout("record"))
     except Exception as exc:
+        if isinstance(exc, GateStillFails):
+            report.prunes.append(exc.prune.section(p, "disk gate"))
         _fail(run, step, load(request).masker, report, exc, history, may_roll_back)
         raise
     else:
         try:
-            run("cleanup", release_tasks.cleanup, protected, timeout("cleanup"))
+            cleaned = run("cleanup", release_tasks.cleanup, protected, timeout("cleanup"))
+            if cleaned.removed or cleaned.refused:
+                report.prunes.append(cleaned.section(p, "cleanup"))
         except Exception as exc:
             report.notes.append(load(request).masker(f"cleanup failed (deploy stands): {exc}"))
     finally:

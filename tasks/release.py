@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from dockyard import disk, releases
+from dockyard import releases
+from dockyard.deadline import Deadline
+from dockyard.disk.ownership import read_ownership
+from dockyard.disk.prune import PruneReport
+from dockyard.disk.prune import cleanup as remove_untagged
 from dockyard.pipeline import checks, record
 from dockyard.releases import Release
+from dockyard.runner import LinkRunner
 from dockyard.session import DeployRequest
 from tasks.context import stack_for
 from tasks.policy import fresh_step
@@ -45,7 +50,10 @@ def rollback(request: DeployRequest, host: str, project: str, to: Release, timeo
 @fresh_step("cleanup", "cleanup {host}/{project}")
 def cleanup(
     request: DeployRequest, host: str, project: str, protected: list[str], timeout: float
-) -> list[str]:
-    """Remove dangling images, never those of the stack or of the kept releases."""
+) -> PruneReport:
+    """Remove the untagged images dockyard pulled for its stacks, never those `protected`
+    names, any stack's kept releases, or another project's."""
     hs = stack_for(request, host, project)
-    return disk.remove_dangling(hs.runner(timeout), protected, hs.log)
+    deadline = Deadline("cleanup", timeout)
+    ownership = read_ownership(hs.link, hs.config, protected, deadline)
+    return remove_untagged(LinkRunner(hs.link, hs.log, hs.mask), deadline, ownership, hs.log)

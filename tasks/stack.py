@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from dockyard import disk
+from dockyard.deadline import Deadline
+from dockyard.disk.gate import DiskGate
+from dockyard.disk.ownership import read_ownership
+from dockyard.disk.prune import PruneReport, ensure_space
 from dockyard.pipeline import bundle, jobs, up
 from dockyard.pipeline.preflight import HostFacts
+from dockyard.runner import LinkRunner
 from dockyard.session import DeployRequest
 from tasks.context import stack_for
 from tasks.policy import cached_step, fresh_step
@@ -33,13 +37,16 @@ def disk_gate(
     facts: HostFacts,
     protected: list[str],
     timeout: float,
-) -> disk.PruneReport:
-    """Free space thresholds; prune in safe steps (never the stack's or kept releases' images)."""
+) -> PruneReport:
+    """Free space thresholds; prune only what dockyard owns, in steps (never what `protected`
+    names, nor any stack's kept releases)."""
     hs = stack_for(request, host, project)
-    gate = disk.DiskGate(hs.config.disk.min_free_gb, hs.config.disk.max_used_pct)
-
-    return disk.ensure_space(hs.runner(timeout), facts.data_root, gate, protected=set(protected),
-                             project=project, say=hs.log)  # fmt: skip
+    disk = hs.config.disk
+    deadline = Deadline("disk", timeout)
+    ownership = read_ownership(hs.link, hs.config, protected, deadline)
+    gate = DiskGate(disk.min_free_gb, disk.max_used_pct)
+    runner = LinkRunner(hs.link, hs.log, hs.mask)
+    return ensure_space(runner, deadline, facts.data_root, gate, ownership, hs.log)
 
 
 @cached_step("job", "job {subject} {host}/{project}")
