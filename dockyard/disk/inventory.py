@@ -100,6 +100,10 @@ class Inventory:
         """IDs of images another image is built on (the child goes first)."""
         return frozenset(i.parent for i in self.images if i.parent)
 
+    def without_image(self, image_id: str) -> Inventory:
+        """This inventory after the image `image_id` was removed."""
+        return Inventory(tuple(i for i in self.images if i.id != image_id), self.containers)
+
 
 def read_inventory(runner: Runner, deadline: Deadline, *, sizes: bool = False) -> Inventory:
     """List and inspect every image and container; with `sizes`, containers' writable layers."""

@@ -81,32 +81,31 @@ class _Pruner:
     say: Say
 
     def images(self, *, untagged_only: bool, done: Callable[[], bool]) -> None:
-        """Remove removable images one by one, largest first, until `done()`."""
+        """Remove removable images one by one, largest first, until `done()`; an image
+        removed frees its parent to go next."""
         inventory = read_inventory(self.runner, self.deadline)
-        skip: set[str] = set()
-        while candidates := [
-            i for i in removable_images(inventory, self.ownership, untagged_only=untagged_only)
-            if i.id not in skip
-        ]:  # fmt: skip
-            image = candidates[0]
-            skip.add(image.id)
-            if self._remove("image", image.label, image.size, commands.remove_image(
-                    image.removal_refs())):  # fmt: skip
-                inventory = Inventory(
-                    tuple(i for i in inventory.images if i.id != image.id), inventory.containers
-                )
+        tried: set[str] = set()
+        while True:
+            candidates = removable_images(inventory, self.ownership, untagged_only=untagged_only)
+            image = next((i for i in candidates if i.id not in tried), None)
+            if image is None:
+                return
+            tried.add(image.id)
+            argv = commands.remove_image(image.removal_refs())
+            if self._remove("image", image.label, image.size, argv):
+                inventory = inventory.without_image(image.id)
                 if done():
                     return
 
     def containers(self, *, done: Callable[[], bool]) -> None:
-        """Remove the config's stacks' stopped containers until `done()`."""
+        """Remove the config's stacks' stopped containers, largest first, until `done()`."""
         inventory = read_inventory(self.runner, self.deadline, sizes=True)
         for container in sorted(inventory.containers, key=lambda c: (-c.size_rw, c.id)):
             if not (container.stopped and self.ownership.owns_container(container)):
                 continue
             name = f"{container.name} (project {container.project})"
-            if self._remove("container", name, container.size_rw,
-                            commands.remove_container(container.id)) and done():  # fmt: skip
+            argv = commands.remove_container(container.id)
+            if self._remove("container", name, container.size_rw, argv) and done():
                 return
 
     def _remove(self, kind: str, name: str, nbytes: int, argv: list[str]) -> bool:
