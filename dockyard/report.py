@@ -34,6 +34,28 @@ class ImageReport:
 
 
 @dataclass
+class PruneSection:
+    """One prune on one host (the disk gate's or the cleanup's): what it removed, what the
+    engine refused to remove, the outcome, and, when the gate still fails, who holds the space."""
+
+    stack: str
+    step: str
+    outcome: str
+    removed: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+    holders: list[str] = field(default_factory=list)
+
+    def to_markdown(self) -> list[str]:
+        lines = [f"### {self.step} prune, stack {self.stack}", "", self.outcome, ""]
+        lines += [f"- removed {item}" for item in self.removed]
+        lines += [f"- kept (the engine refused) {item}" for item in self.refused]
+        if self.holders:
+            lines += ["", "Who holds the space:", ""]
+            lines += [f"- {holder}" for holder in self.holders]
+        return [*lines, ""]
+
+
+@dataclass
 class HostReport:
     """How the deploy went on one host."""
 
@@ -44,6 +66,7 @@ class HostReport:
     images: list[ImageReport] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     diagnostics: str = ""
+    prunes: list[PruneSection] = field(default_factory=list)
 
 
 @dataclass
@@ -75,7 +98,7 @@ class DeployReport:
         }
 
     def to_markdown(self) -> str:
-        """The summary artifact: per host steps and images."""
+        """The summary artifact: per host steps, images, notes and prunes."""
         lines = [f"# deploy {self.result}", "", f"release `{self.release}`", ""]
         for host in self.hosts:
             lines += [f"## {host.host}: {host.result}", ""]
@@ -96,4 +119,6 @@ class DeployReport:
             ]
             lines += [f"- {note}" for note in host.notes]
             lines.append("")
+            for prune in host.prunes:
+                lines += prune.to_markdown()
         return "\n".join(lines)

@@ -104,15 +104,6 @@ class HostStack:
         """Runs commands on the host within a step's deadline, output masked to the log."""
         return LinkRunner(self.link, self.log, self.loaded.masker)
 
-    def command_runner(self, timeout: float) -> Callable[[str], str]:
-        """A `run(cmd) -> stdout` bound to this host (what dockyard.disk takes); raises on a
-        non-zero exit."""
-
-        def run(cmd: str) -> str:
-            return self.link.run(cmd, timeout=timeout).stdout
-
-        return run
-
 
 def host_stack(request: DeployRequest, host: str, project: str, log: Log = print) -> HostStack:
     """The HostStack for a target name and stack project of the request's config."""

@@ -18,6 +18,7 @@ from prefect.states import Failed
 
 from dockyard import releases
 from dockyard.config import StackConfig
+from dockyard.disk.prune import GateStillFails
 from dockyard.report import FAILED, ROLLED_BACK, DeployReport, ImageReport
 from dockyard.session import DeployRequest, Loaded, load
 from flows.hosts import Step, deploy_hosts, in_thread
@@ -86,11 +87,10 @@ def deploy_stack(
         step(stack_tasks.sync_bundle, request, host, p, attempt)
         step(stack_tasks.write_env, request, host, p, attempt)
         history = step(release_tasks.read_releases, request, host, p)
-        keep = loaded.config.disk.keep_releases
-        protected = sorted(
-            {d.image for d in stack_plan.plan.decisions} | releases.kept_digests(history, keep)
-        )
-        step(stack_tasks.disk_gate, request, host, p, facts, protected)
+        protected = sorted({d.image for d in stack_plan.plan.decisions})
+        pruned = step(stack_tasks.disk_gate, request, host, p, facts, protected)
+        if pruned.steps:
+            report.prunes.append(pruned.section(p, "disk gate"))
         pull_all(step, request, loaded, host, p, attempt, stack_plan)
         for job in stack.jobs:
             step(stack_tasks.run_job, request, host, p, attempt, job.name, label=f"job {job.name}",
@@ -104,11 +104,15 @@ def deploy_stack(
         may_roll_back = False
         step(release_tasks.record_release, request, host, p, "succeeded")
     except Exception as exc:
+        if isinstance(exc, GateStillFails):
+            report.prunes.append(exc.prune.section(p, "disk gate"))
         _fail(step, request, loaded, host, p, exc, history, may_roll_back)
         raise
     else:
         try:
-            step(release_tasks.cleanup, request, host, p, protected)
+            cleaned = step(release_tasks.cleanup, request, host, p, protected)
+            if cleaned.removed or cleaned.refused:
+                report.prunes.append(cleaned.section(p, "cleanup"))
         except Exception as exc:
             report.notes.append(loaded.masker(f"cleanup failed (deploy stands): {exc}"))
     finally:

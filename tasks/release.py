@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from dockyard import disk, releases
+from dockyard import releases
+from dockyard.disk.ownership import read_ownership
+from dockyard.disk.prune import PruneReport
+from dockyard.disk.prune import cleanup as remove_untagged
 from dockyard.pipeline import checks, record
 from dockyard.releases import Release
 from dockyard.session import DeployRequest
@@ -43,7 +46,10 @@ def rollback(request: DeployRequest, host: str, project: str, to: Release) -> No
 
 
 @fresh_step("cleanup", "cleanup {host}/{project}")
-def cleanup(request: DeployRequest, host: str, project: str, protected: list[str]) -> list[str]:
-    """Remove dangling images, never those of the stack or of the kept releases."""
+def cleanup(request: DeployRequest, host: str, project: str, protected: list[str]) -> PruneReport:
+    """Remove the untagged images dockyard pulled for its stacks, never those `protected`
+    names, any stack's kept releases, or another project's."""
     hs = stack_for(request, host, project)
-    return disk.remove_dangling(hs.command_runner(current_deadline().left()), protected, hs.log)
+    deadline = current_deadline()
+    ownership = read_ownership(hs.link, hs.config, protected, deadline)
+    return remove_untagged(hs.runner, deadline, ownership, hs.log)

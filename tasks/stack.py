@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dockyard import disk
 from dockyard.deadline import Deadline
+from dockyard.disk.gate import DiskGate
+from dockyard.disk.ownership import read_ownership
+from dockyard.disk.prune import PruneReport, ensure_space
 from dockyard.pipeline import bundle, jobs, up
 from dockyard.pipeline.preflight import HostFacts
 from dockyard.session import DeployRequest
@@ -29,12 +31,15 @@ def write_env(request: DeployRequest, host: str, project: str, attempt: str) -> 
 @fresh_step("disk", "disk gate {host}/{project}")
 def disk_gate(
     request: DeployRequest, host: str, project: str, facts: HostFacts, protected: list[str]
-) -> disk.PruneReport:
-    """Free space thresholds; prune in safe steps (never the stack's or kept releases' images)."""
+) -> PruneReport:
+    """Free space thresholds; prune only what dockyard owns, in steps (never what `protected`
+    names, nor any stack's kept releases)."""
     hs = stack_for(request, host, project)
-    gate = disk.DiskGate(hs.config.disk.min_free_gb, hs.config.disk.max_used_pct)
-    return disk.ensure_space(hs.command_runner(current_deadline().left()), facts.data_root, gate,
-                             protected=set(protected), project=project, say=hs.log)  # fmt: skip
+    disk = hs.config.disk
+    deadline = current_deadline()
+    ownership = read_ownership(hs.link, hs.config, protected, deadline)
+    gate = DiskGate(disk.min_free_gb, disk.max_used_pct)
+    return ensure_space(hs.runner, deadline, facts.data_root, gate, ownership, hs.log)
 
 
 @cached_step("job", "job {subject} {host}/{project}")

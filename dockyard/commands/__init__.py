@@ -5,6 +5,7 @@ or one POSIX `sh` script, and is tested as strings (tests/unit/test_commands_*.p
 of the core runs them through `dockyard.runner.Runner` and never writes shell itself.
 
     compose    docker compose for one project (config, up, run, stop, restart, ps, logs)
+    disk       df of the data root; listing, inspecting and removing images and containers
     docker     the docker CLI: host probe, inspect, networks, disk usage
     hoststate  every path under a stack's `.dockyard/` and the scripts that read or write them
     shell      quoting and the few plain file operations (mkdir, rm) the steps need

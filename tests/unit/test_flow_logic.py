@@ -51,6 +51,8 @@ class FakeStep:
             "releases": self.history,
             "restarts": [],
             "pull": SimpleNamespace(bytes=123, seconds=1.5),
+            "disk": SimpleNamespace(steps=[]),
+            "cleanup": SimpleNamespace(removed=[], refused=[]),
         }.get(name)
 
     def __call__(self, task: Any, *args: Any, label: str | None = None,

@@ -13,6 +13,7 @@ from dockyard.report import (
     DeployReport,
     HostReport,
     ImageReport,
+    PruneSection,
     StepReport,
 )
 
@@ -102,3 +103,27 @@ class TestMarkdown:
     def test_no_error_line_for_a_clean_host(self) -> None:
         text = DeployReport("f", "r", [HostReport("vm2")]).to_markdown()
         assert "**error:**" not in text
+
+
+class TestPruneSection:
+    section = PruneSection(
+        "shop", "disk gate", "gate still fails: 3.0 GB free < 15 GB",
+        removed=["image reg/app:v1 (2.0 GB)"], refused=["image reg/app:v0: conflict"],
+        holders=["project billing (not dockyard's): 3 container(s)"],
+    )  # fmt: skip
+
+    def test_in_the_json_of_its_host(self) -> None:
+        host = HostReport("vm1", prunes=[self.section])
+        doc = DeployReport("f", "r", [host]).to_json()["hosts"]["vm1"]
+        assert doc["prunes"][0]["removed"] == ["image reg/app:v1 (2.0 GB)"]
+        assert doc["prunes"][0]["holders"] == self.section.holders
+
+    def test_in_the_markdown_after_the_hosts_tables(self) -> None:
+        text = DeployReport("f", "r", [HostReport("vm1", prunes=[self.section])]).to_markdown()
+        lines = text.splitlines()
+        assert "### disk gate prune, stack shop" in lines
+        assert "- removed image reg/app:v1 (2.0 GB)" in lines
+        assert "- kept (the engine refused) image reg/app:v0: conflict" in lines
+        assert lines.index("Who holds the space:") < lines.index(
+            "- project billing (not dockyard's): 3 container(s)"
+        )
