@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dockyard.commands.compose import ComposeProject
-from dockyard.config import DeployConfig, StackConfig, TargetConfig
-from dockyard.config_load import config_hash, load_config
+from dockyard.config import DeployConfig, StackConfig, TargetConfig, load_config
 from dockyard.masking import Masker
+from dockyard.release_identity import config_hash
 from dockyard.ssh.link import Link, RunResult
 from dockyard.ssh.pool import default_pool
 from dockyard.ssh.settings import LinkSettings

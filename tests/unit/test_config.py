@@ -18,8 +18,16 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import SecretStr
 
-from dockyard.config import STEP_NAMES, DeployConfig, PerDeployImage, parse_duration
-from dockyard.config_load import ConfigError, config_hash, load_config, load_targets
+from dockyard.config import (
+    STEP_NAMES,
+    ConfigError,
+    DeployConfig,
+    PerDeployImage,
+    load_config,
+    load_targets,
+    parse_duration,
+)
+from dockyard.release_identity import config_hash
 
 SECRET = "s3cr3t-Value-1f9"
 KEY_DATA_MARK = "b3BlbnNzaC1rZXktdjE"  # base64 "openssh-key-v1", inside every OpenSSH key
@@ -835,7 +843,8 @@ def test_config_hash_stable_and_sensitive(project: Path) -> None:
 def test_config_hash_stable_across_processes(project: Path) -> None:
     path = write(project, full_config())
     script = (
-        "import sys; from dockyard.config_load import load_config, config_hash; "
+        "import sys; from dockyard.config import load_config; "
+        "from dockyard.release_identity import config_hash; "
         f"print(config_hash(load_config(sys.argv[1], {VARIABLES!r}, {ENVIRON!r})))"
     )
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
