@@ -121,6 +121,12 @@ class LocalReader:
                 f"create it or {_PATH_FIX}",
             )
             return stack.model_copy(update={"bundle": bundle})
+        for link in _leaving_links(bundle):
+            self._fail(
+                (*loc, "bundle"),
+                f"{link} is a symlink that leaves the bundle",
+                "copy what it points to into the bundle, or remove the link",
+            )
         files = [(("compose_files", i), n) for i, n in enumerate(stack.compose_files)]
         files += [
             (("restarts", i, "files", j), name)
@@ -184,6 +190,21 @@ class LocalReader:
             except ValidationError:
                 continue
             check(section, loc)
+
+
+def _leaving_links(bundle: Path, limit: int = 10) -> list[Path]:
+    """Symlinks under `bundle` that resolve outside it (at most `limit`)."""
+    root = Path(os.path.realpath(bundle))
+    found: list[Path] = []
+    for directory, dirs, files in os.walk(bundle):
+        for name in dirs + files:
+            path = Path(directory, name)
+            target = Path(os.path.realpath(path))
+            if path.is_symlink() and target != root and root not in target.parents:
+                found.append(path)
+        if len(found) >= limit:
+            break
+    return found[:limit]
 
 
 def _items(data: object, key: str) -> list[tuple[int, Any]]:

@@ -224,3 +224,15 @@ def test_remote_dir_trailing_slash_is_dropped(project: Path) -> None:
     data["stacks"][0]["remote_dir"] = "/opt/shop/"
     config = load_config(write(project, data), VARIABLES, ENVIRON)
     assert config.stacks[0].remote_dir == "/opt/shop"
+
+
+def test_symlinks_that_leave_the_bundle(project: Path) -> None:
+    stack = project / "stack"
+    (stack / "conf" / "same.conf").symlink_to("nginx.conf")
+    (stack / "leak").symlink_to("../deploy_key")
+    (stack / "conf" / "etc").symlink_to("/etc")
+    code, output = validate(write(project, full_config()))
+    assert_refused(code, output, "stacks[0].bundle", ["is a symlink that leaves the bundle"])
+    assert f"{stack / 'leak'} is a symlink" in output
+    assert f"{stack / 'conf' / 'etc'} is a symlink" in output
+    assert "same.conf" not in output and output.count("fix: ") == 2
