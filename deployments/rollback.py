@@ -7,7 +7,7 @@ import sys
 import click
 
 from dockyard.cli import actor, config_option, fail_config, main, parse_sets
-from dockyard.config_load import ConfigError, load_config
+from dockyard.config import ConfigError, load_config
 
 
 @main.command("rollback")

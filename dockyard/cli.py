@@ -11,8 +11,7 @@ from pathlib import Path
 
 import click
 
-from dockyard.config import DeployConfig
-from dockyard.config_load import ConfigError, load_config, load_targets
+from dockyard.config import ConfigError, DeployConfig, load_config, load_targets
 from dockyard.lab.lab import Lab
 from dockyard.lab.layout import LabLayout
 from dockyard.lab.procs import LabProcessError

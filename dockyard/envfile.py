@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 
-KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+from dockyard.names import ENV_NAME
 
 
 class EnvValueError(ValueError):
     """A value that the compose .env format cannot carry literally."""
 
 
+def carries(value: str) -> bool:
+    """Whether a single-quoted .env value can hold `value` literally (no `'`, no line break)."""
+    return not any(c in value for c in "'\n\r")
+
+
 def quote(key: str, value: str) -> str:
     """Single-quote a value: compose's dotenv keeps it literal (no `'` or line breaks allowed)."""
-    if "'" in value or "\n" in value or "\r" in value:
+    if not carries(value):
         raise EnvValueError(
             f"env value for {key} contains a single quote or a line break, which the compose "
             ".env format cannot carry literally; remove it from the value"
@@ -26,7 +30,7 @@ def render(env: Mapping[str, str]) -> bytes:
     """The .env content, one `KEY='value'` per line, sorted by key."""
     lines = []
     for key in sorted(env):
-        if not KEY.fullmatch(key):
+        if not ENV_NAME.fullmatch(key):
             raise EnvValueError(f"env key {key!r} is not a valid variable name")
         lines.append(f"{key}={quote(key, env[key])}")
     return ("\n".join(lines) + "\n").encode()

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dockyard.commands.compose import ComposeProject
-from dockyard.config import DeployConfig, StackConfig, TargetConfig
-from dockyard.config_load import config_hash, load_config
+from dockyard.config import DeployConfig, SecretLookup, StackConfig, TargetConfig, load_config
 from dockyard.masking import Masker
+from dockyard.release_identity import config_hash
 from dockyard.runner import LinkRunner
 from dockyard.ssh.link import Link, RunResult
 from dockyard.ssh.pool import default_pool
@@ -41,6 +41,15 @@ class Loaded:
 
 _loaded: dict[tuple[str, tuple[tuple[str, str], ...]], Loaded] = {}
 _lock = threading.Lock()
+_secret_lookup: SecretLookup | None = None
+
+
+def set_secret_lookup(lookup: SecretLookup | None) -> None:
+    """Register the second source `load` asks for a `${secret:NAME}` the environment lacks
+    (tasks.secrets.PrefectSecrets() on Prefect workers); None removes it."""
+    global _secret_lookup
+    with _lock:
+        _secret_lookup = lookup
 
 
 def load(request: DeployRequest) -> Loaded:
@@ -48,7 +57,9 @@ def load(request: DeployRequest) -> Loaded:
     key = (str(Path(request.config_path).resolve()), tuple(sorted(request.variables.items())))
     with _lock:
         if key not in _loaded:
-            config = load_config(request.config_path, dict(request.variables))
+            config = load_config(
+                request.config_path, dict(request.variables), secret_lookup=_secret_lookup
+            )
             _loaded[key] = Loaded(
                 config, "r-" + config_hash(config)[:16], Masker(config.secret_values())
             )

@@ -20,7 +20,7 @@ from dockyard import releases
 from dockyard.config import StackConfig
 from dockyard.disk.prune import GateStillFails
 from dockyard.report import FAILED, ROLLED_BACK, DeployReport, ImageReport
-from dockyard.session import DeployRequest, Loaded, load
+from dockyard.session import DeployRequest, Loaded, load, set_secret_lookup
 from flows.hosts import Step, deploy_hosts, in_thread
 from flows.rollback import roll_back_to
 from flows.steps import StepRunner
@@ -28,6 +28,7 @@ from tasks import host as host_tasks
 from tasks import images as image_tasks
 from tasks import release as release_tasks
 from tasks import stack as stack_tasks
+from tasks.secrets import PrefectSecrets
 
 
 def _artifact_key(text: str) -> str:
@@ -166,6 +167,7 @@ def deploy(
     run_id = str(flow_run.get_id() or "local")
     request = DeployRequest(config_path, dict(variables or {}), run_id, actor,
                             tuple(resumes or ()))  # fmt: skip
+    set_secret_lookup(PrefectSecrets())
     loaded = load(request)
     names = [t.name for t in loaded.config.targets if not hosts or t.name in hosts]
     reports = deploy_hosts(lambda r: StepRunner(r, loaded.config.steps), request, loaded, names,

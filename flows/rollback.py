@@ -12,11 +12,12 @@ from prefect.states import Failed
 from dockyard import releases
 from dockyard.config import StackConfig
 from dockyard.report import FAILED, ROLLED_BACK, DeployReport
-from dockyard.session import DeployRequest, Loaded, load
+from dockyard.session import DeployRequest, Loaded, load, set_secret_lookup
 from flows.hosts import Step, deploy_hosts
 from flows.steps import StepRunner
 from tasks import host as host_tasks
 from tasks import release as release_tasks
+from tasks.secrets import PrefectSecrets
 
 
 def roll_back_to(
@@ -72,6 +73,7 @@ def rollback(
     """Return each host's stacks to release `to` (or the last good one before the current)."""
     run_id = str(flow_run.get_id() or "local")
     request = DeployRequest(config_path, dict(variables or {}), run_id, actor)
+    set_secret_lookup(PrefectSecrets())
     loaded = load(request)
     names = [t.name for t in loaded.config.targets if not hosts or t.name in hosts]
 

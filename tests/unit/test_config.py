@@ -13,135 +13,40 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import SecretStr
 
-from dockyard.config import DeployConfig, PerDeployImage, parse_duration
-from dockyard.config_load import ConfigError, config_hash, load_config, load_targets
+from dockyard.config import (
+    ConfigError,
+    DeployConfig,
+    PerDeployImage,
+    load_config,
+    load_targets,
+    parse_duration,
+)
+from dockyard.release_identity import config_hash
 from dockyard.steps import STEP_NAMES
-
-SECRET = "s3cr3t-Value-1f9"
-KEY_DATA_MARK = "b3BlbnNzaC1rZXktdjE"  # base64 "openssh-key-v1", inside every OpenSSH key
-ENVIRON = {"DB_PASSWORD": SECRET, "REGISTRY_TOKEN": SECRET + "-reg"}
-VARIABLES = {"APP_IMAGE": "registry.local/app:abc123", "MIGRATOR_IMAGE": "registry.local/mig:1"}
-
-
-def _keypair() -> tuple[str, str]:
-    key = Ed25519PrivateKey.generate()
-    private = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.OpenSSH,
-        serialization.NoEncryption(),
-    ).decode()
-    public = (
-        key.public_key()
-        .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
-        .decode()
-    )
-    return private, public
+from tests.unit.configkit import (
+    DELETE,
+    ENVIRON,
+    KEY_DATA_MARK,
+    SECRET,
+    VARIABLES,
+    full_config,
+    make_project,
+    new_keypair,
+    set_path,
+    write,
+)
 
 
 @pytest.fixture(scope="module")
 def keypair() -> tuple[str, str]:
-    return _keypair()
+    return new_keypair()
 
 
 @pytest.fixture
 def project(tmp_path: Path, keypair: tuple[str, str]) -> Path:
-    private, public = keypair
-    (tmp_path / "deploy_key").write_text(private)
-    (tmp_path / "deploy_key").chmod(0o600)
-    (tmp_path / "deploy_key.pub").write_text(public + "\n")
-    (tmp_path / "known_hosts").write_text(f"[127.0.0.1]:2222 {public}\n")
-    stack = tmp_path / "stack"
-    (stack / "conf").mkdir(parents=True)
-    (stack / "docker-compose.yml").write_text("services:\n  app:\n    image: ${APP_IMAGE}\n")
-    (stack / "docker-compose.prod.yml").write_text("services: {}\n")
-    (stack / "conf" / "nginx.conf").write_text("worker_processes 1;\n")
-    return tmp_path
-
-
-def full_config() -> dict[str, Any]:
-    return {
-        "targets": [
-            {
-                "name": "vm1",
-                "host": "127.0.0.1",
-                "port": 2222,
-                "user": "deploy",
-                "key_file": "./deploy_key",
-                "known_hosts": "./known_hosts",
-                "keepalive_interval": "20s",
-                "keepalive_count_max": 3,
-                "connect_timeout": 5,
-                "max_channels": 6,
-            }
-        ],
-        "stacks": [
-            {
-                "project": "shop",
-                "bundle": "./stack",
-                "remote_dir": "/opt/shop",
-                "compose_files": ["docker-compose.yml", "docker-compose.prod.yml"],
-                "profiles": ["web"],
-                "env": {
-                    "APP_IMAGE": "${APP_IMAGE}",
-                    "MIGRATOR_IMAGE": "${MIGRATOR_IMAGE}",
-                    "PROXY_IMAGE": "nginx:1.27",
-                    "DB_PASSWORD": "${secret:DB_PASSWORD}",
-                    "DATABASE_URL": "postgres://shop:${secret:DB_PASSWORD}@db/shop",
-                    "LOG_LEVEL": "${LOG_LEVEL:-info}",
-                    "WORKERS": 4,
-                    "DEBUG": False,
-                    "PRICE": "$$5",
-                },
-                "required": ["APP_IMAGE"],
-                "jobs": [
-                    {"name": "db", "service": "db", "kind": "up-wait", "timeout": "2m"},
-                    {
-                        "name": "migrate",
-                        "service": "migrator",
-                        "command": ["python", "manage.py", "migrate"],
-                        "retries": 2,
-                        "rerun_safe": True,
-                    },
-                ],
-                "up": {"stop_first": ["worker"], "remove_orphans": False, "wait_timeout": "5m"},
-                "restarts": [{"service": "nginx", "files": ["conf/nginx.conf"]}],
-                "health": {
-                    "compose": True,
-                    "http": [{"url": "http://127.0.0.1:8080/health", "attempts": 5}],
-                    "hooks": [
-                        {"name": "smoke", "http": "http://127.0.0.1:8080/"},
-                        {"name": "check", "service": "app", "command": ["./check.sh"]},
-                    ],
-                },
-            }
-        ],
-        "images": {
-            "parallel": 4,
-            "moving_tags": ["latest", "main"],
-            "services": {"worker": {"pull": "always"}},
-            "registries": [
-                {"host": "registry.local", "username": "ci", "password_env": "REGISTRY_TOKEN"}
-            ],
-        },
-        "disk": {"min_free_gb": 20, "max_used_pct": 80, "keep_releases": 5},
-        "steps": {
-            "defaults": {"timeout": "10m", "retries": 1, "retry_delay": 3},
-            "pull": {"timeout": "1h", "retries": 4},
-            "lock": {"wait": "1m30s", "expiry": "2h"},
-        },
-    }
-
-
-def write(root: Path, data: dict[str, Any] | str, name: str = "deploy.yaml") -> Path:
-    path = root / name
-    text = data if isinstance(data, str) else yaml.safe_dump(data, sort_keys=False)
-    path.write_text(text)
-    return path
+    return make_project(tmp_path, keypair)
 
 
 def load(root: Path, data: dict[str, Any] | str, **kwargs: Any) -> DeployConfig:
@@ -228,7 +133,7 @@ def test_defaults(project: Path) -> None:
 
 
 def _host_key() -> str:
-    return _keypair()[1]
+    return new_keypair()[1]
 
 
 @pytest.mark.parametrize(
@@ -245,19 +150,6 @@ def test_parse_duration_rejects(text: object) -> None:
     with pytest.raises(ValueError, match="bad duration"):
         parse_duration(text)
 
-
-def _set(data: dict[str, Any], path: str, value: Any) -> None:
-    keys = [int(k) if k.isdigit() else k for k in path.split(".")]
-    node: Any = data
-    for key in keys[:-1]:
-        node = node[key]
-    if value is _DELETE:
-        del node[keys[-1]]
-    else:
-        node[keys[-1]] = value
-
-
-_DELETE = object()
 
 BAD_CONFIGS: list[tuple[str, dict[str, Any], str, list[str]]] = [
     (
@@ -370,31 +262,31 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], str, list[str]]] = [
     ),
     (
         "no key source",
-        {"targets.0.key_file": _DELETE},
+        {"targets.0.key_file": DELETE},
         "targets[0].key_file",
         ["no SSH key source", "agent: true"],
     ),
     (
         "key_env var missing",
-        {"targets.0.key_file": _DELETE, "targets.0.key_env": "DEPLOY_SSH_KEY"},
+        {"targets.0.key_file": DELETE, "targets.0.key_env": "DEPLOY_SSH_KEY"},
         "targets[0].key_env",
         ["DEPLOY_SSH_KEY is not set", "export DEPLOY_SSH_KEY"],
     ),
     (
         "key_env does not hold a key",
-        {"targets.0.key_file": _DELETE, "targets.0.key_env": "DB_PASSWORD"},
+        {"targets.0.key_file": DELETE, "targets.0.key_env": "DB_PASSWORD"},
         "targets[0].key_env",
         ["does not hold a private key", "whole private key"],
     ),
     (
         "agent without SSH_AUTH_SOCK",
-        {"targets.0.key_file": _DELETE, "targets.0.agent": True},
+        {"targets.0.key_file": DELETE, "targets.0.agent": True},
         "targets[0].agent",
         ["SSH_AUTH_SOCK is not set", "ssh-add"],
     ),
     (
         "no host key pinned",
-        {"targets.0.known_hosts": _DELETE},
+        {"targets.0.known_hosts": DELETE},
         "targets[0].known_hosts",
         ["no host key pinned", "ssh-keyscan -p 2222 127.0.0.1"],
     ),
@@ -406,13 +298,13 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], str, list[str]]] = [
     ),
     (
         "host_key with a host name",
-        {"targets.0.known_hosts": _DELETE, "targets.0.host_key": "vm1 ssh-ed25519 AAAA"},
+        {"targets.0.known_hosts": DELETE, "targets.0.host_key": "vm1 ssh-ed25519 AAAA"},
         "targets[0].host_key",
         ["starts with a host name", "without the host name"],
     ),
     (
         "host_key garbage",
-        {"targets.0.known_hosts": _DELETE, "targets.0.host_key": "ssh-ed25519 !!!"},
+        {"targets.0.known_hosts": DELETE, "targets.0.host_key": "ssh-ed25519 !!!"},
         "targets[0].host_key",
         ["host_key is not a valid key", "ssh-ed25519 AAAA"],
     ),
@@ -454,7 +346,7 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], str, list[str]]] = [
     ),
     (
         "missing host",
-        {"targets.0.host": _DELETE},
+        {"targets.0.host": DELETE},
         "targets[0].host",
         ["host is required", "add host:"],
     ),
@@ -555,7 +447,7 @@ def test_bad_config(
 ) -> None:
     data = full_config()
     for path, value in changes.items():
-        _set(data, path, value)
+        set_path(data, path, value)
     error = problems_of(project, data)
     assert [p.field for p in error.problems] == [field]
     text = str(error)
@@ -713,7 +605,7 @@ def _assert_no_secret(error: ConfigError) -> None:
         {"steps.pull.timeout": "5 minutes"},
         {"images.per_deploy": ["DB_PASSWORD"]},
         {"stacks.0.jobs.1.command": ["echo", "${secret:DB_PASSWORD}"]},
-        {"targets.0.key_file": _DELETE, "targets.0.key_env": "DB_PASSWORD"},
+        {"targets.0.key_file": DELETE, "targets.0.key_env": "DB_PASSWORD"},
         {"targets.0.host": "${secret:DB_PASSWORD}"},
         {"stacks.0.env.DB_PASSWORD": {"nested": "${secret:DB_PASSWORD}"}},
         {"stacks.0.env.PORT": "${secret:DB_PASSWORD}", "disk.min_free_gb": "${secret:DB_PASSWORD}"},
@@ -723,7 +615,7 @@ def _assert_no_secret(error: ConfigError) -> None:
 def test_secrets_never_in_errors(project: Path, changes: dict[str, Any]) -> None:
     data = full_config()
     for path, value in changes.items():
-        _set(data, path, value)
+        set_path(data, path, value)
     _assert_no_secret(problems_of(project, data))
 
 
@@ -836,7 +728,8 @@ def test_config_hash_stable_and_sensitive(project: Path) -> None:
 def test_config_hash_stable_across_processes(project: Path) -> None:
     path = write(project, full_config())
     script = (
-        "import sys; from dockyard.config_load import load_config, config_hash; "
+        "import sys; from dockyard.config import load_config; "
+        "from dockyard.release_identity import config_hash; "
         f"print(config_hash(load_config(sys.argv[1], {VARIABLES!r}, {ENVIRON!r})))"
     )
     env = {**os.environ, "PYTHONHASHSEED": "12345"}

@@ -8,9 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from pydantic import ValidationError
 
-from dockyard.config import HttpCheck
 from dockyard.errors import HealthCheckFailed
 from dockyard.health import ContainerState, HttpTarget, check_http, http_get, parse_ps, unhealthy
 
@@ -163,13 +161,22 @@ def test_check_http_retries_until_the_status() -> None:
 
 
 def test_ca_file_is_relative_to_the_config_file(tmp_path: Path) -> None:
-    (tmp_path / "certs").mkdir()
-    (tmp_path / "certs" / "ca.pem").write_text("-----BEGIN CERTIFICATE-----\n")
-    context = {"base_dir": tmp_path, "environ": {}}
-    check = HttpCheck.model_validate(
-        {"url": "https://app.internal/health", "ca_file": "certs/ca.pem"}, context=context
-    )
-    assert check.ca_file == tmp_path / "certs" / "ca.pem"
-    assert HttpCheck.model_validate({"url": "https://a/"}, context=context).ca_file is None
-    with pytest.raises(ValidationError, match="cannot read ca_file"):
-        HttpCheck.model_validate({"url": "https://a/", "ca_file": "gone.pem"}, context=context)
+    from dockyard.config import ConfigError, load_config
+    from tests.unit.configkit import ENVIRON, VARIABLES, full_config, make_project, new_keypair
+    from tests.unit.configkit import write as write_config
+
+    root = make_project(tmp_path, new_keypair())
+    (root / "certs").mkdir()
+    (root / "certs" / "ca.pem").write_text("-----BEGIN CERTIFICATE-----\n")
+    data = full_config()
+    data["stacks"][0]["health"] = {
+        "http": [{"url": "https://app.internal/health", "ca_file": "certs/ca.pem"},
+                 {"url": "https://a/"}],
+    }  # fmt: skip
+    config = load_config(write_config(root, data), VARIABLES, environ=ENVIRON)
+    checks = config.stacks[0].health.http
+    assert checks[0].ca_file == root / "certs" / "ca.pem"
+    assert checks[1].ca_file is None
+    data["stacks"][0]["health"]["http"][0]["ca_file"] = "gone.pem"
+    with pytest.raises(ConfigError, match="cannot read ca_file"):
+        load_config(write_config(root, data), VARIABLES, environ=ENVIRON)

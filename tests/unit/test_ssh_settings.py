@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 
 from dockyard.config import TargetConfig
 from dockyard.ssh.errors import CommandFailed, CommandTimeout, HostKeyRejected, LinkDown
@@ -80,11 +81,7 @@ def test_from_target_carries_key_data_and_tuning(tmp_path: Path) -> None:
             "keepalive_count_max": 3,
             "max_channels": 4,
         },
-        context={
-            "base_dir": tmp_path,
-            "environ": {"DEPLOY_KEY": KEY_TEXT, "DEPLOY_KEY_PASS": "pass"},
-        },
-    )
+    ).with_secrets(SecretStr(KEY_TEXT), SecretStr("pass"))
     s = LinkSettings.from_target(target)
     assert (s.port, s.key_data, s.key_passphrase, s.host_key) == (2222, KEY_TEXT, "pass", HOST_KEY)
     assert (s.keepalive_interval, s.keepalive_count_max, s.max_channels) == (5.0, 3, 4)

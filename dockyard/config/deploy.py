@@ -1,0 +1,96 @@
+"""A whole deploy.yaml: targets, stacks, images, disk and steps, with the cross-section rules."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr, model_validator
+
+from dockyard.config.fields import FieldProblem, Int, Model, Number
+from dockyard.config.images import ImagesConfig, PerDeployImage
+from dockyard.config.stack import StackConfig
+from dockyard.config.steps import StepsConfig
+from dockyard.config.target import TargetConfig, unique_target_names
+from dockyard.imageref import ImageRef, InvalidImageRef
+
+
+class DiskConfig(Model):
+    """Disk gate thresholds and how many releases cleanup keeps."""
+
+    min_free_gb: Number = Field(15.0, ge=0)
+    max_used_pct: Number = Field(70.0, gt=0, le=100)
+    keep_releases: Int = Field(3, ge=1)
+
+
+def _image_problem(name: str, value: str | SecretStr | None) -> str | None:
+    """Why the value of per-deploy image `name` cannot be used (None when it can)."""
+    if value is None:
+        return None
+    if isinstance(value, SecretStr) or not value or any(c.isspace() for c in value):
+        return f"per-deploy image {name} is empty, has spaces or is a secret"
+    try:
+        ImageRef.parse(value)
+    except InvalidImageRef as exc:
+        return f"per-deploy image {name} is not an image reference: {exc}"
+    return None
+
+
+class DeployConfig(Model):
+    """A whole deploy.yaml."""
+
+    targets: list[TargetConfig] = Field(min_length=1)
+    stacks: list[StackConfig] = Field(min_length=1)
+    images: ImagesConfig = ImagesConfig()
+    disk: DiskConfig = DiskConfig()
+    steps: StepsConfig = StepsConfig()
+
+    @model_validator(mode="after")
+    def _check(self) -> DeployConfig:
+        unique_target_names(self.targets)
+        for i, stack in enumerate(self.stacks):
+            for other in self.stacks[:i]:
+                if stack.project == other.project:
+                    raise FieldProblem(
+                        f"project {stack.project!r} is deployed twice",
+                        "give each stack its own project name",
+                        ("stacks", i, "project"),
+                    )
+                a, b = stack.remote_dir, other.remote_dir
+                if a == b or a.startswith(b + "/") or b.startswith(a + "/"):
+                    raise FieldProblem(
+                        f"remote_dir {a} overlaps {other.project}'s {b}",
+                        "give each stack a separate directory",
+                        ("stacks", i, "remote_dir"),
+                    )
+        env_names = {name for stack in self.stacks for name in stack.env}
+        for i, name in enumerate(self.images.per_deploy):
+            if name not in env_names:
+                raise FieldProblem(
+                    f"per_deploy names {name}, which no stack's env sets",
+                    "add it to a stack's env (e.g. APP_IMAGE: ${APP_IMAGE}) or remove it",
+                    ("images", "per_deploy", i),
+                )
+        for i, stack in enumerate(self.stacks):
+            for name in self.images.per_deploy:
+                if problem := _image_problem(name, stack.env.get(name)):
+                    raise FieldProblem(
+                        problem,
+                        f"pass an image reference: --set {name}=registry/app:tag",
+                        ("stacks", i, "env", name),
+                    )
+        return self
+
+    def per_deploy_images(self) -> list[PerDeployImage]:
+        """Every (stack, env name, image) named by images.per_deploy."""
+        images = []
+        for stack in self.stacks:
+            for name in self.images.per_deploy:
+                value = stack.env.get(name)
+                if isinstance(value, str):
+                    images.append(PerDeployImage(stack.project, name, value))
+        return images
+
+    def secret_values(self) -> frozenset[str]:
+        """Every non-empty secret value in the config, for redacting logs."""
+        values = [t.private_key for t in self.targets] + [t.passphrase for t in self.targets]
+        values += [r.password for r in self.images.registries]
+        values += [v for s in self.stacks for v in s.env.values() if isinstance(v, SecretStr)]
+        return frozenset(v.get_secret_value() for v in values if v and v.get_secret_value())
