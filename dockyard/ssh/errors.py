@@ -1,9 +1,14 @@
-"""Errors of the SSH link; each names the host and, where there is one, the fix."""
+"""Errors of the SSH link; each names the host and, where there is one, the fix.
+
+They are DockyardErrors: `transient` says whether a retry on a fresh connection can help, and
+each pickles with its message and attributes (the root's __reduce__)."""
 
 from __future__ import annotations
 
+from dockyard.errors import DockyardError
 
-class LinkError(Exception):
+
+class LinkError(DockyardError):
     """Base class: something went wrong talking to a host over SSH."""
 
     def __init__(self, host: str, message: str) -> None:
@@ -15,6 +20,8 @@ class LinkDown(LinkError):
     """The link was lost, the peer stopped answering, or it could not be (re)built.
 
     Transient by nature: the next use of the link builds a new connection."""
+
+    transient = True
 
     def __init__(self, host: str, reason: str) -> None:
         super().__init__(host, f"link to {host} is down: {reason}")
@@ -66,6 +73,8 @@ class CommandFailed(LinkError):
 class CommandTimeout(LinkError):
     """A remote command ran past its timeout; its process group was killed (if `killed`)."""
 
+    transient = True
+
     def __init__(self, host: str, command: str, timeout: float, killed: bool) -> None:
         fate = "killed it" if killed else "could not confirm it was killed"
         super().__init__(host, f"`{command}` on {host} ran past its {timeout:g} s timeout; {fate}")
@@ -74,8 +83,23 @@ class CommandTimeout(LinkError):
         self.killed = killed
 
 
+class TransferTimeout(CommandTimeout):
+    """An SFTP read, write or upload (with the commands it needs) ran past its timeout; its
+    channel was closed, so nothing of it runs on."""
+
+    def __init__(self, host: str, what: str, timeout: float) -> None:
+        LinkError.__init__(
+            self, host, f"{what} on {host} ran past its {timeout:g} s timeout; stopped it"
+        )
+        self.command = what
+        self.timeout = timeout
+        self.killed = True
+
+
 class ChannelsBusy(LinkError):
     """Every channel slot of the link stayed taken for the whole wait."""
+
+    transient = True
 
     def __init__(self, host: str, slots: int, waited: float) -> None:
         super().__init__(
@@ -83,6 +107,8 @@ class ChannelsBusy(LinkError):
             f"all {slots} channels to {host} stayed busy for {waited:g} s; "
             "raise max_channels (at most 9) or run fewer things at once",
         )
+        self.slots = slots
+        self.waited = waited
 
 
 class RemoteFileError(LinkError):
