@@ -50,7 +50,11 @@ def wrap(command: str, token: str, with_env: bool) -> str:
     ]
     if with_env:
         env = f"{_HOME_RUN_DIR}/{token}.env"
-        lines.append(f". {env}; loaded=$?; rm -f {env}; [ $loaded = 0 ] || exit 125")
+        lines.append(
+            f"loaded=1; [ -r {env} ] && . {env} && loaded=0; rm -f {env}; [ $loaded = 0 ] "
+            f"|| {{ rm -f {pid_file}; echo 'dockyard: cannot read {RUN_DIR}/{token}.env' >&2; "
+            "exit 125; }"
+        )
     lines.append(f"sh -c {quote(command)}; status=$?")
     lines.append(f"rm -f {pid_file}; exit $status")
     return f"exec sh -c {quote(chr(10).join(lines))}"

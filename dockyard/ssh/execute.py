@@ -96,6 +96,9 @@ class RemoteExec:
         log.debug("%s: run `%s`", self.label, shown)
         try:
             session = self.live(deadline.left())
+        except Overdue:
+            raise CommandTimeout(self.label, shown, timeout, killed=True) from None
+        try:
             if env:
                 self._write_env(session, token, env, deadline)
             wrapped = remote.wrap(command, token, bool(env))

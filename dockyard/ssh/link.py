@@ -63,7 +63,13 @@ class Link:
 
     def connect(self) -> None:
         """Connect now (or rebuild a dead connection) instead of at the first use."""
-        self._live(self.settings.connect_timeout)
+        wait = self.settings.connect_timeout
+        try:
+            self._live(wait)
+        except Overdue:
+            raise LinkDown(
+                self.settings.label, f"another call kept connecting for {wait:g} s"
+            ) from None
 
     def close(self) -> None:
         """Close the connection; a later call connects again (not counted as a rebuild)."""
@@ -158,9 +164,10 @@ class Link:
         return ChannelSocket(session, channel, timeout)
 
     def _live(self, wait: float) -> Session:
-        """The current connection, rebuilt first (within `wait` seconds) if it died."""
+        """The current connection, rebuilt first if it died; Overdue if that (or another
+        call's rebuild) takes more than `wait` seconds."""
         if not self._lock.acquire(timeout=max(0.0, wait)):
-            raise LinkDown(self.settings.label, f"still reconnecting after {wait:g} s")
+            raise Overdue
         try:
             old = self._session
             if old is not None and old.alive():
