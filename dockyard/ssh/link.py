@@ -99,8 +99,9 @@ class Link:
         `env` reaches the command through a 0600 file that the command sources and deletes
         before it starts, never its command line. Values of env (4+ characters) are masked
         ("***") in streamed lines and in errors; RunResult keeps the output as it was.
-        Raises LinkDown when the link is lost, CommandTimeout (after killing the command's
-        process group) past `timeout`, and CommandFailed on a non-zero exit when `check`."""
+        Raises LinkDown when the link is lost, CommandTimeout past `timeout` (connect, env
+        file and channel included; killing the command's process group then takes up to
+        KILL_TIMEOUT more), and CommandFailed on a non-zero exit when `check`."""
         return self._commands.run(
             cmd, timeout=timeout, on_output=on_output, env=env, stdin=stdin, check=check
         )
@@ -114,7 +115,8 @@ class Link:
     def write_file(
         self, remote: str, data: bytes, mode: int = 0o644, *, timeout: float = 120
     ) -> None:
-        """Write bytes to a remote file (mode 0600 for env files) the same checked way."""
+        """Write bytes to a remote file (mode 0600 for env files) the same checked way.
+        Past `timeout` it raises TransferTimeout; the stage is removed, the target untouched."""
         self._files.write_file(remote, data, mode, timeout)
 
     def upload_tree(
