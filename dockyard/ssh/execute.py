@@ -85,9 +85,11 @@ class RemoteExec:
         env: Mapping[str, str] | None = None,
         stdin: bytes | None = None,
         check: bool = True,
+        kill_on_timeout: bool = True,
     ) -> RunResult:
         """See Link.run. Everything (connect, env file, channel, the command) fits in
-        `timeout`; only the kill of an overdue command takes up to KILL_TIMEOUT more."""
+        `timeout`; only the kill of an overdue command takes up to KILL_TIMEOUT more (the
+        kill script itself is not killed again: kill_on_timeout=False)."""
         command = remote.command_line(cmd)
         masker = Masker(v for v in (env or {}).values() if len(v) >= MASKED_MIN_CHARS)
         shown = _shown(command, masker)
@@ -104,7 +106,7 @@ class RemoteExec:
             wrapped = remote.wrap(command, token, bool(env))
             status, out, err = self._stream(session, wrapped, deadline, on_output, stdin, masker)
         except Overdue:
-            killed = self._kill(token)
+            killed = kill_on_timeout and self._kill(token)
             raise CommandTimeout(self.label, shown, timeout, killed) from None
         result = RunResult(status, out.text(), err.text())
         if check and status != 0:
@@ -139,7 +141,9 @@ class RemoteExec:
     def _kill(self, token: str) -> bool:
         """Kill the process group of the run that `token` names; True if it is gone."""
         try:
-            result = self.run(remote.kill_script(token), timeout=KILL_TIMEOUT, check=False)
+            result = self.run(
+                remote.kill_script(token), timeout=KILL_TIMEOUT, check=False, kill_on_timeout=False
+            )
         except LinkError as exc:
             log.warning("%s: could not kill a timed-out command: %s", self.label, exc)
             return False

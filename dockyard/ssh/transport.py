@@ -305,9 +305,10 @@ def connect(s: LinkSettings, left: float) -> Session:
     try:
         with _timer(budget - (time.monotonic() - started), lambda: _abort(client, sock)) as fired:
             _handshake(s, client, sock, key, budget, started, fired)
+            if fired.is_set():
+                raise _late(s, budget, started, TimeoutError())
     except BaseException:
-        client.close()
-        sock.close()
+        _abort(client, sock)
         raise
     seconds = time.monotonic() - started
     log.info("%s: connected in %.2f s", s.label, seconds)
@@ -315,6 +316,7 @@ def connect(s: LinkSettings, left: float) -> Session:
 
 
 def _abort(client: paramiko.SSHClient, sock: socket.socket) -> None:
+    """Close a connection in the making, which wakes a handshake waiting on it."""
     client.close()
     sock.close()
 
