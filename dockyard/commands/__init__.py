@@ -8,5 +8,6 @@ of the core runs them through `dockyard.runner.Runner` and never writes shell it
     disk       df of the data root; listing, inspecting and removing images and containers
     docker     the docker CLI: host probe, inspect, networks, disk usage
     hoststate  every path under a stack's `.dockyard/` and the scripts that read or write them
+    remote     what the SSH link runs itself: command wrapper, kill, env file, checked uploads
     shell      quoting and the few plain file operations (mkdir, rm) the steps need
 """

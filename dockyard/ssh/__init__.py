@@ -1,1 +1,2 @@
-"""The SSH link to a target: keepalive, dead-peer detection, rebuild, SFTP, docker."""
+"""The SSH link to a target: `link.Link` is the facade over transport (connection, keepalive
+watchdog), channel, execute (commands), transfer (SFTP) and keys; docker_client and pool use it."""

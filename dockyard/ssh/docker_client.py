@@ -12,9 +12,9 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection
 from urllib3.connectionpool import HTTPConnectionPool
 
+from dockyard.commands import remote
 from dockyard.ssh.link import ChannelSocket, Link
 
-DIAL_STDIO = "docker system dial-stdio"
 PLACEHOLDER_URL = "tcp://localhost:2375"
 
 
@@ -27,7 +27,7 @@ class _StdioConnection(HTTPConnection):
         self._channel_timeout = timeout
 
     def connect(self) -> None:
-        self.sock = self._link.open_stdio(DIAL_STDIO, timeout=self._channel_timeout)
+        self.sock = self._link.open_stdio(remote.dial_stdio(), timeout=self._channel_timeout)
 
     @property
     def is_connected(self) -> bool:

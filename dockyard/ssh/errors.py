@@ -1,4 +1,7 @@
-"""Errors of the SSH link; each names the host and, where there is one, the fix."""
+"""Errors of the SSH link; each names the host and, where there is one, the fix.
+
+They are DockyardErrors: `transient` says whether a retry on a fresh connection can help, and
+each pickles with its message and attributes (the root's __reduce__)."""
 
 from __future__ import annotations
 
@@ -80,6 +83,19 @@ class CommandTimeout(LinkError):
         self.killed = killed
 
 
+class TransferTimeout(CommandTimeout):
+    """An SFTP read, write or upload (with the commands it needs) ran past its timeout; its
+    channel was closed, so nothing of it runs on."""
+
+    def __init__(self, host: str, what: str, timeout: float) -> None:
+        LinkError.__init__(
+            self, host, f"{what} on {host} ran past its {timeout:g} s timeout; stopped it"
+        )
+        self.command = what
+        self.timeout = timeout
+        self.killed = True
+
+
 class ChannelsBusy(LinkError):
     """Every channel slot of the link stayed taken for the whole wait."""
 
@@ -91,6 +107,8 @@ class ChannelsBusy(LinkError):
             f"all {slots} channels to {host} stayed busy for {waited:g} s; "
             "raise max_channels (at most 9) or run fewer things at once",
         )
+        self.slots = slots
+        self.waited = waited
 
 
 class RemoteFileError(LinkError):

@@ -10,7 +10,7 @@ import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from dockyard.ssh.errors import (
     HostKeyRejected,
     LinkDown,
     RemoteFileError,
+    TransferTimeout,
 )
 from dockyard.ssh.link import Link
 from dockyard.ssh.pool import LinkPool
@@ -41,6 +42,7 @@ COUNT_MAX = 3
 MB = 1024 * 1024
 PULL_THROTTLE = 4 * MB
 RESET_BUDGET = 256 * 1024
+SLOW_LINK = 256 * 1024
 SPLIT = SyntheticImage(
     "dockyard-test/split",
     "v1",
@@ -575,3 +577,41 @@ def test_direct_tcpip_reaches_a_port_on_the_target(lab: Lab, link: Link) -> None
     with pytest.raises(ConnectionRefusedError):
         link.open_direct_tcpip("127.0.0.1", 1, timeout=5)
     assert link.run("echo still fine", timeout=10).stdout == "still fine\n"
+
+
+@pytest.mark.timeout(90)
+def test_a_transfer_on_a_slow_link_stops_at_its_timeout_and_leaves_nothing_behind(
+    proxy: ProxyControl, link: Link, direct: Link
+) -> None:
+    remote = f"/tmp/dockyard-test-{uuid.uuid4().hex}"
+    direct.run(["mkdir", "-p", remote], timeout=10)
+    direct.write_file(f"{remote}/small.bin", os.urandom(600 * 1024))
+    link.connect()
+    try:
+        proxy.set_faults("ssh", throttle=SLOW_LINK)
+        wrote = _on_slow_link(
+            proxy, lambda: link.write_file(f"{remote}/big.bin", os.urandom(MB), 0o600, timeout=1)
+        )
+        read = _on_slow_link(proxy, lambda: link.read_file(f"{remote}/small.bin", timeout=1))
+        proxy.clear_faults("ssh")
+        print(f"\nslow link: {wrote}\n  {read}")
+        assert isinstance(wrote, TransferTimeout) and "past its 1 s timeout" in str(wrote)
+        assert isinstance(read, TransferTimeout)
+        assert direct.run(["ls", "-A", remote], timeout=10).stdout == "small.bin\n"
+        assert link.run("echo still fine", timeout=10).stdout == "still fine\n"
+        assert link.rebuilds == 0
+    finally:
+        proxy.clear_faults("ssh")
+        direct.run(["rm", "-rf", remote], timeout=10)
+
+
+def _on_slow_link(proxy: ProxyControl, call: Callable[[], object]) -> TransferTimeout | None:
+    """What `call` raised on the throttled route, once sure nobody cleared the throttle."""
+    try:
+        call()
+        raised = None
+    except TransferTimeout as exc:
+        raised = exc
+    held = proxy.routes()["ssh"]["faults"]["throttle"]
+    assert held == SLOW_LINK, "another session cleared the throttle mid-test; rerun"
+    return raised
