@@ -123,7 +123,7 @@ def exec_(
 @click.option("--json", "as_json", is_flag=True, help="One JSON list for machines.")
 def plan(config_path: str, sets: tuple[str, ...], as_json: bool) -> None:
     """Show, per host and image, whether a deploy would skip, pull or verify it (no changes)."""
-    from dockyard.pipeline.images import make_plan
+    from dockyard.images.steps import make_plan
 
     request = DeployRequest(config_path, parse_sets(sets))
     try:
@@ -181,8 +181,8 @@ def _compose_files(config: Path) -> list[Path]:
 @click.option("--write", is_flag=True, help="Rewrite the file in place (default: print it).")
 def pin(compose_file: str, write: bool) -> None:
     """Rewrite image tags to tag@digest, resolved from the registry, keeping the layout."""
+    from dockyard.images.registry import RegistryClient
     from dockyard.pin import pin_compose
-    from dockyard.registry import RegistryClient
 
     with RegistryClient() as registry:
         text = pin_compose(compose_file, registry.manifest_digest)

@@ -11,7 +11,7 @@ from enum import StrEnum
 from typing import Any
 
 from dockyard.errors import DeployError, DiskPressure
-from dockyard.imageref import ImageRef, InvalidImageRef, matches_local
+from dockyard.images.ref import ImageRef, InvalidImageRef, matches_local
 
 Run = Callable[[str], str]
 """Runs a shell command on the target host and returns stdout; raises on a non-zero exit."""

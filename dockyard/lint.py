@@ -11,7 +11,7 @@ from typing import Literal
 
 import yaml
 
-from dockyard.imageref import DEFAULT_TAG, ImageKind, ImageRef, InvalidImageRef, classify
+from dockyard.images.ref import DEFAULT_TAG, ImageKind, ImageRef, InvalidImageRef, classify
 
 Level = Literal["error", "info"]
 

@@ -6,7 +6,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from dockyard.imageref import DEFAULT_TAG, ImageRef, InvalidImageRef
+from dockyard.images.ref import DEFAULT_TAG, ImageRef, InvalidImageRef
 from dockyard.lint import ComposeFileError, ImageEntry, image_entries
 
 

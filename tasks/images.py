@@ -6,10 +6,10 @@ import time
 
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
-from dockyard import progress as pull_progress
-from dockyard.pipeline import images
-from dockyard.plan import ImageDecision
-from dockyard.pull import PullResult
+from dockyard.images import progress as pull_progress
+from dockyard.images import steps as images
+from dockyard.images.plan import ImageDecision
+from dockyard.images.pull import PullResult
 from dockyard.session import DeployRequest
 from tasks.context import stack_for
 from tasks.policy import cached_step, fresh_step

@@ -8,7 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from dockyard.imageref import ImageKind, ImageRef
+from dockyard.images.facts import inspect_local_images, plan_for_host
+from dockyard.images.plan import PlanPolicy
+from dockyard.images.ref import ImageKind, ImageRef
+from dockyard.images.registry import (
+    ManifestUnknown,
+    RegistryAuthError,
+    RegistryClient,
+    RegistryUnavailable,
+    with_retries,
+)
 from dockyard.lab.catalog import lab_images
 from dockyard.lab.faultproxy import ProxyControl
 from dockyard.lab.images import SyntheticImage, build
@@ -16,15 +25,6 @@ from dockyard.lab.lab import Lab
 from dockyard.lab.registry import AUTH_USER
 from dockyard.lint import image_entries, lint_compose
 from dockyard.pin import pin_compose
-from dockyard.plan import PlanPolicy
-from dockyard.plan_inputs import inspect_local_images, plan_for_host
-from dockyard.registry import (
-    ManifestUnknown,
-    RegistryAuthError,
-    RegistryClient,
-    RegistryUnavailable,
-    with_retries,
-)
 from tests.integration.conftest import REPO
 
 EXAMPLE = REPO / "examples" / "lab" / "stack" / "docker-compose.yml"

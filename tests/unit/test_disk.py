@@ -23,7 +23,7 @@ from dockyard.disk import (
     removable,
 )
 from dockyard.errors import DiskPressure
-from dockyard.imageref import InvalidImageRef
+from dockyard.images.ref import InvalidImageRef
 
 R = "127.0.0.1:5000/dockyard"
 X = "sha256:" + "1" * 64

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from dockyard.imageref import ImageRef
+from dockyard.images.ref import ImageRef
 from dockyard.lint import ComposeFileError, Finding, interpolate, lint_compose, whole_variable
 from dockyard.pin import pin_compose
 

@@ -12,8 +12,8 @@ import docker.errors
 import pytest
 
 from dockyard.config import DeployConfig
-from dockyard.imageref import ImageKind, ImageRef
-from dockyard.plan import (
+from dockyard.images.facts import inspect_local_images, plan_for_host
+from dockyard.images.plan import (
     ImageDecision,
     LocalImage,
     PlanInputError,
@@ -22,7 +22,7 @@ from dockyard.plan import (
     plan_pulls,
     services_from_compose_json,
 )
-from dockyard.plan_inputs import inspect_local_images, plan_for_host
+from dockyard.images.ref import ImageKind, ImageRef
 
 R = "127.0.0.1:5000/dockyard"
 OLD = "sha256:" + "0123456789abcdef" * 4

@@ -12,8 +12,8 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from dockyard.imageref import ImageRef
-from dockyard.registry import (
+from dockyard.images.ref import ImageRef
+from dockyard.images.registry import (
     MANIFEST_TYPES,
     ManifestUnknown,
     RegistryAuthError,

@@ -7,8 +7,8 @@ from typing import Any, Protocol
 
 import docker.errors
 
-from dockyard.plan import LocalImage, PlanPolicy, PullPlan, plan_pulls
-from dockyard.registry import RegistryClient
+from dockyard.images.plan import LocalImage, PlanPolicy, PullPlan, plan_pulls
+from dockyard.images.registry import RegistryClient
 
 
 class _InspectApi(Protocol):

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import docker
 
 from dockyard.errors import PullFailed
-from dockyard.imageref import ImageRef
+from dockyard.images.ref import ImageRef
 
 PERMANENT = ("manifest unknown", "not found", "unauthorized", "denied", "no basic auth", "invalid")
 Progress = Callable[[str, int, int], None]

@@ -16,7 +16,7 @@ import httpx
 from pydantic import SecretStr
 
 from dockyard.config import RegistryConfig
-from dockyard.imageref import DOCKER_HUB, DOCKER_HUB_API_HOST, ImageRef
+from dockyard.images.ref import DOCKER_HUB, DOCKER_HUB_API_HOST, ImageRef
 
 MANIFEST_TYPES = (
     "application/vnd.oci.image.index.v1+json",

@@ -7,12 +7,12 @@ import time
 from dataclasses import dataclass
 
 from dockyard.errors import ImageMissing
-from dockyard.imageref import ImageRef
-from dockyard.pipeline.resolve import ResolvedStack, resolve
-from dockyard.plan import ImageDecision, PlanPolicy, PullPlan, services_from_compose_json
-from dockyard.plan_inputs import plan_for_host
-from dockyard.pull import Progress, PullResult, pull
-from dockyard.registry import ManifestUnknown, RegistryAuthError, RegistryClient
+from dockyard.images.facts import plan_for_host
+from dockyard.images.plan import ImageDecision, PlanPolicy, PullPlan, services_from_compose_json
+from dockyard.images.pull import Progress, PullResult, pull
+from dockyard.images.ref import ImageRef
+from dockyard.images.registry import ManifestUnknown, RegistryAuthError, RegistryClient
+from dockyard.images.resolve import ResolvedStack, resolve
 from dockyard.session import HostStack
 from dockyard.ssh.docker_client import docker_client
 
