@@ -123,7 +123,8 @@ def exec_(
 @click.option("--json", "as_json", is_flag=True, help="One JSON list for machines.")
 def plan(config_path: str, sets: tuple[str, ...], as_json: bool) -> None:
     """Show, per host and image, whether a deploy would skip, pull or verify it (no changes)."""
-    from dockyard.images.steps import make_plan
+    from dockyard.deadline import Deadline
+    from dockyard.images.steps import plan_stack
 
     request = DeployRequest(config_path, parse_sets(sets))
     try:
@@ -136,7 +137,7 @@ def plan(config_path: str, sets: tuple[str, ...], as_json: bool) -> None:
         for stack in loaded.config.stacks:
             hs = host_stack(request, target.name, stack.project, log=lambda _m: None)
             try:
-                decisions = make_plan(hs, timeout=120).plan.to_json()
+                decisions = plan_stack(hs, Deadline("plan", 120)).plan.to_json()
             except (LinkError, CommandFailed) as exc:
                 click.echo(f"{target.name}: {exc}", err=True)
                 sys.exit(EXIT_LINK_LOST if isinstance(exc, LinkError) else 1)

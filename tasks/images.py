@@ -6,11 +6,12 @@ import time
 
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
+from dockyard.deadline import Deadline
 from dockyard.images import progress as pull_progress
 from dockyard.images import steps as images
 from dockyard.images.plan import ImageDecision
 from dockyard.images.pull import PullResult
-from dockyard.session import DeployRequest
+from dockyard.session import DeployRequest, load
 from tasks.context import stack_for
 from tasks.policy import cached_step, fresh_step
 
@@ -23,7 +24,7 @@ def plan_images(
 ) -> images.StackPlan:
     """Resolve the stack and decide per image: skip, pull or verify (reads only)."""
     hs = stack_for(request, host, project)
-    stack_plan = images.make_plan(hs, timeout)
+    stack_plan = images.plan_stack(hs, Deadline("plan", timeout))
     for d in stack_plan.plan.decisions:
         hs.log(f"{d.action:6} {d.image} ({d.kind.value}): {d.reason}")
     return stack_plan
@@ -34,7 +35,8 @@ def verify_images(
     request: DeployRequest, host: str, project: str, attempt: str, stack_plan: images.StackPlan
 ) -> list[str]:
     """Every per-deploy or to-be-pulled image exists in its registry, before any change."""
-    return images.verify(stack_for(request, host, project), stack_plan.plan)
+    deadline = Deadline("verify", load(request).config.steps.policy("verify").timeout)
+    return images.verify_in_registry(stack_for(request, host, project), stack_plan.plan, deadline)
 
 
 @cached_step("pull", "pull {subject}")
@@ -59,7 +61,7 @@ def pull_image(
             last[0] = now
             update_progress_artifact(artifact, min(100.0, 100.0 * done / total))
 
-    result = images.pull_image(hs, decision, timeout, progress)
+    result = images.pull_on_host(hs, decision, Deadline("pull", timeout), progress)
     update_progress_artifact(artifact, 100.0)
     hs.log(f"pulled {subject}: {result.bytes} bytes in {result.seconds} s")
     return result

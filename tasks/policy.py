@@ -17,7 +17,7 @@ from prefect.states import State
 
 from dockyard.config import StepPolicy
 from dockyard.errors import DeployError
-from dockyard.images.registry import RegistryError
+from dockyard.images.errors import RegistryError
 from dockyard.session import DeployRequest, load
 from dockyard.ssh.errors import ChannelsBusy, CommandTimeout, LinkDown
 

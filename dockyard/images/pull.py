@@ -1,23 +1,24 @@
-"""Pull one image through a docker-py client, streaming progress and checking every event."""
+"""Pull one image through a docker-py client within the step's deadline, checking every event."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import docker
+import requests
 
-from dockyard.errors import PullFailed
+from dockyard.deadline import Deadline
+from dockyard.images.credentials import RegistryLogins
+from dockyard.images.errors import pull_failed
 from dockyard.images.ref import ImageRef
 
-PERMANENT = ("manifest unknown", "not found", "unauthorized", "denied", "no basic auth", "invalid")
 Progress = Callable[[str, int, int], None]
 
 
 @dataclass(frozen=True)
 class PullResult:
-    """What a pull moved: bytes downloaded (layers not already present) and how long it took."""
+    """What a pull moved: bytes the engine fetched (layers it did not have) and how long."""
 
     image: str
     bytes: int
@@ -26,35 +27,33 @@ class PullResult:
     seconds: float
 
 
-def is_transient(message: str) -> bool:
-    """Engine pull errors that a retry can fix (registry 5xx, resets, timeouts)."""
-    lowered = message.lower()
-    return not any(word in lowered for word in PERMANENT)
-
-
-def pull(
+def engine_pull(
     client: docker.DockerClient,
     ref: ImageRef,
     *,
-    deadline: float,
-    auth: Mapping[str, str] | None = None,
+    deadline: Deadline,
+    logins: RegistryLogins,
     on_progress: Progress | None = None,
-) -> PullResult:
-    """Pull `ref` (by digest when it has one); raise PullFailed on any error event or past
-    `deadline` (a time.monotonic() value), closing the stream so the engine cancels the pull."""
-    started = time.monotonic()
-    tag = ref.digest or ref.tag
+) -> int:
+    """Pull `ref` (by digest when it has one), with the login `logins.credentials_for(ref)`
+    picks, and return the bytes its progress events showed; raise PullFailed on an error event
+    and StepTimeout past `deadline`, closing the stream so the engine cancels the API pull."""
+    doing = f"pulling {ref.familiar}"
+    deadline.check(doing)
+    login = logins.credentials_for(ref)
     stream = client.api.pull(
-        ref.name, tag=tag, stream=True, decode=True, auth_config=dict(auth) if auth else None
+        ref.name,
+        tag=ref.digest or ref.tag,
+        stream=True,
+        decode=True,
+        auth_config=login.auth_config() if login else None,
     )
     totals: dict[str, int] = {}
     current: dict[str, int] = {}
-    present = 0
     try:
         for event in stream:
             if "error" in event:
-                message = str(event.get("error"))
-                raise PullFailed(f"pull {ref.familiar}: {message}", transient=is_transient(message))
+                raise pull_failed(ref.familiar, str(event.get("error")))
             status = event.get("status", "")
             layer = event.get("id", "")
             detail = event.get("progressDetail") or {}
@@ -63,20 +62,15 @@ def pull(
                 current[layer] = int(detail.get("current", 0))
             elif status == "Download complete" and layer in totals:
                 current[layer] = totals[layer]
-            elif status == "Already exists":
-                present += 1
             if on_progress:
                 on_progress(ref.familiar, sum(current.values()), sum(totals.values()))
-            if time.monotonic() > deadline:
-                raise PullFailed(f"pull {ref.familiar}: ran past its timeout", transient=True)
+            deadline.check(doing)
+    except requests.exceptions.ConnectionError as exc:
+        if deadline.expired:
+            raise deadline.timed_out(doing) from exc
+        raise
     finally:
         close = getattr(stream, "close", None)
         if close:
             close()
-    return PullResult(
-        ref.familiar,
-        sum(current.values()),
-        len(totals),
-        present,
-        round(time.monotonic() - started, 3),
-    )
+    return sum(current.values())

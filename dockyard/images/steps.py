@@ -1,22 +1,38 @@
-"""Image steps: plan from data, verify in the registry before any change, pull one image."""
+"""The image steps of a deploy: plan (reads only), verify in the registry, pull one image.
+
+Each takes the step's Deadline: registry HTTP, docker API and SSH commands use the time left,
+and running past it raises StepTimeout naming the step."""
 
 from __future__ import annotations
 
-import shlex
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
+from dockyard.commands.pull import detached_pull
+from dockyard.deadline import Deadline
 from dockyard.errors import ImageMissing
-from dockyard.images.facts import plan_for_host
-from dockyard.images.plan import ImageDecision, PlanPolicy, PullPlan, services_from_compose_json
-from dockyard.images.pull import Progress, PullResult, pull
+from dockyard.images.errors import ManifestUnknown, RegistryAuthError, RegistryError
+from dockyard.images.facts import inspect_local_images, snapshot_layers
+from dockyard.images.layers import LEDGER, EngineLayers, Platform, new_blobs
+from dockyard.images.plan import (
+    ImageDecision,
+    PlanPolicy,
+    PullPlan,
+    plan_pulls,
+    services_from_compose_json,
+)
+from dockyard.images.pull import Progress, PullResult, engine_pull
 from dockyard.images.ref import ImageRef
-from dockyard.images.registry import ManifestUnknown, RegistryAuthError, RegistryClient
-from dockyard.images.resolve import ResolvedStack, resolve
+from dockyard.images.registry import RegistryClient
+from dockyard.images.resolve import ResolvedStack, resolve_stack
+from dockyard.runner import LinkRunner
 from dockyard.session import HostStack
 from dockyard.ssh.docker_client import docker_client
 
-DETACHED_PULL = "setsid -f timeout {seconds} docker pull --quiet {ref} >/dev/null 2>&1 </dev/null"
+API_CAP = 120.0
+DETACH_CAP = 30.0
 
 
 @dataclass(frozen=True)
@@ -27,19 +43,16 @@ class StackPlan:
     plan: PullPlan
 
 
-def registry_client(hs: HostStack, timeout: float = 30) -> RegistryClient:
-    return RegistryClient.from_config(hs.config.images.registries, timeout=timeout)
-
-
-def make_plan(hs: HostStack, timeout: float) -> StackPlan:
+def plan_stack(hs: HostStack, deadline: Deadline) -> StackPlan:
     """Resolve the stack on the host and decide per image (reads only; changes nothing)."""
-    resolved = resolve(hs, timeout)
+    resolved = resolve_stack(hs, _runner(hs), deadline)
     services = services_from_compose_json(resolved.config, hs.stack.profiles, resolved.job_services)
     policy = PlanPolicy.from_config(hs.config, hs.stack.project)
-    client = docker_client(hs.link, timeout=timeout)
+    client = docker_client(hs.link, timeout=deadline.left(API_CAP))
     try:
-        with registry_client(hs) as registry:
-            plan = plan_for_host(client, registry, services, policy)
+        with _registry(hs, deadline) as registry:
+            local = inspect_local_images(client, services.values())
+            plan = plan_pulls(services, local, registry.manifest_digest, policy)
     except (ManifestUnknown, RegistryAuthError) as exc:
         raise ImageMissing(f"{exc}. Nothing was changed on the host; push the image or fix "
                            "its name") from exc  # fmt: skip
@@ -48,14 +61,13 @@ def make_plan(hs: HostStack, timeout: float) -> StackPlan:
     return StackPlan(resolved, plan)
 
 
-def verify(hs: HostStack, plan: PullPlan) -> list[str]:
+def verify_in_registry(hs: HostStack, plan: PullPlan, deadline: Deadline) -> list[str]:
     """Confirm every per-deploy or to-be-pulled image exists in its registry."""
     checked = []
-    with registry_client(hs) as registry:
+    with _registry(hs, deadline) as registry:
         for decision in plan.to_verify():
-            ref = ImageRef.parse(decision.pull_ref)
             try:
-                registry.manifest_digest(ref)
+                registry.manifest_digest(ImageRef.parse(decision.pull_ref))
             except (ManifestUnknown, RegistryAuthError) as exc:
                 raise ImageMissing(
                     f"{decision.image} (service {decision.service}) cannot be pulled: {exc}. "
@@ -65,31 +77,71 @@ def verify(hs: HostStack, plan: PullPlan) -> list[str]:
     return checked
 
 
-def pull_image(
-    hs: HostStack, decision: ImageDecision, timeout: float, on_progress: Progress | None = None
+def pull_on_host(
+    hs: HostStack, decision: ImageDecision, deadline: Deadline, on_progress: Progress | None = None
 ) -> PullResult:
-    """Pull one image on the host's engine (by digest when planned so) and tag it if needed.
+    """Pull one image on the host's engine (by digest when planned so), tag it if needed, and
+    count the bytes the engine fetched for it.
 
-    The engine cancels a pull when its client goes away and drops the layers it had; so the
-    pull first starts detached on the host (own session, bounded by `timeout`), and the API
-    pull joins it for progress. A dropped link or a killed deployer then loses nothing: the
-    retry joins the pull still running, or finds the image there. (Registries that need
-    credentials are pulled through the API only: the host's CLI has no login.)"""
+    The pull first starts detached on the host (own session, bounded by the deadline), and the
+    API pull joins it for progress: a dropped link or a killed deployer loses nothing, the retry
+    joins the pull still running or finds the image there. Registries with a login are pulled
+    through the API only (the host's CLI has no login); `credentials_for` picks the login for
+    both this pull and the registry's digest checks."""
+    started = time.monotonic()
     ref = ImageRef.parse(decision.pull_ref)
-    auth = None
-    for registry in hs.config.images.registries:
-        if registry.host == ref.registry and registry.password:
-            auth = {"username": registry.username, "password": registry.password.get_secret_value()}
-    deadline = time.monotonic() + timeout
-    if auth is None:
-        hs.link.run(DETACHED_PULL.format(seconds=int(timeout), ref=shlex.quote(ref.pull_ref)),
-                    timeout=30)  # fmt: skip
-    client = docker_client(hs.link, timeout=min(timeout, 120))
+    runner = _runner(hs)
+    before = LEDGER.before(hs.target.name, ref.pull_ref, lambda: snapshot_layers(runner, deadline))
+    with _registry(hs, deadline) as registry:
+        if registry.logins.credentials_for(ref) is None:
+            runner.run(detached_pull(ref.pull_ref, deadline.left()), deadline=deadline,
+                       cap=DETACH_CAP)  # fmt: skip
+        client = docker_client(hs.link, timeout=deadline.left(API_CAP))
+        try:
+            streamed = engine_pull(
+                client, ref, deadline=deadline, logins=registry.logins, on_progress=on_progress
+            )
+            attrs = client.api.inspect_image(ref.pull_ref)
+            if decision.tag_as:
+                target = ImageRef.parse(decision.tag_as)
+                client.api.tag(decision.pull_ref, target.name, target.tag)
+        finally:
+            client.close()
+        fetched = _fetched(hs, registry, ref, attrs, before)
+    counted = LEDGER.settle(hs.target.name, ref.pull_ref, fetched or {})
+    layers = len(attrs["RootFS"]["Layers"])
+    new_layers = len([blob for blob in fetched or {} if blob != attrs["Id"]])
+    return PullResult(
+        ref.familiar,
+        streamed if fetched is None else sum(counted.values()),
+        new_layers,
+        layers - new_layers,
+        round(time.monotonic() - started, 3),
+    )
+
+
+def _fetched(
+    hs: HostStack,
+    registry: RegistryClient,
+    ref: ImageRef,
+    attrs: Mapping[str, Any],
+    before: EngineLayers,
+) -> dict[str, int] | None:
+    """Blob -> size the engine fetched for this image, or None (logged) when the registry's
+    manifest cannot tell; an image the engine had already fetched nothing."""
+    if attrs["Id"] in before.image_ids:
+        return {}
     try:
-        result = pull(client, ref, deadline=deadline, auth=auth, on_progress=on_progress)
-        if decision.tag_as:
-            target = ImageRef.parse(decision.tag_as)
-            client.api.tag(decision.pull_ref, target.name, target.tag)
-    finally:
-        client.close()
-    return result
+        manifest = registry.image_manifest(ref, Platform.from_inspect(attrs))
+        return new_blobs(manifest, attrs["Id"], attrs["RootFS"]["Layers"], before)
+    except RegistryError as exc:
+        hs.log(f"bytes of {ref.familiar} counted from the pull's progress only: {exc}")
+        return None
+
+
+def _registry(hs: HostStack, deadline: Deadline) -> RegistryClient:
+    return RegistryClient.from_config(hs.config.images.registries, deadline=deadline)
+
+
+def _runner(hs: HostStack) -> LinkRunner:
+    return LinkRunner(hs.link, hs.log, hs.loaded.masker)
