@@ -1,18 +1,21 @@
-"""Registry client, retries and pin against the lab's real registries and fault proxy."""
+"""Registry client, pin and the pull's byte count against the lab's registries and fault proxy."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
+from dockyard.deadline import Deadline
 from dockyard.images.errors import ManifestUnknown, RegistryAuthError, RegistryUnavailable
 from dockyard.images.facts import inspect_local_images
 from dockyard.images.plan import PlanPolicy, plan_pulls
 from dockyard.images.ref import ImageKind, ImageRef
 from dockyard.images.registry import RegistryClient
+from dockyard.images.steps import plan_stack, pull_on_host
 from dockyard.lab.catalog import lab_images
 from dockyard.lab.faultproxy import ProxyControl
 from dockyard.lab.images import SyntheticImage, build
@@ -20,10 +23,13 @@ from dockyard.lab.lab import Lab
 from dockyard.lab.registry import AUTH_USER
 from dockyard.lint import image_entries, lint_compose
 from dockyard.pin import pin_compose
+from dockyard.session import DeployRequest, host_stack
 from tests.integration.conftest import REPO
+from tests.integration.deploykit import Deploy, app, migrator, release_vars
 
 EXAMPLE = REPO / "examples" / "lab" / "stack" / "docker-compose.yml"
 METRICS = "/dockyard/metrics/manifests/"
+ROUTES = ("registry", "registry-auth")
 
 
 @pytest.fixture
@@ -141,3 +147,27 @@ def test_plan_from_the_lab_engine_and_registry(lab: Lab, registry: RegistryClien
     assert rows["autoheal"].pull_ref == f"{reg}/autoheal@{digest['dockyard/autoheal']}"
     assert (rows["db"].action, rows["db"].registry_digest) == ("pull", None)
     assert [d.services for d in plan.to_verify()] == [("app",), ("autoheal",), ("db",)]
+
+
+def test_cold_pull_bytes_match_what_the_registry_proxy_served(
+    deploy: Deploy, proxy: ProxyControl, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The plan and pull steps as the deploy runs them (pulls in parallel, most fetched by the
+    detached CLI pull, the auth registry's image through the API): each pulled image reports at
+    least its own unique layer, and the total matches what the registry routes served within
+    2%, although the images share their base layer."""
+    for name in ("DB_PASSWORD", "LAB_REGISTRY_PASSWORD"):
+        monkeypatch.setenv(name, deploy.env[name])
+    deploy.forget_images(app("v3"), migrator("v3"))
+    hs = host_stack(DeployRequest(str(deploy.config), release_vars("v3")), "vm1", "shop")
+    to_pull = plan_stack(hs, Deadline("plan", 300)).plan.to_pull()
+    for route in ROUTES:
+        proxy.reset_stats(route)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda d: pull_on_host(hs, d, Deadline("pull", 300)), to_pull))
+    served = sum(proxy.stats(route)["down"] for route in ROUTES)
+    pulled = {d.image: r.bytes for d, r in zip(to_pull, results, strict=True)}
+    unique = {app("v3"): 6 * 1024 * 1024, migrator("v3"): 4 * 1024 * 1024}
+    for image, size in unique.items():
+        assert pulled[image] >= size, pulled
+    assert abs(sum(pulled.values()) - served) <= 0.02 * served, (pulled, served)
