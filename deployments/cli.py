@@ -10,9 +10,9 @@ from contextlib import contextmanager
 import click
 
 from deployments import rollback as _rollback_command  # noqa: F401  (registers `rollback`)
-from dockyard import progress
 from dockyard.cli import EXIT_BAD_INPUT, actor, config_option, fail_config, main, parse_sets
 from dockyard.config import ConfigError, load_config
+from dockyard.images import progress
 from dockyard.report import SUCCEEDED
 
 __all__ = ["main"]

@@ -136,7 +136,9 @@ def exec_(
 @click.option("--json", "as_json", is_flag=True, help="One JSON list for machines.")
 def plan(config_path: str, sets: tuple[str, ...], as_json: bool) -> None:
     """Show, per host and image, whether a deploy would skip, pull or verify it (no changes)."""
-    from dockyard.pipeline.images import make_plan
+    from dockyard.deadline import Deadline
+    from dockyard.errors import DockyardError
+    from dockyard.images.steps import plan_stack
 
     request = DeployRequest(config_path, parse_sets(sets))
     try:
@@ -149,10 +151,12 @@ def plan(config_path: str, sets: tuple[str, ...], as_json: bool) -> None:
         for stack in loaded.config.stacks:
             hs = host_stack(request, target.name, stack.project, log=lambda _m: None)
             try:
-                decisions = make_plan(hs, timeout=120).plan.to_json()
-            except (LinkError, CommandFailed) as exc:
-                click.echo(f"{target.name}: {exc}", err=True)
-                sys.exit(EXIT_LINK_LOST if isinstance(exc, LinkError) else 1)
+                timeout = loaded.config.steps.policy("plan").timeout
+                decisions = plan_stack(hs, Deadline("plan", timeout)).plan.to_json()
+            except DockyardError as exc:
+                click.echo(f"{target.name}: {loaded.masker(str(exc))}", err=True)
+                link_lost = isinstance(exc, LinkError) and not isinstance(exc, CommandFailed)
+                sys.exit(EXIT_LINK_LOST if link_lost else 1)
             rows += [{"host": target.name, "project": stack.project, **d} for d in decisions]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
@@ -214,8 +218,8 @@ def pin(compose_file: str, write: bool) -> None:
 
     Exit 0 pinned, 1 a registry that cannot be reached (retry), 2 bad input or unknown image."""
     from dockyard.compose_files import ComposeFileError
+    from dockyard.images.registry import RegistryClient
     from dockyard.pin import PinFailed, pin_compose
-    from dockyard.registry import RegistryClient
 
     try:
         with RegistryClient() as registry:

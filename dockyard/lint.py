@@ -11,7 +11,7 @@ from typing import Literal
 
 from dockyard import yamlsafe
 from dockyard.compose_files import ComposeFileError, ComposeSet, Effective, problem
-from dockyard.imageref import DEFAULT_TAG, ImageKind, ImageRef, InvalidImageRef, classify
+from dockyard.images.ref import DEFAULT_TAG, ImageKind, ImageRef, InvalidImageRef, classify
 from dockyard.names import ENV_NAME
 
 Level = Literal["error", "info"]

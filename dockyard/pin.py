@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dockyard.compose_files import LOCAL_PULL_POLICIES, ComposeFileError, problem, read
-from dockyard.imageref import DEFAULT_TAG, ImageRef, InvalidImageRef
-from dockyard.registry import RegistryError
+from dockyard.images.errors import RegistryError
+from dockyard.images.ref import DEFAULT_TAG, ImageRef, InvalidImageRef
 
 _PROPERTIES = re.compile(r"(?:[&!]\S*\s+)*")
 

@@ -6,10 +6,10 @@ import time
 
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
-from dockyard import progress as pull_progress
-from dockyard.pipeline import images
-from dockyard.plan import ImageDecision
-from dockyard.pull import PullResult
+from dockyard.images import progress as pull_progress
+from dockyard.images import steps as images
+from dockyard.images.plan import ImageDecision
+from dockyard.images.pull import PullResult
 from dockyard.session import DeployRequest
 from tasks.context import stack_for
 from tasks.policy import cached_step, current_deadline, fresh_step
@@ -21,7 +21,7 @@ PROGRESS_EVERY = 1.0
 def plan_images(request: DeployRequest, host: str, project: str) -> images.StackPlan:
     """Resolve the stack and decide per image: skip, pull or verify (reads only)."""
     hs = stack_for(request, host, project)
-    stack_plan = images.make_plan(hs, current_deadline().left())
+    stack_plan = images.plan_stack(hs, current_deadline())
     for d in stack_plan.plan.decisions:
         hs.log(f"{d.action:6} {d.image} ({d.kind.value}): {d.reason}")
     return stack_plan
@@ -32,7 +32,8 @@ def verify_images(
     request: DeployRequest, host: str, project: str, attempt: str, stack_plan: images.StackPlan
 ) -> list[str]:
     """Every per-deploy or to-be-pulled image exists in its registry, before any change."""
-    return images.verify(stack_for(request, host, project), stack_plan.plan)
+    hs = stack_for(request, host, project)
+    return images.verify_in_registry(hs, stack_plan.plan, current_deadline())
 
 
 @cached_step("pull", "pull {subject}")
@@ -56,7 +57,7 @@ def pull_image(
             last[0] = now
             update_progress_artifact(artifact, min(100.0, 100.0 * done / total))
 
-    result = images.pull_image(hs, decision, current_deadline().left(), progress)
+    result = images.pull_on_host(hs, decision, current_deadline(), progress)
     update_progress_artifact(artifact, 100.0)
     hs.log(f"pulled {subject}: {result.bytes} bytes in {result.seconds} s")
     return result

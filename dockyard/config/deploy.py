@@ -9,7 +9,7 @@ from dockyard.config.images import ImagesConfig, PerDeployImage
 from dockyard.config.stack import StackConfig
 from dockyard.config.steps import StepsConfig
 from dockyard.config.target import TargetConfig, unique_target_names
-from dockyard.imageref import ImageRef, InvalidImageRef
+from dockyard.images.ref import ImageRef, InvalidImageRef
 
 
 class DiskConfig(Model):

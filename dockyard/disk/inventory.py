@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 from dockyard.commands import disk as commands
 from dockyard.deadline import Deadline
 from dockyard.disk.gate import DiskReadError
-from dockyard.imageref import ImageRef, InvalidImageRef
+from dockyard.images.ref import ImageRef, InvalidImageRef
 from dockyard.runner import Runner
 
 COMPOSE_PROJECT_LABEL = "com.docker.compose.project"

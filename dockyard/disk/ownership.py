@@ -17,7 +17,7 @@ from dockyard.commands.hoststate import HostState
 from dockyard.config import DeployConfig, StackConfig
 from dockyard.deadline import Deadline
 from dockyard.disk.inventory import EngineContainer, EngineImage
-from dockyard.imageref import ImageRef, InvalidImageRef, matches_local
+from dockyard.images.ref import ImageRef, InvalidImageRef, matches_local
 from dockyard.releases import Release
 from dockyard.ssh.link import Link
 

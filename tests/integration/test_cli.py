@@ -8,12 +8,12 @@ from pathlib import Path
 
 import yaml
 
-from dockyard.imageref import ImageRef
+from dockyard.images.ref import ImageRef
+from dockyard.images.registry import RegistryClient
 from dockyard.lab.catalog import service
 from dockyard.lab.images import RegistryPusher, build
 from dockyard.lab.lab import Lab
 from dockyard.lint import lint_compose
-from dockyard.registry import RegistryClient
 from tests.integration.deploykit import DOCKYARD, EXAMPLE, Deploy, release_vars, unreachable
 
 

@@ -1,14 +1,21 @@
-"""Registry client, retries and pin against the lab's real registries and fault proxy."""
+"""Registry client, pin and the pull's byte count against the lab's registries and fault proxy."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from dockyard.imageref import ImageKind, ImageRef
+from dockyard.deadline import Deadline
+from dockyard.images.errors import ManifestUnknown, RegistryAuthError, RegistryUnavailable
+from dockyard.images.facts import inspect_local_images
+from dockyard.images.plan import PlanPolicy, plan_pulls
+from dockyard.images.ref import ImageKind, ImageRef
+from dockyard.images.registry import RegistryClient
+from dockyard.images.steps import plan_stack, pull_on_host
 from dockyard.lab.catalog import lab_images
 from dockyard.lab.faultproxy import ProxyControl
 from dockyard.lab.images import SyntheticImage, build
@@ -16,19 +23,13 @@ from dockyard.lab.lab import Lab
 from dockyard.lab.registry import AUTH_USER
 from dockyard.lint import image_entries, lint_compose
 from dockyard.pin import pin_compose
-from dockyard.plan import PlanPolicy
-from dockyard.plan_inputs import inspect_local_images, plan_for_host
-from dockyard.registry import (
-    ManifestUnknown,
-    RegistryAuthError,
-    RegistryClient,
-    RegistryUnavailable,
-    with_retries,
-)
+from dockyard.session import DeployRequest, host_stack
 from tests.integration.conftest import REPO
+from tests.integration.deploykit import Deploy, app, migrator, release_vars
 
 EXAMPLE = REPO / "examples" / "lab" / "stack" / "docker-compose.yml"
 METRICS = "/dockyard/metrics/manifests/"
+ROUTES = ("registry", "registry-auth")
 
 
 @pytest.fixture
@@ -81,42 +82,21 @@ def test_missing_tag_is_manifest_unknown_naming_the_image(
         registry.manifest_digest(ImageRef.parse(image))
     assert image in str(caught.value) and "does not exist" in str(caught.value)
     assert caught.value.transient is False
-    assert registry.exists(ImageRef.parse(image)) is False
-    assert registry.exists(ImageRef.parse(f"{lab.layout.registry_host}/dockyard/app:v1"))
 
 
-def test_503_is_transient_and_with_retries_succeeds_on_the_third_request(
+def test_503_is_transient_and_the_next_request_gets_the_digest(
     lab: Lab, proxy: ProxyControl, registry: RegistryClient
 ) -> None:
     ref = ImageRef.parse(f"{lab.layout.registry_host}/dockyard/metrics:2.0")
-    proxy.set_faults("registry", http_503={"count": 2, "path": METRICS})
+    proxy.set_faults("registry", http_503={"count": 1, "path": METRICS})
     with pytest.raises(RegistryUnavailable) as caught:
         registry.manifest_digest(ref)
     assert caught.value.transient is True and caught.value.status == 503
-    assert metrics_requests(proxy) == [True]
-    proxy.reset_stats("registry")
-    proxy.set_faults("registry", http_503={"count": 2, "path": METRICS})
-    digest = with_retries(lambda: registry.manifest_digest(ref), attempts=3, backoff=0.05)
+    digest = registry.manifest_digest(ref)
     assert (
         digest == build(next(s for s in lab_images() if s.repository == "dockyard/metrics")).digest
     )
-    assert metrics_requests(proxy) == [True, True, False]
-
-
-def test_with_retries_stops_at_the_attempts_and_never_retries_a_missing_tag(
-    lab: Lab, proxy: ProxyControl, registry: RegistryClient
-) -> None:
-    ref = ImageRef.parse(f"{lab.layout.registry_host}/dockyard/metrics:2.0")
-    proxy.set_faults("registry", http_503={"count": 5, "path": METRICS})
-    with pytest.raises(RegistryUnavailable):
-        with_retries(lambda: registry.manifest_digest(ref), attempts=2, backoff=0.01, jitter=0)
-    assert metrics_requests(proxy) == [True, True]
-    proxy.clear_faults("registry")
-    proxy.reset_stats("registry")
-    missing = ImageRef.parse(f"{lab.layout.registry_host}/dockyard/metrics:0.0")
-    with pytest.raises(ManifestUnknown):
-        with_retries(lambda: registry.manifest_digest(missing), attempts=5, backoff=0.01)
-    assert metrics_requests(proxy) == [False]
+    assert metrics_requests(proxy) == [True, False]
 
 
 def test_pin_example_resolves_registry_digests_and_passes_lint(
@@ -147,7 +127,7 @@ def test_pin_example_resolves_registry_digests_and_passes_lint(
     assert checked == 8
 
 
-def test_plan_for_host_on_the_lab_engine_and_registry(lab: Lab, registry: RegistryClient) -> None:
+def test_plan_from_the_lab_engine_and_registry(lab: Lab, registry: RegistryClient) -> None:
     # Spelt via localhost, so the engine has none of these whatever other tests pulled.
     reg = f"localhost:{lab.layout.ports.registry}/dockyard"
     app, autoheal, postgres = f"{reg}/app:v2", f"{reg}/autoheal:latest", f"{reg}/postgres:15"
@@ -155,12 +135,9 @@ def test_plan_for_host_on_the_lab_engine_and_registry(lab: Lab, registry: Regist
     try:
         absent = f"{reg}/app:never-{uuid.uuid4().hex[:8]}"
         assert inspect_local_images(engine, [absent]) == {absent: None}
-        plan = plan_for_host(
-            engine,
-            registry,
-            {"app": app, "autoheal": autoheal, "db": postgres},
-            PlanPolicy(per_deploy={app}),
-        )
+        services = {"app": app, "autoheal": autoheal, "db": postgres}
+        local = inspect_local_images(engine, services.values())
+        plan = plan_pulls(services, local, registry.manifest_digest, PlanPolicy(per_deploy={app}))
     finally:
         engine.close()
     rows = {d.services[0]: d for d in plan.decisions}
@@ -170,3 +147,27 @@ def test_plan_for_host_on_the_lab_engine_and_registry(lab: Lab, registry: Regist
     assert rows["autoheal"].pull_ref == f"{reg}/autoheal@{digest['dockyard/autoheal']}"
     assert (rows["db"].action, rows["db"].registry_digest) == ("pull", None)
     assert [d.services for d in plan.to_verify()] == [("app",), ("autoheal",), ("db",)]
+
+
+def test_cold_pull_bytes_match_what_the_registry_proxy_served(
+    deploy: Deploy, proxy: ProxyControl, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The plan and pull steps as the deploy runs them (pulls in parallel, most fetched by the
+    detached CLI pull, the auth registry's image through the API): each pulled image reports at
+    least its own unique layer, and the total matches what the registry routes served within
+    2%, although the images share their base layer."""
+    for name in ("DB_PASSWORD", "LAB_REGISTRY_PASSWORD"):
+        monkeypatch.setenv(name, deploy.env[name])
+    deploy.forget_images(app("v3"), migrator("v3"))
+    hs = host_stack(DeployRequest(str(deploy.config), release_vars("v3")), "vm1", "shop")
+    to_pull = plan_stack(hs, Deadline("plan", 300)).plan.to_pull()
+    for route in ROUTES:
+        proxy.reset_stats(route)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda d: pull_on_host(hs, d, Deadline("pull", 300)), to_pull))
+    served = sum(proxy.stats(route)["down"] for route in ROUTES)
+    pulled = {d.image: r.bytes for d, r in zip(to_pull, results, strict=True)}
+    unique = {app("v3"): 6 * 1024 * 1024, migrator("v3"): 4 * 1024 * 1024}
+    for image, size in unique.items():
+        assert pulled[image] >= size, pulled
+    assert abs(sum(pulled.values()) - served) <= 0.02 * served, (pulled, served)

@@ -28,7 +28,7 @@ from dockyard.disk.prune import (
     ensure_space,
     removable_images,
 )
-from dockyard.imageref import InvalidImageRef
+from dockyard.images.ref import InvalidImageRef
 from dockyard.releases import Release
 from dockyard.runner import RunResult
 from tests.fakes import FakeRunner

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from dockyard.imageref import ImageKind, ImageRef, InvalidImageRef, classify, matches_local
+from dockyard.images.ref import ImageKind, ImageRef, InvalidImageRef, classify, matches_local
 
 D = "sha256:" + "0123456789abcdef" * 4
 D2 = "sha256:" + "fedcba9876543210" * 4

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from dockyard.compose_files import ComposeFileError
-from dockyard.imageref import ImageRef
+from dockyard.images.ref import ImageRef
 from dockyard.lint import FLOATING_TAGS, Finding, interpolate, lint_compose, whole_variable
 from dockyard.pin import pin_compose
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import pickle
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +12,8 @@ import docker.errors
 import pytest
 
 from dockyard.config import DeployConfig
-from dockyard.imageref import ImageKind, ImageRef
-from dockyard.plan import (
+from dockyard.images.facts import inspect_local_images
+from dockyard.images.plan import (
     ImageDecision,
     LocalImage,
     PlanInputError,
@@ -22,7 +22,7 @@ from dockyard.plan import (
     plan_pulls,
     services_from_compose_json,
 )
-from dockyard.plan_inputs import inspect_local_images, plan_for_host
+from dockyard.images.ref import ImageKind, ImageRef
 
 R = "127.0.0.1:5000/dockyard"
 OLD = "sha256:" + "0123456789abcdef" * 4
@@ -457,14 +457,11 @@ def test_inspect_local_images_maps_not_found_to_absent_with_one_call_per_image()
     assert api.calls == [image, "x:1"]
 
 
-def test_plan_for_host_uses_inspect_and_the_registry_client() -> None:
+def test_plan_from_inspected_local_images_asks_the_registry_for_the_moving_tag() -> None:
     image = f"{R}/autoheal:latest"
     api = FakeApi(
         {image: {"Id": "sha256:1", "RepoTags": [image], "RepoDigests": [f"{R}/autoheal@{OLD}"]}}
     )
-
-    class FakeRegistry:
-        manifest_digest: Callable[[ImageRef], str] = staticmethod(Registry({image: OLD}))
-
-    plan = plan_for_host(FakeClient(api), FakeRegistry(), {"autoheal": image})  # type: ignore[arg-type]
+    local = inspect_local_images(FakeClient(api), [image])
+    plan = plan_pulls({"autoheal": image}, local, Registry({image: OLD}))
     assert one(plan).action == "skip"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dockyard import progress
+from dockyard.images import progress
 
 
 def test_publish_reaches_subscribers_until_they_unsubscribe() -> None:

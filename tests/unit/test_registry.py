@@ -4,24 +4,29 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import pickle
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
 from pydantic import SecretStr
 
-from dockyard.imageref import ImageRef
-from dockyard.registry import (
-    MANIFEST_TYPES,
+from dockyard.deadline import Deadline
+from dockyard.errors import DockyardError, StepTimeout
+from dockyard.images.credentials import RegistryLogins
+from dockyard.images.errors import (
     ManifestUnknown,
     RegistryAuthError,
-    RegistryClient,
     RegistryError,
     RegistryUnavailable,
-    with_retries,
 )
+from dockyard.images.layers import Platform
+from dockyard.images.pull import engine_pull
+from dockyard.images.ref import ImageRef
+from dockyard.images.registry import MANIFEST_TYPES, RegistryClient
+from tests.unit.test_deadline import Clock
 
 DIGEST = "sha256:" + "0123456789abcdef" * 4
 PASSWORD = "pw-Secret-7f3a"
@@ -201,7 +206,6 @@ def test_404_is_manifest_unknown_naming_the_image_and_tag() -> None:
     message = str(caught.value)
     assert "127.0.0.1:5000/app:v9" in message and "tag 'v9' does not exist" in message
     assert caught.value.transient is False
-    assert client.exists(ImageRef.parse("127.0.0.1:5000/app:v9")) is False
 
 
 def test_403_says_the_user_may_not_pull() -> None:
@@ -241,19 +245,14 @@ def test_errors_survive_pickling_with_their_attributes() -> None:
         404,
         False,
     )
-    assert pickle.loads(pickle.dumps(unavailable())).transient is True
+    unavailable = RegistryUnavailable("503", registry="r.io", status=503)
+    assert pickle.loads(pickle.dumps(unavailable)).transient is True
 
 
 def test_other_statuses_are_permanent_registry_errors() -> None:
     with pytest.raises(RegistryError) as caught:
         Fake(lambda r: httpx.Response(400)).client().manifest_digest(ImageRef.parse("r.io/a:1"))
     assert type(caught.value) is RegistryError and not caught.value.transient
-
-
-def test_exists_is_true_for_a_served_manifest_and_still_raises_auth_errors() -> None:
-    assert Fake(found).client().exists(ImageRef.parse("r.io/a:1")) is True
-    with pytest.raises(RegistryAuthError):
-        Fake(lambda r: httpx.Response(401)).client().exists(ImageRef.parse("r.io/a:1"))
 
 
 def test_secret_str_passwords_are_accepted() -> None:
@@ -264,47 +263,109 @@ def test_secret_str_passwords_are_accepted() -> None:
     assert client.manifest_digest(ImageRef.parse("reg.example:5002/app:1")) == DIGEST
 
 
-# --- with_retries -------------------------------------------------------------------------
+# --- one credentials lookup, the step's deadline, image manifests ---------------------------
 
 
-def flaky(errors: list[Exception]) -> tuple[Callable[[], str], list[int]]:
-    calls: list[int] = []
+class FakeApi:
+    """docker-py's APIClient.pull as a recorded stream of events."""
 
-    def fn() -> str:
-        calls.append(1)
-        if errors:
-            raise errors.pop(0)
-        return "ok"
+    def __init__(self, events: list[dict[str, object]]) -> None:
+        self.events = events
+        self.auth: list[dict[str, str] | None] = []
 
-    return fn, calls
-
-
-def unavailable() -> RegistryUnavailable:
-    return RegistryUnavailable("503", registry="r.io", status=503)
+    def pull(self, name: str, **kwargs: object) -> Iterator[dict[str, object]]:
+        self.auth.append(kwargs["auth_config"])  # type: ignore[arg-type]
+        return iter(self.events)
 
 
-def test_with_retries_retries_transient_errors_with_growing_backoff_and_jitter() -> None:
-    fn, calls = flaky([unavailable(), unavailable()])
-    sleeps: list[float] = []
-    assert with_retries(fn, attempts=3, backoff=1.0, jitter=0.5, sleep=sleeps.append) == "ok"
-    assert len(calls) == 3
-    assert 1.0 <= sleeps[0] <= 1.5 and 2.0 <= sleeps[1] <= 2.5
+class FakeDocker:
+    def __init__(self, events: list[dict[str, object]] | None = None) -> None:
+        self.api = FakeApi(events or [{"status": "Status: Downloaded newer image"}])
 
 
-def test_with_retries_gives_up_after_the_attempts() -> None:
-    fn, calls = flaky([unavailable() for _ in range(5)])
-    with pytest.raises(RegistryUnavailable):
-        with_retries(fn, attempts=2, backoff=0, jitter=0, sleep=lambda s: None)
-    assert len(calls) == 2
+def test_a_registry_configured_as_index_docker_io_authenticates_digest_checks_and_pulls() -> None:
+    logins = RegistryLogins({"index.docker.io": ("alice", PASSWORD)})
+    seen: list[str | None] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers.get("authorization"))
+        return basic_registry(request)
+
+    ref = ImageRef.parse("registry-1.docker.io/team/app:1")
+    hub = ImageRef.parse("busybox:1.36")
+    client = RegistryClient(logins, transport=httpx.MockTransport(handle))
+    assert client.manifest_digest(hub) == DIGEST
+    assert seen == [None, BASIC]
+    engine = FakeDocker()
+    engine_pull(engine, hub, deadline=Deadline("pull", 60), logins=logins)  # type: ignore[arg-type]
+    assert engine.api.auth == [{"username": "alice", "password": PASSWORD}]
+    assert logins.credentials_for(ref) is logins.credentials_for(hub)
+    assert logins.credentials_for(ImageRef.parse("ghcr.io/team/app:1")) is None
+    assert PASSWORD not in repr(logins.credentials_for(hub))
 
 
-def test_with_retries_does_not_retry_permanent_errors() -> None:
-    fn, calls = flaky([ManifestUnknown("gone", registry="r.io"), unavailable()])
-    with pytest.raises(ManifestUnknown):
-        with_retries(fn, attempts=5, backoff=0, jitter=0, sleep=lambda s: None)
-    assert len(calls) == 1
+def test_registry_errors_are_dockyard_errors_whose_transient_decides_retries() -> None:
+    assert issubclass(RegistryError, DockyardError)
+    assert RegistryUnavailable("x").transient and not ManifestUnknown("x").transient
 
 
-def test_with_retries_needs_an_attempt() -> None:
-    with pytest.raises(ValueError, match="attempts"):
-        with_retries(lambda: "x", attempts=0)
+def test_a_spent_deadline_raises_step_timeout_before_asking() -> None:
+    clock = Clock()
+    deadline = Deadline("verify", 5, clock=clock)
+    fake = Fake(found)
+    client = RegistryClient(deadline=deadline, transport=httpx.MockTransport(fake))
+    clock.now += 6
+    with pytest.raises(StepTimeout, match="step verify ran past its 5 s timeout") as caught:
+        client.manifest_digest(ImageRef.parse("r.io/a:1"))
+    assert "r.io" in str(caught.value) and fake.requests == []
+
+
+def test_each_request_waits_at_most_the_time_the_step_has_left() -> None:
+    clock = Clock()
+    deadline = Deadline("plan", 3, clock=clock)
+    timeouts: list[object] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        timeouts.append(request.extensions["timeout"]["read"])
+        clock.now += 3.5
+        raise httpx.ReadTimeout("slow", request=request)
+
+    client = RegistryClient(deadline=deadline, transport=httpx.MockTransport(handle))
+    with pytest.raises(StepTimeout, match="step plan"):
+        client.manifest_digest(ImageRef.parse("r.io/a:1"))
+    assert timeouts == [3.0]
+
+
+INDEX = {
+    "mediaType": "application/vnd.oci.image.index.v1+json",
+    "manifests": [
+        {"digest": "sha256:" + "a" * 64, "platform": {"os": "linux", "architecture": "arm64"}},
+        {"digest": "sha256:" + "b" * 64, "platform": {"os": "linux", "architecture": "amd64"}},
+    ],
+}
+MANIFEST = {
+    "config": {"digest": "sha256:" + "c" * 64, "size": 500},
+    "layers": [{"digest": "sha256:" + "d" * 64, "size": 1000}],
+}
+
+
+def test_image_manifest_resolves_an_index_to_the_platform_entry() -> None:
+    def handle(request: httpx.Request) -> httpx.Response:
+        body = MANIFEST if request.url.path.endswith("b" * 64) else INDEX
+        return httpx.Response(200, content=json.dumps(body).encode())
+
+    fake = Fake(handle)
+    manifest = fake.client().image_manifest(ImageRef.parse("r.io/a:1"), Platform("linux", "amd64"))
+    assert manifest.config.size == 500 and [b.size for b in manifest.layers] == [1000]
+    assert [r.url.path for r in fake.requests] == [
+        "/v2/a/manifests/1",
+        f"/v2/a/manifests/sha256:{'b' * 64}",
+    ]
+    with pytest.raises(RegistryError, match="no manifest for linux/s390x"):
+        fake.client().image_manifest(ImageRef.parse("r.io/a:1"), Platform("linux", "s390x"))
+
+
+def test_image_manifest_that_is_not_an_image_manifest_is_a_registry_error() -> None:
+    fake = Fake(lambda r: httpx.Response(200, content=b'{"schemaVersion": 2}'))
+    with pytest.raises(RegistryError, match=r"r\.io/a:1.*no config or layers"):
+        fake.client().image_manifest(ImageRef.parse("r.io/a:1"), Platform("linux", "amd64"))

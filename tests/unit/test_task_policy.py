@@ -14,7 +14,7 @@ from dockyard.errors import (
     LockHeld,
     PullFailed,
 )
-from dockyard.registry import (
+from dockyard.images.errors import (
     ManifestUnknown,
     RegistryAuthError,
     RegistryError,

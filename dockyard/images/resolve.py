@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
-import shlex
 from dataclasses import dataclass, replace
 from typing import Any
 
+from dockyard.commands.docker import missing_networks
+from dockyard.deadline import Deadline
 from dockyard.errors import DeployError
 from dockyard.pipeline.bundle import staged
+from dockyard.runner import Runner
 from dockyard.session import HostStack
 from dockyard.ssh.errors import CommandFailed
 
@@ -26,18 +28,18 @@ class ResolvedStack:
     job_services: tuple[str, ...]
 
 
-def resolve(hs: HostStack, timeout: float) -> ResolvedStack:
+def resolve_stack(hs: HostStack, runner: Runner, deadline: Deadline) -> ResolvedStack:
     """Run `compose config --format json` on a staged copy; check services and networks."""
-    with staged(hs, timeout) as directory:
+    with staged(hs, deadline.left()) as directory:
         project = replace(hs.project, remote_dir=directory)
         try:
-            out = hs.link.run(project.config_json(profiles=["*"]), timeout=timeout).stdout
+            out = runner.run(project.config_json(profiles=["*"]), deadline=deadline, quiet=True)
         except CommandFailed as exc:
             raise StackInvalid(
                 f"{hs.target.name}/{hs.stack.project}: docker compose rejected the stack: "
                 f"{hs.mask(exc.stderr_tail)}"
             ) from exc
-    config = json.loads(out)
+    config = json.loads(out.stdout)
     services = config.get("services", {})
     active_profiles = set(hs.stack.profiles)
     active = tuple(
@@ -53,7 +55,7 @@ def resolve(hs: HostStack, timeout: float) -> ResolvedStack:
             f"{named}: no such service in {', '.join(hs.stack.compose_files)}; "
             f"services are: {', '.join(sorted(services))}"
         )
-    missing = _missing_external_networks(hs, config, timeout)
+    missing = _missing_external_networks(runner, config, deadline)
     if missing:
         raise StackInvalid(
             f"{hs.target.name}: external network(s) {', '.join(missing)} do not exist; "
@@ -62,7 +64,9 @@ def resolve(hs: HostStack, timeout: float) -> ResolvedStack:
     return ResolvedStack(config, active, jobs)
 
 
-def _missing_external_networks(hs: HostStack, config: dict[str, Any], timeout: float) -> list[str]:
+def _missing_external_networks(
+    runner: Runner, config: dict[str, Any], deadline: Deadline
+) -> list[str]:
     names = [
         net.get("name", key)
         for key, net in (config.get("networks") or {}).items()
@@ -70,8 +74,4 @@ def _missing_external_networks(hs: HostStack, config: dict[str, Any], timeout: f
     ]
     if not names:
         return []
-    script = "; ".join(
-        f"docker network inspect {shlex.quote(n)} >/dev/null 2>&1 || echo {shlex.quote(n)}"
-        for n in names
-    )
-    return hs.link.run(script, timeout=timeout).stdout.split()
+    return runner.run(missing_networks(names), deadline=deadline, quiet=True).stdout.split()

@@ -1,4 +1,4 @@
-"""Gather the pull plan's inputs from a docker-py client and a registry client (bounded calls)."""
+"""What the host's engine has, read for the pull path: images by name, and every layer."""
 
 from __future__ import annotations
 
@@ -7,8 +7,13 @@ from typing import Any, Protocol
 
 import docker.errors
 
-from dockyard.plan import LocalImage, PlanPolicy, PullPlan, plan_pulls
-from dockyard.registry import RegistryClient
+from dockyard.commands.pull import engine_layers
+from dockyard.deadline import Deadline
+from dockyard.images.layers import EngineLayers
+from dockyard.images.plan import LocalImage
+from dockyard.runner import Runner
+
+SNAPSHOT_CAP = 60.0
 
 
 class _InspectApi(Protocol):
@@ -25,8 +30,7 @@ class DockerLike(Protocol):
 def inspect_local_images(client: DockerLike, images: Iterable[str]) -> dict[str, LocalImage | None]:
     """Image -> LocalImage, or None when the engine does not have it; one inspect per image.
 
-    Each call is bounded by the client's own timeout (set it when building the client).
-    """
+    Each call is bounded by the client's own timeout (build the client from the deadline)."""
     found: dict[str, LocalImage | None] = {}
     for image in dict.fromkeys(images):
         try:
@@ -36,12 +40,7 @@ def inspect_local_images(client: DockerLike, images: Iterable[str]) -> dict[str,
     return found
 
 
-def plan_for_host(
-    client: DockerLike,
-    registry: RegistryClient,
-    services: Mapping[str, str],
-    policy: PlanPolicy | None = None,
-) -> PullPlan:
-    """The pull plan for one host: its local images, the registry's digests where needed."""
-    local = inspect_local_images(client, services.values())
-    return plan_pulls(services, local, registry.manifest_digest, policy)
+def snapshot_layers(runner: Runner, deadline: Deadline) -> EngineLayers:
+    """Every image ID and layer diff_id on the engine, in one round trip."""
+    out = runner.run(engine_layers(), deadline=deadline, cap=SNAPSHOT_CAP, quiet=True).stdout
+    return EngineLayers.parse(out)

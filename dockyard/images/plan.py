@@ -9,7 +9,7 @@ from enum import IntEnum
 from typing import Any, Literal
 
 from dockyard.config import DeployConfig
-from dockyard.imageref import ImageKind, ImageRef, InvalidImageRef, classify, matches_local
+from dockyard.images.ref import ImageKind, ImageRef, InvalidImageRef, classify, matches_local
 
 Action = Literal["skip", "pull", "verify"]
 Override = Literal["always", "missing", "changed", "never"]
