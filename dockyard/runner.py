@@ -5,7 +5,9 @@ step's deadline. LinkRunner runs them over the SSH link; tests use tests/fakes.F
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import shlex
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol
 
@@ -63,24 +65,34 @@ class LinkRunner:
         deadline.check()
         budget = deadline.left(cap)
         on_output = None if quiet else self._stream
-        try:
+        shown = cmd if isinstance(cmd, str) else shlex.join(cmd)
+        with _within(deadline, self.masker(shown[:120])):
             return self.link.run(cmd, timeout=budget, check=check, stdin=stdin, on_output=on_output)
-        except CommandTimeout as exc:
-            if deadline.expired:
-                raise deadline.timed_out(self.masker(exc.command)) from None
-            raise
 
     def write_file(self, path: str, data: bytes, *, mode: int, deadline: Deadline) -> None:
-        deadline.check(f"writing {path}")
-        self.link.write_file(path, data, mode=mode, timeout=deadline.left())
+        with _within(deadline, f"writing {path}"):
+            self.link.write_file(path, data, mode=mode, timeout=deadline.left())
 
     def read_file(self, path: str, *, max_bytes: int, deadline: Deadline) -> bytes | None:
-        deadline.check(f"reading {path}")
-        return self.link.read_file(path, max_bytes=max_bytes, timeout=deadline.left())
+        with _within(deadline, f"reading {path}"):
+            return self.link.read_file(path, max_bytes=max_bytes, timeout=deadline.left())
 
     def upload_tree(self, local_dir: Path, remote_dir: str, *, deadline: Deadline) -> list[str]:
-        deadline.check(f"uploading to {remote_dir}")
-        return self.link.upload_tree(local_dir, remote_dir, timeout=deadline.left())
+        with _within(deadline, f"uploading to {remote_dir}"):
+            return self.link.upload_tree(local_dir, remote_dir, timeout=deadline.left())
 
     def _stream(self, _stream: str, line: str) -> None:
         self.log(self.masker(line.rstrip()))
+
+
+@contextmanager
+def _within(deadline: Deadline, doing: str) -> Iterator[None]:
+    """Check the deadline first; a link timeout that is the step's time running out surfaces
+    as the step's StepTimeout (a shorter cap's timeout stays a CommandTimeout)."""
+    deadline.check(doing)
+    try:
+        yield
+    except CommandTimeout:
+        if deadline.expired:
+            raise deadline.timed_out(doing) from None
+        raise
