@@ -14,7 +14,14 @@ from prefect.states import Failed
 
 from dockyard import releases
 from dockyard.config import StackConfig
-from dockyard.report import FAILED, ROLLED_BACK, DeployReport, HostReport, ImageReport
+from dockyard.report import (
+    FAILED,
+    ROLLED_BACK,
+    SUCCEEDED,
+    DeployReport,
+    HostReport,
+    ImageReport,
+)
 from dockyard.session import DeployRequest, load
 from flows.steps import StepRunner
 from tasks import host as host_tasks
@@ -96,8 +103,8 @@ def _deploy_stack(
             for d in stack_plan.plan.decisions
         ]
         run("verify", image_tasks.verify_images, attempt, stack_plan)
-        run("sync", stack_tasks.sync_bundle, attempt)
-        run("env", stack_tasks.write_env, attempt)
+        run("sync", stack_tasks.sync_bundle, attempt, timeout("sync"))
+        run("env", stack_tasks.write_env, attempt, timeout("env"))
         history = run("releases", release_tasks.read_releases, policy="record")
         keep = load(request).config.disk.keep_releases
         protected = sorted(
@@ -111,7 +118,7 @@ def _deploy_stack(
                 retries=retries)  # fmt: skip
         may_roll_back = True
         run("stop-first", stack_tasks.stop_first, attempt, timeout("up"), policy="up")
-        run("up", stack_tasks.compose_up, attempt)
+        run("up", stack_tasks.compose_up, attempt, history, timeout("up"))
         restarted = run("restarts", stack_tasks.gated_restarts, attempt, timeout("restarts"))
         report.notes += [f"restarted {s}: its config files changed" for s in restarted]
         run("health", release_tasks.health, stack_plan.resolved.active, timeout("health"))
@@ -127,7 +134,22 @@ def _deploy_stack(
             report.notes.append(load(request).masker(f"cleanup failed (deploy stands): {exc}"))
     finally:
         if locked is not None:
-            run("unlock", host_tasks.release_lock, timeout("lock"), policy="lock")
+            _unlock(run, step, load(request).masker, report, p)
+
+
+def _unlock(run: Any, step: StepRunner, masker: Any, report: HostReport, project: str) -> None:
+    """Release the stack's lock; a failed unlock fails the host (the lock is left behind, so the
+    next deploy waits for it or takes it over) and stops its later stacks."""
+    try:
+        run("unlock", host_tasks.release_lock, step.timeout("lock"), policy="lock")
+    except Exception as exc:
+        text = masker(f"unlock of {project} failed: {type(exc).__name__}: {exc}")
+        if report.result == SUCCEEDED:
+            report.result = FAILED
+            report.error = text
+        else:
+            report.notes.append(text)
+        raise
 
 
 def _fail(
@@ -155,7 +177,8 @@ def _fail(
         report.notes.append("no earlier good release on this host: nothing to roll back to")
         return
     try:
-        run("rollback", release_tasks.rollback, previous, step.timeout("up"), policy="up")
+        notes = run("rollback", release_tasks.rollback, previous, step.timeout("up"), policy="up")
+        report.notes += notes
         services = tuple(previous.images)
         health_timeout = step.timeout("health")
         run("health after rollback", release_tasks.health, services, health_timeout,
@@ -172,10 +195,14 @@ def _deploy_host(request: DeployRequest, host: str) -> HostReport:
     config = load(request).config
     report = HostReport(host)
     step = StepRunner(report, config.steps)
-    for stack in config.stacks:
+    for n, stack in enumerate(config.stacks):
         try:
             _deploy_stack(step, request, host, stack, report)
         except Exception:
+            rest = [s.project for s in config.stacks[n + 1 :]]
+            if rest:
+                report.notes.append(f"not deployed (stack {stack.project} failed): "
+                                    f"{', '.join(rest)}")  # fmt: skip
             break
     return report
 

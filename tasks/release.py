@@ -35,11 +35,16 @@ def record_release(
 
 
 @fresh_step("rollback", "rollback {host}/{project}")
-def rollback(request: DeployRequest, host: str, project: str, to: Release, timeout: float) -> None:
-    """Return the stack to release `to`'s images, by digest."""
+def rollback(
+    request: DeployRequest, host: str, project: str, to: Release, timeout: float
+) -> list[str]:
+    """Return the stack to release `to`: files, .env, service set and images by digest."""
     hs = stack_for(request, host, project)
     hs.log(f"rolling back to release {to.id} of {to.time}")
-    record.rollback(hs, to, timeout)
+    notes = record.rollback(hs, to, timeout)
+    for note in notes:
+        hs.log(note)
+    return notes
 
 
 @fresh_step("cleanup", "cleanup {host}/{project}")

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from dockyard.config import JobConfig
 from dockyard.errors import JobFailed
+from dockyard.pipeline.bundle import release_project
 from dockyard.session import HostStack
 from dockyard.ssh.errors import CommandFailed
 
 
 def run_job(hs: HostStack, job: JobConfig) -> str:
-    """Run `job`; raise JobFailed naming it, with the tail of its output."""
-    project = hs.project
+    """Run `job` on the staged release (its compose files and .env); raise JobFailed naming it,
+    with the tail of its output."""
+    project = release_project(hs)
     if job.kind == "up-wait":
         argv = project.up_wait(job.service, wait_timeout=job.timeout)
     else:

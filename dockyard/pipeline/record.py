@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
-import shlex
 import time
 
 from dockyard import releases
+from dockyard.commands import docker
 from dockyard.commands.compose import image_override
+from dockyard.deadline import Deadline
 from dockyard.health import parse_ps
-from dockyard.pipeline import locking
+from dockyard.pipeline import locking, switch
 from dockyard.releases import Release
+from dockyard.runner import LinkRunner
 from dockyard.session import HostStack
 
 
@@ -20,16 +22,12 @@ def running_images(hs: HostStack, timeout: float) -> dict[str, str]:
     ids = {s.service: s.id for s in states if s.state == "running"}
     if not ids:
         return {}
-    fmt = "{{.Name}} {{.Image}}"
-    inspect = f"docker inspect --format {shlex.quote(fmt)} " + " ".join(ids.values())
-    image_ids = dict(
-        line.split() for line in hs.link.run(inspect, timeout=timeout).stdout.split("\n") if line
-    )
-    digests_cmd = "docker image inspect --format '{{.Id}} {{json .RepoDigests}}' " + " ".join(
-        sorted(set(image_ids.values()))
-    )
+    out = hs.link.run(docker.container_images(ids.values()), timeout=timeout).stdout
+    image_ids = dict(line.split() for line in out.split("\n") if line)
     repo_digests: dict[str, list[str]] = {}
-    for line in hs.link.run(digests_cmd, timeout=timeout).stdout.splitlines():
+    found = hs.link.run(docker.image_repo_digests(sorted(set(image_ids.values()))),
+                        timeout=timeout)  # fmt: skip
+    for line in found.stdout.splitlines():
         image_id, _, digests = line.partition(" ")
         repo_digests[image_id] = json.loads(digests or "[]")
     by_container = {f"/{s.name}": s.service for s in states}
@@ -37,8 +35,8 @@ def running_images(hs: HostStack, timeout: float) -> dict[str, str]:
     for name, image_id in image_ids.items():
         service = by_container.get(name)
         if service:
-            found = repo_digests.get(image_id) or [image_id]
-            images[service] = found[0]
+            known = repo_digests.get(image_id) or [image_id]
+            images[service] = known[0]
     return dict(sorted(images.items()))
 
 
@@ -64,13 +62,24 @@ def record(
     return release
 
 
-def rollback(hs: HostStack, to: Release, timeout: float) -> None:
-    """Point every service at the images of release `to` (by digest) and `up` again; close the
-    failed release's attempt so that a rerun of it redoes its steps."""
+def rollback(hs: HostStack, to: Release, timeout: float) -> list[str]:
+    """Return the stack to release `to`: its files, .env and service set (services it did not
+    have are stopped and removed) and its images by digest; close the failed release's
+    attempt so that a rerun of it redoes its steps. Returns notes for the report."""
     locking.close_attempt(hs, "rolled_back", timeout)
-    hs.link.write_file(hs.project.state.override, image_override(to.images).encode(), 0o644)
+    runner = LinkRunner(hs.link, hs.log, hs.loaded.masker)
+    deadline = Deadline("rollback", timeout)
+    notes = []
+    try:
+        changed = switch.switch(hs, runner, deadline, to.id)
+        notes.append(f"restored release {to.id}'s files and .env ({len(changed)} change(s))")
+    except switch.ReleaseNotStaged as exc:
+        notes.append(f"{exc}: rolled back images only")
+    runner.write_file(hs.project.state.override, image_override(to.images).encode(),
+                      mode=0o644, deadline=deadline)  # fmt: skip
     wait = hs.stack.up.wait_timeout
     argv = hs.project.up(
-        wait_timeout=wait, remove_orphans=False, extra_files=(hs.project.state.override,)
+        wait_timeout=wait, remove_orphans=True, extra_files=(hs.project.state.override,)
     )
-    hs.run(argv, timeout=min(timeout, wait + 60))
+    runner.run(argv, deadline=deadline, cap=wait + 60)
+    return notes

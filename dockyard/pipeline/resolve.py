@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import shlex
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
+from dockyard.deadline import Deadline
 from dockyard.errors import DeployError
-from dockyard.pipeline.bundle import staged
+from dockyard.pipeline.bundle import stage
+from dockyard.runner import LinkRunner
 from dockyard.session import HostStack
 from dockyard.ssh.errors import CommandFailed
 
@@ -27,16 +29,15 @@ class ResolvedStack:
 
 
 def resolve(hs: HostStack, timeout: float) -> ResolvedStack:
-    """Run `compose config --format json` on a staged copy; check services and networks."""
-    with staged(hs, timeout) as directory:
-        project = replace(hs.project, remote_dir=directory)
-        try:
-            out = hs.link.run(project.config_json(profiles=["*"]), timeout=timeout).stdout
-        except CommandFailed as exc:
-            raise StackInvalid(
-                f"{hs.target.name}/{hs.stack.project}: docker compose rejected the stack: "
-                f"{hs.mask(exc.stderr_tail)}"
-            ) from exc
+    """Stage the release, run `compose config --format json` on it; check services and networks."""
+    project = stage(hs, LinkRunner(hs.link, hs.log, hs.loaded.masker), Deadline("plan", timeout))
+    try:
+        out = hs.link.run(project.config_json(profiles=["*"]), timeout=timeout).stdout
+    except CommandFailed as exc:
+        raise StackInvalid(
+            f"{hs.target.name}/{hs.stack.project}: docker compose rejected the stack: "
+            f"{hs.mask(exc.stderr_tail)}"
+        ) from exc
     config = json.loads(out)
     services = config.get("services", {})
     active_profiles = set(hs.stack.profiles)
