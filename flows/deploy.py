@@ -98,7 +98,7 @@ def deploy_stack(
                  retries=job.retries if job.rerun_safe else 0)  # fmt: skip
         may_roll_back = True
         step(stack_tasks.stop_first, request, host, p, attempt)
-        step(stack_tasks.compose_up, request, host, p, attempt)
+        step(stack_tasks.compose_up, request, host, p, attempt, history)
         restarted = step(stack_tasks.gated_restarts, request, host, p, attempt)
         report.notes += [f"restarted {s}: its config files changed" for s in restarted]
         step(release_tasks.health, request, host, p, stack_plan.resolved.active)

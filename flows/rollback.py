@@ -26,7 +26,7 @@ def roll_back_to(
 ) -> None:  # fmt: skip
     """Back to release `to` (its files, .env, service set and digests), check its health, and
     record the outcome (the failed release as rolled back, or `record_as` succeeded)."""
-    step(release_tasks.rollback, request, host, project, to)
+    step.report.notes += step(release_tasks.rollback, request, host, project, to)
     step(release_tasks.health, request, host, project, tuple(to.images),
          label="health after rollback")  # fmt: skip
     if record_as is None:

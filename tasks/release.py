@@ -38,11 +38,14 @@ def record_release(
 
 
 @fresh_step("rollback", "rollback {host}/{project}")
-def rollback(request: DeployRequest, host: str, project: str, to: Release) -> None:
-    """Return the stack to release `to`'s images, by digest."""
+def rollback(request: DeployRequest, host: str, project: str, to: Release) -> list[str]:
+    """Return the stack to release `to`: files, .env, service set and images by digest."""
     hs = stack_for(request, host, project)
     hs.log(f"rolling back to release {to.id} of {to.time}")
-    record.rollback(hs, to, current_deadline().left())
+    notes = record.rollback(hs, to, current_deadline())
+    for note in notes:
+        hs.log(note)
+    return notes
 
 
 @fresh_step("cleanup", "cleanup {host}/{project}")

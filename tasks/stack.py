@@ -1,4 +1,5 @@
-"""Stack tasks: sync, env, disk gate, jobs, stop-before-up, up, restarts (cached per attempt)."""
+"""Stack tasks: stage (sync, env), disk gate, jobs, stop-before-up, up (the release switch),
+restarts (cached per release)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ from dockyard.deadline import Deadline
 from dockyard.disk.gate import DiskGate
 from dockyard.disk.ownership import read_ownership
 from dockyard.disk.prune import PruneReport, ensure_space
-from dockyard.pipeline import bundle, jobs, up
+from dockyard.pipeline import bundle, jobs, switch, up
 from dockyard.pipeline.preflight import HostFacts
+from dockyard.releases import Release
 from dockyard.session import DeployRequest
 from tasks.context import stack_for
 from tasks.policy import cached_step, current_deadline, fresh_step
@@ -15,17 +17,22 @@ from tasks.policy import cached_step, current_deadline, fresh_step
 
 @cached_step("sync", "sync {host}/{project}")
 def sync_bundle(request: DeployRequest, host: str, project: str, attempt: str) -> list[str]:
-    """Upload changed bundle files (sha256-verified)."""
+    """Stage the release's bundle beside the live one (changed files only, sha256-verified);
+    returns what `up` will change in the project directory."""
     hs = stack_for(request, host, project)
-    changed = bundle.sync(hs)
-    hs.log(f"{len(changed)} file(s) changed: {', '.join(changed) or 'none'}")
-    return changed
+    runner, deadline = hs.runner, current_deadline()
+    bundle.sync(hs, runner, deadline)
+    pending = switch.changes(hs, runner, deadline, hs.loaded.release)
+    hs.log(f"staged release {hs.loaded.release}; {len(pending)} file(s) change at up: "
+           f"{', '.join(pending) or 'none'}")  # fmt: skip
+    return pending
 
 
 @cached_step("env", "env {host}/{project}")
 def write_env(request: DeployRequest, host: str, project: str, attempt: str) -> str:
-    """Write the stack's .env by SFTP, mode 0600."""
-    return bundle.write_env(stack_for(request, host, project))
+    """Write the staged release's .env by SFTP, mode 0600."""
+    hs = stack_for(request, host, project)
+    return bundle.write_env(hs, hs.runner, current_deadline())
 
 
 @fresh_step("disk", "disk gate {host}/{project}")
@@ -56,16 +63,28 @@ def run_job(request: DeployRequest, host: str, project: str, attempt: str, subje
 @cached_step("stop-first", "stop-before-up {host}/{project}")
 def stop_first(request: DeployRequest, host: str, project: str, attempt: str) -> list[str]:
     """Stop services that race `up` (e.g. autoheal)."""
-    return up.stop_first(stack_for(request, host, project), current_deadline().left())
+    hs = stack_for(request, host, project)
+    return up.stop_first(hs, hs.runner, current_deadline())
 
 
 @cached_step("up", "up {host}/{project}")
-def compose_up(request: DeployRequest, host: str, project: str, attempt: str) -> None:
-    """`compose up -d --wait` with --pull never (dockyard pulled already)."""
-    up.up(stack_for(request, host, project), current_deadline())
+def compose_up(
+    request: DeployRequest, host: str, project: str, attempt: str, history: list[Release]
+) -> up.UpResult:
+    """Switch to the staged release, `compose up -d --wait` with --pull never (dockyard pulled
+    already), then drop release files past disk.keep_releases."""
+    hs = stack_for(request, host, project)
+    done = up.up(hs, hs.runner, current_deadline(), history)
+    hs.log(
+        f"switched to release {hs.loaded.release}: {', '.join(done.changed) or 'no file changed'}"
+    )
+    if done.pruned:
+        hs.log(f"removed the files of old release(s) {', '.join(done.pruned)}")
+    return done
 
 
 @cached_step("restarts", "restarts {host}/{project}")
 def gated_restarts(request: DeployRequest, host: str, project: str, attempt: str) -> list[str]:
     """Restart services whose watched config files changed."""
-    return up.gated_restarts(stack_for(request, host, project), current_deadline().left())
+    hs = stack_for(request, host, project)
+    return up.gated_restarts(hs, hs.runner, current_deadline())

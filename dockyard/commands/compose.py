@@ -13,12 +13,16 @@ ENV_FILE = ".env"
 
 @dataclass(frozen=True)
 class ComposeProject:
-    """One compose project on a host: name, directory, files and active profiles."""
+    """One compose project on a host: name, directory, files and active profiles.
+
+    `env_file` (absolute) replaces the directory's .env, and files may be absolute: that is how
+    a staged release is resolved and its jobs run before `up` switches it in."""
 
     project: str
     remote_dir: str
     files: tuple[str, ...] = ("docker-compose.yml",)
     profiles: tuple[str, ...] = ()
+    env_file: str | None = None
 
     def path(self, name: str) -> str:
         """An absolute path under the stack's remote directory."""
@@ -38,6 +42,8 @@ class ComposeProject:
         argv += ["--project-directory", self.remote_dir]
         for name in (*self.files, *extra_files):
             argv += ["--file", self.path(name)]
+        if self.env_file:
+            argv += ["--env-file", self.env_file]
         for profile in self.profiles if profiles is None else profiles:
             argv += ["--profile", profile]
         return argv

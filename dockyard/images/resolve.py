@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from dockyard.commands.docker import missing_networks
 from dockyard.deadline import Deadline
 from dockyard.errors import DeployError
-from dockyard.pipeline.bundle import staged
+from dockyard.pipeline.bundle import stage
 from dockyard.runner import Runner
 from dockyard.session import HostStack
 from dockyard.ssh.errors import CommandFailed
@@ -29,16 +29,15 @@ class ResolvedStack:
 
 
 def resolve_stack(hs: HostStack, runner: Runner, deadline: Deadline) -> ResolvedStack:
-    """Run `compose config --format json` on a staged copy; check services and networks."""
-    with staged(hs, deadline.left()) as directory:
-        project = replace(hs.project, remote_dir=directory)
-        try:
-            out = runner.run(project.config_json(profiles=["*"]), deadline=deadline, quiet=True)
-        except CommandFailed as exc:
-            raise StackInvalid(
-                f"{hs.target.name}/{hs.stack.project}: docker compose rejected the stack: "
-                f"{hs.mask(exc.stderr_tail)}"
-            ) from exc
+    """Stage the release, run `compose config --format json` on it; check services and networks."""
+    project = stage(hs, runner, deadline)
+    try:
+        out = runner.run(project.config_json(profiles=["*"]), deadline=deadline, quiet=True)
+    except CommandFailed as exc:
+        raise StackInvalid(
+            f"{hs.target.name}/{hs.stack.project}: docker compose rejected the stack: "
+            f"{hs.mask(exc.stderr_tail)}"
+        ) from exc
     config = json.loads(out.stdout)
     services = config.get("services", {})
     active_profiles = set(hs.stack.profiles)

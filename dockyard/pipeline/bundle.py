@@ -1,40 +1,84 @@
-"""Put the stack on the host: the bundle (changed files only, verified) and the 0600 env file."""
+"""Stage a release beside the live one: its bundle (changed files only, sha256-verified) and its
+0600 .env in .dockyard/releases/<release>/files, so nothing the running stack reads changes
+before `up` switches the release in (dockyard/pipeline/switch.py)."""
 
 from __future__ import annotations
 
-import shlex
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+import posixpath
+from dataclasses import replace
+from pathlib import Path
 
-from dockyard.commands.compose import ENV_FILE
+from dockyard.commands.compose import ENV_FILE, ComposeProject
+from dockyard.commands.hoststate import RELEASE_ID, drop_unlisted, seed_release
+from dockyard.deadline import Deadline
 from dockyard.envfile import render
+from dockyard.errors import DeployError
+from dockyard.runner import Runner
 from dockyard.session import HostStack
 
-STAGING_ROOT = "/tmp"
+
+class BundleInvalid(DeployError):
+    """A bundle file cannot be staged (its name cannot be listed in a manifest)."""
 
 
-def sync(hs: HostStack) -> list[str]:
-    """Upload bundle files whose sha256 differs on the host; returns the changed paths."""
-    return hs.link.upload_tree(hs.stack.bundle, hs.stack.remote_dir)
+def manifest(bundle: Path) -> list[str]:
+    """The relative paths a release puts in the project directory: the bundle's files and .env."""
+    paths = {ENV_FILE}
+    for path in bundle.rglob("*"):
+        if path.is_file():
+            rel = path.relative_to(bundle).as_posix()
+            if "\n" in rel or "\r" in rel:
+                raise BundleInvalid(
+                    f"bundle file {rel!r} in {bundle}: a line break in a file name cannot be "
+                    "staged; rename the file"
+                )
+            paths.add(rel)
+    return sorted(paths)
 
 
-def write_env(hs: HostStack, directory: str | None = None) -> str:
-    """Write the rendered env file by SFTP with mode 0600; returns its remote path."""
-    path = f"{directory or hs.stack.remote_dir}/{ENV_FILE}"
-    hs.link.write_file(path, render(hs.stack.revealed_env()), mode=0o600)
+def current_release(hs: HostStack, runner: Runner, deadline: Deadline) -> str | None:
+    """The release whose files the project directory holds now (None before the first switch)."""
+    raw = runner.read_file(hs.project.state.current, max_bytes=256, deadline=deadline)
+    text = (raw or b"").decode(errors="replace").strip()
+    return text if RELEASE_ID.fullmatch(text) else None
+
+
+def sync(hs: HostStack, runner: Runner, deadline: Deadline) -> list[str]:
+    """Stage the bundle in the release's files dir, seeded from the current release so only
+    files whose sha256 differs are sent; drop files the bundle no longer has. Returns the
+    uploaded remote paths."""
+    state, release = hs.project.state, hs.loaded.release
+    runner.run(seed_release(state, release, current_release(hs, runner, deadline)),
+               deadline=deadline)  # fmt: skip
+    files = state.release_files(release)
+    uploaded = runner.upload_tree(hs.stack.bundle, files, deadline=deadline)
+    listing = "".join(f"{rel}\n" for rel in manifest(hs.stack.bundle)).encode()
+    runner.write_file(state.release_manifest(release), listing, mode=0o644, deadline=deadline)
+    runner.run(drop_unlisted(state, release), deadline=deadline)
+    return uploaded
+
+
+def write_env(hs: HostStack, runner: Runner, deadline: Deadline) -> str:
+    """Write the release's rendered .env by SFTP with mode 0600; returns its remote path."""
+    path = posixpath.join(hs.project.state.release_files(hs.loaded.release), ENV_FILE)
+    runner.write_file(path, render(hs.stack.revealed_env()), mode=0o600,
+                      deadline=deadline)  # fmt: skip
     return path
 
 
-@contextmanager
-def staged(hs: HostStack, timeout: float) -> Iterator[str]:
-    """A throwaway copy of bundle + env on the host (for `compose config` before any change),
-    removed afterwards."""
-    directory = f"{STAGING_ROOT}/dockyard-stage-{hs.stack.project}-{uuid.uuid4().hex[:10]}"
-    try:
-        hs.link.run(f"mkdir -m 700 {shlex.quote(directory)}", timeout=timeout)
-        hs.link.upload_tree(hs.stack.bundle, directory)
-        write_env(hs, directory)
-        yield directory
-    finally:
-        hs.link.run(f"rm -rf {shlex.quote(directory)}", timeout=timeout, check=False)
+def release_project(hs: HostStack) -> ComposeProject:
+    """The stack as its staged release: compose files and .env from the release's files dir,
+    the project directory (relative paths, volumes' data) still the stack's remote_dir."""
+    files = hs.project.state.release_files(hs.loaded.release)
+    return replace(
+        hs.project,
+        files=tuple(posixpath.join(files, name) for name in hs.project.files),
+        env_file=posixpath.join(files, ENV_FILE),
+    )
+
+
+def stage(hs: HostStack, runner: Runner, deadline: Deadline) -> ComposeProject:
+    """Stage bundle and .env (idempotent: a second call uploads nothing); the staged project."""
+    sync(hs, runner, deadline)
+    write_env(hs, runner, deadline)
+    return release_project(hs)

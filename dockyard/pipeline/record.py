@@ -10,7 +10,7 @@ from dockyard.commands import docker
 from dockyard.commands.compose import image_override
 from dockyard.deadline import Deadline
 from dockyard.health import parse_ps
-from dockyard.pipeline import locking
+from dockyard.pipeline import locking, switch
 from dockyard.releases import Release
 from dockyard.session import HostStack
 
@@ -34,8 +34,8 @@ def running_images(hs: HostStack, deadline: Deadline) -> dict[str, str]:
     for name, image_id in image_ids.items():
         service = by_container.get(name)
         if service:
-            found = repo_digests.get(image_id) or [image_id]
-            images[service] = found[0]
+            known = repo_digests.get(image_id) or [image_id]
+            images[service] = known[0]
     return dict(sorted(images.items()))
 
 
@@ -61,13 +61,23 @@ def record(
     return release
 
 
-def rollback(hs: HostStack, to: Release, timeout: float) -> None:
-    """Point every service at the images of release `to` (by digest) and `up` again; close the
-    failed release's attempt so that a rerun of it redoes its steps."""
-    locking.close_attempt(hs, "rolled_back", timeout)
-    hs.link.write_file(hs.project.state.override, image_override(to.images).encode(), 0o644)
-    wait = hs.stack.up.wait_timeout
+def rollback(hs: HostStack, to: Release, deadline: Deadline) -> list[str]:
+    """Return the stack to release `to`: its files, .env and service set (services it did not
+    have are stopped and removed) and its images by digest; close the failed release's
+    attempt so that a rerun of it redoes its steps. Returns notes for the report."""
+    locking.close_attempt(hs, "rolled_back", deadline.left())
+    runner = hs.runner
+    notes = []
+    try:
+        changed = switch.switch(hs, runner, deadline, to.id)
+        notes.append(f"restored release {to.id}'s files and .env ({len(changed)} change(s))")
+    except switch.ReleaseNotStaged as exc:
+        notes.append(f"{exc}: rolled back images only")
+    runner.write_file(hs.project.state.override, image_override(to.images).encode(),
+                      mode=0o644, deadline=deadline)  # fmt: skip
+    wait = max(1.0, min(hs.stack.up.wait_timeout, deadline.left() - 5))
     argv = hs.project.up(
-        wait_timeout=wait, remove_orphans=False, extra_files=(hs.project.state.override,)
+        wait_timeout=wait, remove_orphans=True, extra_files=(hs.project.state.override,)
     )
-    hs.run(argv, timeout=min(timeout, wait + 60))
+    runner.run(argv, deadline=deadline)
+    return notes

@@ -1,31 +1,48 @@
-"""Bring the stack up: stop-before-up services, `compose up --wait`, config-gated restarts."""
+"""Bring the stack up: stop-before-up services, switch to the staged release and `compose up
+--wait`, config-gated restarts."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 
 from dockyard.commands.shell import mkdir
 from dockyard.deadline import Deadline
+from dockyard.pipeline import switch
+from dockyard.pipeline.bundle import release_project
+from dockyard.releases import Release
+from dockyard.runner import Runner
 from dockyard.session import HostStack
 
 
-def stop_first(hs: HostStack, timeout: float) -> list[str]:
-    """Stop the services configured to stop before `up` (e.g. an autoheal that races it)."""
+@dataclass(frozen=True)
+class UpResult:
+    """What `up` changed in the project directory and which old releases' files it removed."""
+
+    changed: list[str]
+    pruned: list[str]
+
+
+def stop_first(hs: HostStack, runner: Runner, deadline: Deadline) -> list[str]:
+    """Stop the services configured to stop before `up` (e.g. an autoheal that races it), as
+    the staged release names them (the project directory may not have a compose file yet)."""
     services = hs.stack.up.stop_first
     if services:
-        hs.run(hs.project.stop(services), timeout=timeout)
+        runner.run(release_project(hs).stop(services), deadline=deadline)
     return list(services)
 
 
-def up(hs: HostStack, deadline: Deadline, extra_files: tuple[str, ...] = ()) -> None:
-    """`compose up -d --wait` without pulling, within the step's deadline (compose's own
-    --wait-timeout is the stack's wait_timeout or the time left, whichever is less)."""
+def up(hs: HostStack, runner: Runner, deadline: Deadline, history: list[Release]) -> UpResult:
+    """Switch the project directory to this release, `compose up -d --wait` without pulling
+    within the step's deadline (compose's --wait-timeout: the stack's wait_timeout or the time
+    left, whichever is less), then drop the files of releases older than disk.keep_releases
+    (`history`: the host's release records)."""
+    changed = switch.switch(hs, runner, deadline, hs.loaded.release)
     wait = max(1.0, min(hs.stack.up.wait_timeout, deadline.left() - 5))
-    argv = hs.project.up(
-        wait_timeout=wait, remove_orphans=hs.stack.up.remove_orphans, extra_files=extra_files
-    )
-    hs.runner.run(argv, deadline=deadline)
+    argv = hs.project.up(wait_timeout=wait, remove_orphans=hs.stack.up.remove_orphans)
+    runner.run(argv, deadline=deadline)
+    return UpResult(changed, switch.prune(hs, runner, deadline, history))
 
 
 def file_hashes(hs: HostStack) -> dict[str, str]:
@@ -36,12 +53,12 @@ def file_hashes(hs: HostStack) -> dict[str, str]:
     }
 
 
-def gated_restarts(hs: HostStack, timeout: float) -> list[str]:
+def gated_restarts(hs: HostStack, runner: Runner, deadline: Deadline) -> list[str]:
     """Restart each service whose watched files changed since the last deploy; remember hashes."""
     if not hs.stack.restarts:
         return []
     path = hs.project.state.restart_hashes
-    raw = hs.link.read_file(path, max_bytes=1 << 20)
+    raw = runner.read_file(path, max_bytes=1 << 20, deadline=deadline)
     before: dict[str, str] = json.loads(raw) if raw else {}
     now = file_hashes(hs)
     changed = [
@@ -50,7 +67,8 @@ def gated_restarts(hs: HostStack, timeout: float) -> list[str]:
         if before and any(before.get(f) != now[f] for f in rule.files)
     ]
     if changed:
-        hs.run(hs.project.restart(changed), timeout=timeout)
-    hs.link.run(mkdir(hs.project.state.root), timeout=timeout)
-    hs.link.write_file(path, json.dumps(now, sort_keys=True).encode(), mode=0o644)
+        runner.run(hs.project.restart(changed), deadline=deadline)
+    runner.run(mkdir(hs.project.state.root), deadline=deadline)
+    runner.write_file(path, json.dumps(now, sort_keys=True).encode(), mode=0o644,
+                      deadline=deadline)  # fmt: skip
     return changed

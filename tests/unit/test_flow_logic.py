@@ -52,6 +52,7 @@ class FakeStep:
             "restarts": [],
             "pull": SimpleNamespace(bytes=123, seconds=1.5),
             "disk": SimpleNamespace(steps=[]),
+            "rollback": ["restored release r-old's files and .env (2 change(s))"],
             "cleanup": SimpleNamespace(removed=[], refused=[]),
         }.get(name)
 
@@ -135,6 +136,7 @@ def test_a_failure_from_stop_first_to_health_rolls_back_to_the_last_good_release
     ]  # fmt: skip
     assert step.report.result == ROLLED_BACK
     assert any("rolled back to release r-old" in n for n in step.report.notes)
+    assert any("restored release r-old's files" in n for n in step.report.notes)
 
 
 def test_a_failed_record_after_health_passed_does_not_roll_back() -> None:

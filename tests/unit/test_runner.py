@@ -25,7 +25,9 @@ class Clock:
 class FakeLink:
     """Records the timeout each call got; `spend` seconds pass per call, then it may time out."""
 
-    def __init__(self, clock: Clock, spend: float, fail: type[CommandTimeout] | None = None) -> None:
+    def __init__(
+        self, clock: Clock, spend: float, fail: type[CommandTimeout] | None = None
+    ) -> None:
         self.clock, self.spend, self.fail = clock, spend, fail
         self.timeouts: list[float] = []
 

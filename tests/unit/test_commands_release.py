@@ -1,0 +1,222 @@
+"""The release switch scripts of dockyard/commands/hoststate.py: as strings, and run by a real
+`sh` on a temporary directory laid out like a stack's remote_dir."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from dockyard.commands.hoststate import (
+    HostState,
+    checked,
+    drop_unlisted,
+    pending_changes,
+    prune_releases,
+    seed_release,
+    switch_release,
+)
+
+
+def sh(script: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=30)
+
+
+def stage(state: HostState, release: str, files: dict[str, str], mode: int = 0o644) -> None:
+    """Lay out a staged release as bundle.sync + write_env would."""
+    root = Path(state.release_files(release))
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+        (root / rel).chmod(0o600 if rel == ".env" else mode)
+    Path(state.release_manifest(release)).write_text("".join(f"{r}\n" for r in sorted(files)))
+
+
+def switch(state: HostState, release: str) -> None:
+    done = sh(switch_release(state, release))
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.fixture()
+def state(tmp_path: Path) -> HostState:
+    return HostState(str(tmp_path / "my stack"))
+
+
+V1 = {"docker-compose.yml": "v1", "proxy/nginx.conf": "conf1", "old.yml": "x", ".env": "A='1'\n"}
+V2 = {"docker-compose.yml": "v2", "proxy/nginx.conf": "conf1", ".env": "A='2'\n"}
+
+
+class TestStrings:
+    def test_release_ids_are_one_safe_word(self) -> None:
+        assert checked("r-0123abcd") == "r-0123abcd"
+        for bad in ("", "../x", "a b", "r;rm -rf /", "-r", "a/b"):
+            with pytest.raises(ValueError):
+                checked(bad)
+
+    def test_paths_are_quoted(self, state: HostState) -> None:
+        script = switch_release(state, "r-1")
+        assert f"'{state.release_manifest('r-1')}'" in script
+        assert "'" + state.remote_dir + "'" in script
+
+    def test_unsafe_release_ids_are_refused_by_every_builder(self, state: HostState) -> None:
+        for build in (switch_release, pending_changes, drop_unlisted):
+            with pytest.raises(ValueError):
+                build(state, "r-1; reboot")
+        with pytest.raises(ValueError):
+            seed_release(state, "r-2", "$(reboot)")
+        with pytest.raises(ValueError):
+            prune_releases(state, ["r-1", "x y"])
+
+
+class TestSeed:
+    def test_a_new_release_starts_as_a_copy_of_the_current_one(self, state: HostState) -> None:
+        stage(state, "r-1", V1)
+        assert sh(seed_release(state, "r-2", "r-1")).returncode == 0
+        copied = Path(state.release_files("r-2"))
+        assert (copied / "proxy/nginx.conf").read_text() == "conf1"
+        assert oct((copied / ".env").stat().st_mode & 0o777) == "0o600"
+
+    def test_an_existing_release_dir_is_left_alone(self, state: HostState) -> None:
+        stage(state, "r-1", V1)
+        stage(state, "r-2", V2)
+        assert sh(seed_release(state, "r-2", "r-1")).returncode == 0
+        assert not (Path(state.release_files("r-2")) / "old.yml").exists()
+
+    def test_without_a_current_release_or_its_files_it_starts_empty(self, state: HostState) -> None:
+        assert sh(seed_release(state, "r-2", None)).returncode == 0
+        assert sh(seed_release(state, "r-3", "r-gone")).returncode == 0
+        assert os.listdir(state.release_files("r-2")) == []
+        assert os.listdir(state.release_files("r-3")) == []
+
+    def test_a_half_made_copy_is_redone(self, state: HostState) -> None:
+        stage(state, "r-1", V1)
+        partial = Path(state.release_files("r-2") + ".partial")
+        partial.mkdir(parents=True)
+        (partial / "junk").write_text("from a killed run")
+        assert sh(seed_release(state, "r-2", "r-1")).returncode == 0
+        assert not partial.exists()
+        assert not (Path(state.release_files("r-2")) / "junk").exists()
+
+
+def test_drop_unlisted_removes_what_the_manifest_does_not_name(state: HostState) -> None:
+    stage(state, "r-2", V2)
+    files = Path(state.release_files("r-2"))
+    (files / "old.yml").write_text("seeded from r-1")
+    (files / ".dockyard-stage-1a2b").mkdir()
+    (files / ".dockyard-stage-1a2b" / "0").write_text("killed upload")
+    assert sh(drop_unlisted(state, "r-2")).returncode == 0
+    left = sorted(p.relative_to(files).as_posix() for p in files.rglob("*") if p.is_file())
+    assert left == sorted(V2)
+
+
+class TestSwitch:
+    def test_first_switch_writes_the_release_and_removes_nothing(self, state: HostState) -> None:
+        stage(state, "r-1", V1)
+        live = Path(state.remote_dir)
+        live.mkdir(parents=True, exist_ok=True)
+        (live / "data.txt").write_text("not dockyard's")
+        switch(state, "r-1")
+        assert (live / "docker-compose.yml").read_text() == "v1"
+        assert (live / "proxy/nginx.conf").read_text() == "conf1"
+        assert oct((live / ".env").stat().st_mode & 0o777) == "0o600"
+        assert (live / "data.txt").read_text() == "not dockyard's"
+        assert Path(state.current).read_text().strip() == "r-1"
+
+    def test_next_release_removes_only_files_the_previous_one_put_there(
+        self, state: HostState
+    ) -> None:
+        stage(state, "r-1", V1)
+        switch(state, "r-1")
+        live = Path(state.remote_dir)
+        (live / "uploads").mkdir()
+        (live / "uploads" / "a.png").write_text("user data")
+        stage(state, "r-2", V2)
+        switch(state, "r-2")
+        assert not (live / "old.yml").exists()
+        assert (live / "uploads" / "a.png").read_text() == "user data"
+        assert (live / "docker-compose.yml").read_text() == "v2"
+        assert (live / ".env").read_text() == "A='2'\n"
+        assert Path(state.current).read_text().strip() == "r-2"
+
+    def test_unchanged_files_keep_their_inode_changed_ones_are_replaced(
+        self, state: HostState
+    ) -> None:
+        stage(state, "r-1", V1)
+        switch(state, "r-1")
+        live = Path(state.remote_dir)
+        conf, compose = (live / "proxy/nginx.conf").stat(), (live / "docker-compose.yml").stat()
+        stage(state, "r-2", V2)
+        switch(state, "r-2")
+        assert (live / "proxy/nginx.conf").stat().st_ino == conf.st_ino
+        assert (live / "docker-compose.yml").stat().st_ino != compose.st_ino
+
+    def test_a_directory_emptied_by_the_switch_goes_one_with_user_files_stays(
+        self, state: HostState
+    ) -> None:
+        stage(state, "r-1", {**V1, "conf/a.yml": "a", "keep/b.yml": "b"})
+        switch(state, "r-1")
+        live = Path(state.remote_dir)
+        (live / "keep" / "user.txt").write_text("mine")
+        stage(state, "r-2", V2)
+        switch(state, "r-2")
+        assert not (live / "conf").exists()
+        assert (live / "keep" / "user.txt").exists()
+        assert not (live / "keep" / "b.yml").exists()
+
+    def test_going_back_restores_files_and_env(self, state: HostState) -> None:
+        stage(state, "r-1", V1)
+        switch(state, "r-1")
+        stage(state, "r-2", V2)
+        switch(state, "r-2")
+        switch(state, "r-1")
+        live = Path(state.remote_dir)
+        assert (live / "old.yml").read_text() == "x"
+        assert (live / "docker-compose.yml").read_text() == "v1"
+        assert (live / ".env").read_text() == "A='1'\n"
+
+    def test_a_mode_change_alone_is_applied(self, state: HostState) -> None:
+        stage(state, "r-1", V1)
+        switch(state, "r-1")
+        stage(state, "r-2", V1, mode=0o755)
+        switch(state, "r-2")
+        mode = (Path(state.remote_dir) / "docker-compose.yml").stat().st_mode & 0o777
+        assert oct(mode) == "0o755"
+
+    def test_a_release_that_is_not_staged_exits_3_and_changes_nothing(
+        self, state: HostState
+    ) -> None:
+        stage(state, "r-1", V1)
+        switch(state, "r-1")
+        done = sh(switch_release(state, "r-9"))
+        assert done.returncode == 3
+        assert "release r-9 is not staged" in done.stderr
+        assert Path(state.current).read_text().strip() == "r-1"
+
+
+def test_pending_changes_lists_writes_and_removals(state: HostState) -> None:
+    stage(state, "r-1", V1)
+    first = sh(pending_changes(state, "r-1")).stdout.splitlines()
+    assert sorted(first) == sorted(f"+ {r}" for r in V1)
+    switch(state, "r-1")
+    assert sh(pending_changes(state, "r-1")).stdout == ""
+    stage(state, "r-2", V2)
+    assert sorted(sh(pending_changes(state, "r-2")).stdout.splitlines()) == [
+        "+ .env", "+ docker-compose.yml", "- old.yml",
+    ]  # fmt: skip
+
+
+def test_prune_keeps_the_current_and_the_kept_releases(state: HostState) -> None:
+    for release in ("r-1", "r-2", "r-3", "r-4"):
+        stage(state, release, V2)
+    switch(state, "r-2")
+    done = sh(prune_releases(state, ["r-4", "r-3"]))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["r-1"]
+    assert sorted(os.listdir(state.releases_dir)) == ["r-2", "r-3", "r-4"]
+
+
+def test_prune_without_releases_is_a_no_op(state: HostState) -> None:
+    done = sh(prune_releases(state, ["r-1"]))
+    assert (done.returncode, done.stdout) == (0, "")

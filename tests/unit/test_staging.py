@@ -1,0 +1,145 @@
+"""Staging and switching a release through a FakeRunner: what is sent where, in which order."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from dockyard.commands.compose import ComposeProject
+from dockyard.deadline import Deadline
+from dockyard.pipeline import bundle, switch
+from dockyard.releases import Release
+from dockyard.ssh.link import RunResult
+from tests.fakes import FakeRunner
+
+STATE = "/srv/shop/.dockyard"
+
+
+def host_stack(bundle_dir: Path, release: str = "r-new", keep: int = 2) -> Any:
+    project = ComposeProject("shop", "/srv/shop", files=("docker-compose.yml", "prod.yml"))
+    return SimpleNamespace(
+        project=project,
+        loaded=SimpleNamespace(release=release),
+        stack=SimpleNamespace(bundle=bundle_dir, project="shop", remote_dir="/srv/shop",
+                              revealed_env=lambda: {"DB_PASSWORD": "s3cret", "A": "1"}),
+        target=SimpleNamespace(name="vm1"),
+        config=SimpleNamespace(disk=SimpleNamespace(keep_releases=keep)),
+        mask=lambda text: text.replace("s3cret", "***"),
+    )  # fmt: skip
+
+
+@pytest.fixture()
+def tree(tmp_path: Path) -> Path:
+    (tmp_path / "proxy").mkdir()
+    (tmp_path / "docker-compose.yml").write_text("services: {}\n")
+    (tmp_path / "proxy" / "nginx.conf").write_text("conf\n")
+    return tmp_path
+
+
+def deadline() -> Deadline:
+    return Deadline("sync", 30)
+
+
+def test_manifest_lists_bundle_files_and_env(tree: Path) -> None:
+    assert bundle.manifest(tree) == [".env", "docker-compose.yml", "proxy/nginx.conf"]
+
+
+def test_a_file_name_with_a_line_break_is_refused_naming_it(tree: Path) -> None:
+    (tree / "bad\nname").write_text("x")
+    with pytest.raises(bundle.BundleInvalid, match=r"bad\\nname.*rename the file"):
+        bundle.manifest(tree)
+
+
+def test_sync_seeds_from_the_current_release_then_uploads_into_the_release_dir(
+    tree: Path,
+) -> None:
+    runner = FakeRunner(files={f"{STATE}/current": b"r-old\n"})
+    bundle.sync(host_stack(tree), runner, deadline())
+    seed, upload, manifest, drop = [a for a in runner.asked if not a.startswith("read")]
+    assert f"cp -a -- {STATE}/releases/r-old/files {STATE}/releases/r-new/files.partial" in seed
+    assert upload == f"upload {tree} {STATE}/releases/r-new/files"
+    assert manifest == f"write {STATE}/releases/r-new/manifest 644"
+    assert runner.files[f"{STATE}/releases/r-new/manifest"] == (
+        b".env\ndocker-compose.yml\nproxy/nginx.conf\n"
+    )
+    assert "grep -vxF" in drop
+    assert not any("/srv/shop/docker-compose.yml" in a for a in runner.asked)
+
+
+def test_first_staging_has_nothing_to_seed_from(tree: Path) -> None:
+    runner = FakeRunner()
+    bundle.sync(host_stack(tree), runner, deadline())
+    assert "cp -a" not in runner.asked[1]
+
+
+def test_a_garbled_current_pointer_is_ignored(tree: Path) -> None:
+    runner = FakeRunner(files={f"{STATE}/current": b"$(reboot)\n"})
+    bundle.sync(host_stack(tree), runner, deadline())
+    assert "cp -a" not in runner.asked[1]
+
+
+def test_env_goes_to_the_release_dir_with_mode_0600(tree: Path) -> None:
+    runner = FakeRunner()
+    path = bundle.write_env(host_stack(tree), runner, deadline())
+    assert path == f"{STATE}/releases/r-new/files/.env"
+    assert runner.asked == [f"write {path} 600"]
+    assert runner.files[path] == b"A='1'\nDB_PASSWORD='s3cret'\n"
+
+
+def test_the_release_project_reads_staged_files_in_the_stack_directory(tree: Path) -> None:
+    argv = bundle.release_project(host_stack(tree)).config_json()
+    files = f"{STATE}/releases/r-new/files"
+    assert argv[4:6] == ["--project-directory", "/srv/shop"]
+    assert argv[6:12] == ["--file", f"{files}/docker-compose.yml", "--file", f"{files}/prod.yml",
+                          "--env-file", f"{files}/.env"]  # fmt: skip
+
+
+def test_stage_twice_writes_the_same_and_returns_the_release_project(tree: Path) -> None:
+    runner = FakeRunner()
+    hs = host_stack(tree)
+    first = bundle.stage(hs, runner, deadline())
+    once = list(runner.asked)
+    second = bundle.stage(hs, runner, deadline())
+    assert first == second == bundle.release_project(hs)
+    assert runner.asked[len(once) :] == once
+
+
+def test_switch_reports_pending_changes_then_switches(tree: Path) -> None:
+    runner = FakeRunner().on("cmp -s", "+ docker-compose.yml\n- old.yml\n")
+    changed = switch.switch(host_stack(tree), runner, deadline(), "r-new")
+    assert changed == ["+ docker-compose.yml", "- old.yml"]
+    assert "mv -f --" in runner.asked[1] and "r-new" in runner.asked[1]
+
+
+def test_switch_to_a_release_without_files_names_it_and_the_fix(tree: Path) -> None:
+    runner = FakeRunner().on("set -e", "", exit_status=3)
+    with pytest.raises(switch.ReleaseNotStaged, match=r"r-gone.*disk\.keep_releases"):
+        switch.switch(host_stack(tree), runner, deadline(), "r-gone")
+
+
+def test_a_failed_switch_names_the_directory_masked(tree: Path) -> None:
+    runner = FakeRunner().on("set -e", RunResult(1, "", "cp: s3cret: No space left"))
+    with pytest.raises(switch.DeployError, match=r"/srv/shop.*\*\*\*: No space") as info:
+        switch.switch(host_stack(tree), runner, deadline(), "r-new")
+    assert "s3cret" not in str(info.value)
+
+
+def _release(rid: str, result: str = "succeeded") -> Release:
+    return Release(rid, "t", "a", "run", result, "h")
+
+
+def test_kept_is_this_release_and_the_last_n_distinct_good_ones() -> None:
+    history = [_release(r) for r in ("r-1", "r-2", "r-3", "r-2")]
+    history += [_release("r-4", "rolled_back"), _release("bad id")]
+    assert switch.kept(history, 2, "r-new") == ["r-new", "r-2", "r-3"]
+    assert switch.kept(history, 5, "r-2") == ["r-2", "r-3", "r-1"]
+
+
+def test_prune_keeps_what_kept_says(tree: Path) -> None:
+    runner = FakeRunner().on("rm -rf", "r-1\n")
+    removed = switch.prune(host_stack(tree, keep=1), runner, deadline(), [_release("r-2")])
+    assert removed == ["r-1"]
+    assert 'case " r-2 r-new "' in runner.asked[0]
