@@ -320,3 +320,6 @@ def rollback_(config_path: str, sets: tuple[str, ...], to: str | None) -> None:
             click.echo(f"{name}: rollback failed: {hs.mask(str(exc))}", err=True)
             failed = True
     sys.exit(1 if failed else 0)
+
+
+import dockyard.cli_lock  # noqa: E402,F401  (registers `dockyard lock`; it uses the helpers above)

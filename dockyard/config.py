@@ -535,10 +535,11 @@ class StepOverride(_Model):
 
 
 class LockStep(StepOverride):
-    """The host-side deploy lock: how long to wait for it and when a held lock goes stale."""
+    """The host-side deploy lease: how long to wait for it, and its expiry (renewed every
+    expiry/4 while the deploy runs; a dead holder's lease lapses within one expiry)."""
 
-    wait: Duration = 60.0
-    expiry: PositiveDuration = 3600.0
+    wait: Duration = 180.0
+    expiry: PositiveDuration = 120.0
 
 
 class StepsConfig(_Model):

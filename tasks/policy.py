@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 from uuid import UUID
 
 import requests
-from prefect import Task, task
+from prefect import Task, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import TaskRun
 from prefect.context import TaskRunContext
-from prefect.states import State
+from prefect.states import Completed, State
 
+from dockyard import journal
 from dockyard.config import StepPolicy
 from dockyard.errors import DeployError
+from dockyard.pipeline import locking
 from dockyard.registry import RegistryError
-from dockyard.session import DeployRequest, load
+from dockyard.session import DeployRequest, host_stack, load
 from dockyard.ssh.errors import ChannelsBusy, CommandTimeout, LinkDown
 
 
@@ -93,21 +97,63 @@ def attempts(task_run_id: UUID | None) -> int:
 
 def cached_step(name: str, run_name: str) -> Callable[[F], Task[..., Any]]:
     """A step done once per release, host and stack attempt: a rerun skips it (Cached)."""
-    return step_task(
+    made = step_task(
         name=name,
         task_run_name=run_name,
         cache_key_fn=release_key,
         persist_result=True,
         retry_condition_fn=retry_transient,
     )
+    return lambda fn: made(recovered(name, journaled=True)(fn))
 
 
 def fresh_step(name: str, run_name: str, **task_options: Any) -> Callable[[F], Task[..., Any]]:
     """A step that runs on every attempt (lock, plan, health, record, diagnostics, cleanup)."""
-    return step_task(
+    made = step_task(
         name=name,
         task_run_name=run_name,
         cache_policy=NO_CACHE,
         retry_condition_fn=retry_transient,
         **task_options,
     )
+    return lambda fn: made(recovered(name, journaled=False)(fn))
+
+
+# --- Recovery hook: the lease check and the host journal around every step ------------------
+
+LEASE_FREE_STEPS = frozenset({"preflight", "lock", "unlock", "diagnostics"})
+
+
+def recovered(name: str, *, journaled: bool) -> Callable[[F], F]:
+    """Before a step: stop if this run lost its lease on the stack (LeaseLost). A journaled
+    (cached) step is skipped with its recorded result when the host's journal says it finished
+    in this attempt, whatever Prefect's cache holds (a new runner has none), and is journaled
+    once it finishes. The skip shows as Cached, like a Prefect cache hit."""
+
+    def decorate(fn: F) -> F:
+        signature = inspect.signature(fn)
+
+        @functools.wraps(fn)
+        def step(*args: Any, **kwargs: Any) -> Any:
+            bound = signature.bind(*args, **kwargs).arguments
+            request, host, project = bound["request"], bound["host"], bound["project"]
+            if name not in LEASE_FREE_STEPS:
+                locking.check(request, host, project)
+            if not journaled:
+                return fn(*args, **kwargs)
+            hs = host_stack(request, host, project, log=get_run_logger().info)
+            run, state, attempt = locking.runner(hs), hs.project.state, bound["attempt"]
+            key = f"{name} {bound['subject']}" if "subject" in bound else name
+            entry = journal.lookup(run, state, attempt, key)
+            if entry is not None:
+                when = time.strftime("%H:%M:%S UTC", time.gmtime(entry.finished_at))
+                hs.log(f"{key}: finished at {when} in this attempt (host journal): skipped")
+                return Completed(data=entry.result, name="Cached",
+                                 message="finished in this attempt (host journal)")  # fmt: skip
+            result = fn(*args, **kwargs)
+            journal.record(run, state, attempt, key, result, hs.mask)
+            return result
+
+        return step  # type: ignore[return-value]
+
+    return decorate

@@ -47,7 +47,7 @@ def run_job(request: DeployRequest, host: str, project: str, attempt: str, subje
     """One ordered one-off job (provision, migrate); done once per release."""
     hs = stack_for(request, host, project)
     job = next(j for j in hs.stack.jobs if j.name == subject)
-    return jobs.run_job(hs, job)
+    return jobs.run_job(hs, job, attempt)
 
 
 @cached_step("stop-first", "stop-before-up {host}/{project}")
