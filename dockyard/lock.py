@@ -13,6 +13,7 @@ from dockyard.commands.hoststate import HostState
 from dockyard.deadline import Deadline
 from dockyard.errors import DeployError, LockHeld
 from dockyard.runner import Runner
+from dockyard.ssh.errors import LinkError
 
 CALL_TIMEOUT = 30.0
 RunFinished = Callable[[str], bool]
@@ -228,7 +229,7 @@ class Lease:
         new = replace(self.owner, expires_at=time.time() + self.offset + self.expiry)
         try:
             seen = swap(self.runner, self.state, self.owner.text(), new.text())
-        except Exception as exc:  # host or link trouble: try again until the lease would lapse
+        except (DeployError, LinkError, OSError) as exc:  # retried until the lease would lapse
             if time.monotonic() >= self._valid_until - self.expiry / 8:
                 self.lost = f"the lease could not be renewed before it lapsed ({exc})"
             return

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from uuid import UUID
 
+import httpx
 from prefect.client.orchestration import get_client
+from prefect.exceptions import ObjectNotFound
 
 from dockyard.pipeline import diagnostics, locking
 from dockyard.pipeline.preflight import HostFacts, preflight
@@ -36,7 +38,7 @@ def flow_run_finished(run_id: str) -> bool:
     try:
         with get_client(sync_client=True) as client:
             return bool(client.read_flow_run(UUID(run_id)).state.is_final())
-    except Exception:
+    except (ValueError, ObjectNotFound, httpx.HTTPError, RuntimeError):
         return False
 
 

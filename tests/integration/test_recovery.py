@@ -69,7 +69,8 @@ def test_kill_9_mid_migration_then_a_new_runner_joins_it_and_never_runs_it_twice
     deploy.host(f"mkdir -p {deploy.remote_dir}/gate && touch {deploy.remote_dir}/gate/hold")
     doomed = _start(deploy, "v2")
     jobs = f"{deploy.remote_dir}/.dockyard/jobs"
-    _wait_for(lambda: deploy.host(f"ls {jobs}/*/migrate/pid 2>/dev/null"), 240, "the migration")
+    running = f"for d in {jobs}/*/migrate; do [ -f $d/pid ] && [ ! -f $d/exit ] && echo $d; done"
+    _wait_for(lambda: deploy.host(running).strip(), 240, "the migration")  # v2's, not v1's
     _kill(doomed)
     killed = time.monotonic()
     deploy.host(f"rm -f {deploy.remote_dir}/gate/hold")  # the orphaned migration goes on alone
