@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
@@ -42,7 +43,11 @@ def append(link: Link, state_dir: str, release: Release, timeout: float = 30.0) 
     link.run(hoststate.history_append(_path(state_dir), MAX_RECORDS), timeout=timeout, stdin=line)
 
 
-def parse(text: str, warn: Callable[[str], None] = print) -> list[Release]:
+def to_stderr(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def parse(text: str, warn: Callable[[str], None] = to_stderr) -> list[Release]:
     """Records from the history's text, oldest first; a partial or foreign line is skipped
     with a warning (each line stands alone: one bad line never costs its neighbour)."""
     found = []
@@ -57,7 +62,7 @@ def parse(text: str, warn: Callable[[str], None] = print) -> list[Release]:
 
 
 def read_all(
-    link: Link, state_dir: str, warn: Callable[[str], None] = print, timeout: float = 30.0
+    link: Link, state_dir: str, warn: Callable[[str], None] = to_stderr, timeout: float = 30.0
 ) -> list[Release]:
     """Every kept record, oldest first."""
     out = link.run(hoststate.history_read(_path(state_dir), MAX_RECORDS), timeout=timeout).stdout
