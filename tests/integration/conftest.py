@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import os
 import re
 import subprocess
@@ -17,7 +16,6 @@ from dockyard.lab.layout import LabLayout
 from tests.integration.deploykit import Deploy, PrefectServer, make_deploy, start_prefect_server
 
 REPO = Path(__file__).resolve().parents[2]
-LAB_TURN_LOCK = "/tmp/dockyard-lab-turn.lock"
 PREFECT_PORT = int(os.environ.get("DOCKYARD_TEST_PREFECT_PORT", "4299"))
 
 
@@ -25,15 +23,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/integration" in str(item.fspath):
             item.add_marker(pytest.mark.integration)
-
-
-@pytest.fixture(autouse=True)
-def _one_test_at_a_time_on_the_lab() -> Iterator[None]:
-    """Integration tests share one engine (fixed ports, compose project names): when several
-    suites run on one machine, a machine-wide lock lets only one test at a time use the lab."""
-    with open(LAB_TURN_LOCK, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
 
 
 @pytest.fixture(scope="session")
