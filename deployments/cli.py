@@ -10,6 +10,7 @@ from contextlib import contextmanager
 import click
 
 from deployments import rollback as _rollback_command  # noqa: F401  (registers `rollback`)
+from dockyard import cli_lock as _lock_command  # noqa: F401  (registers `lock`)
 from dockyard.cli import EXIT_BAD_INPUT, actor, config_option, fail_config, main, parse_sets
 from dockyard.config import ConfigError, load_config
 from dockyard.images import progress

@@ -1,14 +1,18 @@
-"""Release records on the host: one JSON line per deploy attempt, images by digest."""
+"""Release records on the host: one JSON line per deploy attempt, images by digest, bounded."""
 
 from __future__ import annotations
 
 import json
-import shlex
+import sys
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
+from dockyard.commands import hoststate
 from dockyard.ssh.link import Link
 
 RELEASES_FILE = "releases.jsonl"
+MAX_RECORDS = 500  # the history keeps the newest this many records (rotated on append)
+MAX_BYTES = 8 << 20
 
 
 @dataclass(frozen=True)
@@ -29,23 +33,40 @@ class Release:
         return self.result == "succeeded"
 
 
+def _path(state_dir: str) -> str:
+    return f"{state_dir}/{RELEASES_FILE}"
+
+
 def append(link: Link, state_dir: str, release: Release, timeout: float = 30.0) -> None:
-    """Add one record (atomic enough: a single short append)."""
+    """Add one record, keeping the newest MAX_RECORDS (rewritten through a temp file + mv)."""
     line = (json.dumps(asdict(release), sort_keys=True) + "\n").encode()
-    path = shlex.quote(f"{state_dir}/{RELEASES_FILE}")
-    link.run(f"mkdir -p {shlex.quote(state_dir)} && cat >> {path}", timeout=timeout, stdin=line)
+    link.run(hoststate.history_append(_path(state_dir), MAX_RECORDS), timeout=timeout, stdin=line)
 
 
-def read_all(link: Link, state_dir: str, max_bytes: int = 4 << 20) -> list[Release]:
-    """Every record, oldest first; unreadable lines are skipped."""
-    data = link.read_file(f"{state_dir}/{RELEASES_FILE}", max_bytes=max_bytes)
-    releases = []
-    for line in (data or b"").decode(errors="replace").splitlines():
-        try:
-            releases.append(Release(**json.loads(line)))
-        except (ValueError, TypeError):
+def to_stderr(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def parse(text: str, warn: Callable[[str], None] = to_stderr) -> list[Release]:
+    """Records from the history's text, oldest first; a partial or foreign line is skipped
+    with a warning (each line stands alone: one bad line never costs its neighbour)."""
+    found = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
             continue
-    return releases
+        try:
+            found.append(Release(**json.loads(line)))
+        except (ValueError, TypeError):
+            warn(f"{RELEASES_FILE} line {number} is not a release record (cut off?): skipped")
+    return found
+
+
+def read_all(
+    link: Link, state_dir: str, warn: Callable[[str], None] = to_stderr, timeout: float = 30.0
+) -> list[Release]:
+    """Every kept record, oldest first."""
+    out = link.run(hoststate.history_read(_path(state_dir), MAX_RECORDS), timeout=timeout).stdout
+    return parse(out[-MAX_BYTES:], warn)
 
 
 def last_good(releases: list[Release], before: str | None = None) -> Release | None:
@@ -66,6 +87,12 @@ def rollback_target(releases: list[Release], to: str | None) -> Release | None:
 
 
 def kept_digests(releases: list[Release], keep: int) -> set[str]:
-    """Image references of the last `keep` succeeded releases (prune must spare them)."""
-    good = [r for r in releases if r.succeeded][-keep:] if keep > 0 else []
-    return {image for release in good for image in release.images.values()}
+    """Image references of the last `keep` distinct succeeded releases (prune spares them): a
+    release redeployed three times counts once."""
+    kept: dict[str, Release] = {}
+    for release in reversed(releases):
+        if len(kept) >= keep:
+            break
+        if release.succeeded and release.id not in kept:
+            kept[release.id] = release
+    return {image for release in kept.values() for image in release.images.values()}

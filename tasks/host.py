@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from uuid import UUID
+
+import httpx
+from prefect.client.orchestration import get_client
+from prefect.exceptions import ObjectNotFound
+
 from dockyard.pipeline import diagnostics, locking
 from dockyard.pipeline.preflight import HostFacts, preflight
 from dockyard.session import DeployRequest
@@ -19,10 +25,20 @@ def check_host(request: DeployRequest, host: str, project: str) -> HostFacts:
 def take_lock(request: DeployRequest, host: str, project: str) -> locking.Locked:
     """Take the host-side deploy lock of the stack."""
     hs = stack_for(request, host, project)
-    locked = locking.take(hs, request, current_deadline().left())
+    locked = locking.take(hs, request, current_deadline().left(), is_run_finished=flow_run_finished)
     if locked.note:
         hs.log(locked.note)
     return locked
+
+
+def flow_run_finished(run_id: str) -> bool:
+    """Whether the Prefect API knows flow run `run_id` and it is in a terminal state (a lock
+    it left can be taken at once). False when there is no API or the id is not a run's."""
+    try:
+        with get_client(sync_client=True) as client:
+            return bool(client.read_flow_run(UUID(run_id)).state.is_final())
+    except (ValueError, ObjectNotFound, httpx.HTTPError, RuntimeError):
+        return False
 
 
 @fresh_step("unlock", "unlock {host}/{project}")

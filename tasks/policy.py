@@ -9,21 +9,24 @@ from __future__ import annotations
 import contextvars
 import functools
 import inspect
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import requests
-from prefect import Task, task
+from prefect import Task, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import TaskRun
 from prefect.context import TaskRunContext
-from prefect.states import State
+from prefect.states import Completed, State
 
+from dockyard import journal
 from dockyard.config import StepPolicy
 from dockyard.deadline import Deadline
 from dockyard.errors import DockyardError
-from dockyard.session import DeployRequest, load
+from dockyard.pipeline import locking
+from dockyard.session import DeployRequest, host_stack, load
 
 F = TypeVar("F", bound=Callable[..., Any])
 _deadline: contextvars.ContextVar[Deadline] = contextvars.ContextVar("dockyard_step_deadline")
@@ -109,20 +112,62 @@ def _bounded(name: str, fn: F) -> F:
     return bounded  # type: ignore[return-value]
 
 
-def _step(name: str, run_name: str, **task_options: Any) -> Callable[[F], Task[..., Any]]:
+def _step(
+    name: str, run_name: str, journaled: bool, **task_options: Any
+) -> Callable[[F], Task[..., Any]]:
     def decorate(fn: F) -> Task[..., Any]:
         return task(
             name=name, task_run_name=run_name, retry_condition_fn=retry_transient, **task_options
-        )(_bounded(name, fn))
+        )(recovered(name, journaled=journaled)(_bounded(name, fn)))
 
     return decorate
 
 
 def cached_step(name: str, run_name: str) -> Callable[[F], Task[..., Any]]:
     """A step done once per release, host and stack attempt: a rerun skips it (Cached)."""
-    return _step(name, run_name, cache_key_fn=release_key, persist_result=True)
+    return _step(name, run_name, True, cache_key_fn=release_key, persist_result=True)
 
 
 def fresh_step(name: str, run_name: str) -> Callable[[F], Task[..., Any]]:
     """A step that runs on every attempt (lock, plan, health, record, diagnostics, cleanup)."""
-    return _step(name, run_name, cache_policy=NO_CACHE)
+    return _step(name, run_name, False, cache_policy=NO_CACHE)
+
+
+# --- Recovery hook: the lease check and the host journal around every step ------------------
+
+LEASE_FREE_STEPS = frozenset({"preflight", "lock", "unlock", "diagnostics"})
+
+
+def recovered(name: str, *, journaled: bool) -> Callable[[F], F]:
+    """Before a step: stop if this run lost its lease on the stack (LeaseLost). A journaled
+    (cached) step is skipped with its recorded result when the host's journal says it finished
+    in this attempt, whatever Prefect's cache holds (a new runner has none), and is journaled
+    once it finishes. The skip shows as Cached, like a Prefect cache hit."""
+
+    def decorate(fn: F) -> F:
+        signature = inspect.signature(fn)
+
+        @functools.wraps(fn)
+        def step(*args: Any, **kwargs: Any) -> Any:
+            bound = signature.bind(*args, **kwargs).arguments
+            request, host, project = bound["request"], bound["host"], bound["project"]
+            if name not in LEASE_FREE_STEPS:
+                locking.check(request, host, project)
+            if not journaled:
+                return fn(*args, **kwargs)
+            hs = host_stack(request, host, project, log=get_run_logger().info)
+            run, state, attempt = locking.runner(hs), hs.project.state, bound["attempt"]
+            key = f"{name} {bound['subject']}" if "subject" in bound else name
+            entry = journal.lookup(run, state, attempt, key)
+            if entry is not None:
+                when = time.strftime("%H:%M:%S UTC", time.gmtime(entry.finished_at))
+                hs.log(f"{key}: finished at {when} in this attempt (host journal): skipped")
+                return Completed(data=Outcome(entry.result, 0), name="Cached",
+                                 message="finished in this attempt (host journal)")  # fmt: skip
+            outcome: Outcome = fn(*args, **kwargs)
+            journal.record(run, state, attempt, key, outcome.value, hs.mask)
+            return outcome
+
+        return step  # type: ignore[return-value]
+
+    return decorate

@@ -57,7 +57,7 @@ def run_job(request: DeployRequest, host: str, project: str, attempt: str, subje
     job = next(j for j in hs.stack.jobs if j.name == subject)
     step = current_deadline()
     deadline = Deadline("job", min(job.timeout, step.left()))
-    return jobs.run_job(hs, job, deadline)
+    return jobs.run_job(hs, job, attempt, deadline)
 
 
 @cached_step("stop-first", "stop-before-up {host}/{project}")

@@ -7,7 +7,9 @@ everything a rerun needs lives here, next to the stack:
     <remote_dir>/.dockyard/
         lock                      the deploy lease (owner, run id, expiry)
         attempt                   the open attempt of a release (journal key)
-        journal/<attempt>.json    which steps of that attempt finished, with their results
+        lock.guard                the flock(1) file every lock change is made under
+        journal/<attempt>/<step>  which steps of that attempt finished, with their results
+        jobs/<attempt>/<job>/     a detached job: run.sh, pid (pid + start ticks), out, exit
         releases.jsonl            release history, newest last (bounded, rotated)
         restart-hashes.json       sha256 of the files restart rules watch
         images.override.yml       the rollback override (services pinned by digest)
@@ -47,6 +49,10 @@ class HostState:
         return self._at("lock")
 
     @property
+    def lock_guard(self) -> str:
+        return self._at("lock.guard")
+
+    @property
     def attempt(self) -> str:
         return self._at("attempt")
 
@@ -55,7 +61,17 @@ class HostState:
         return self._at("journal")
 
     def journal(self, attempt: str) -> str:
-        return self._at("journal", f"{attempt}.json")
+        return self._at("journal", attempt)
+
+    def journal_entry(self, attempt: str, step: str) -> str:
+        return self._at("journal", attempt, f"{entry_name(step)}.json")
+
+    @property
+    def jobs_dir(self) -> str:
+        return self._at("jobs")
+
+    def job_dir(self, attempt: str, job: str) -> str:
+        return self._at("jobs", attempt, entry_name(job))
 
     @property
     def releases_log(self) -> str:
@@ -185,3 +201,178 @@ def prune_releases(state: HostState, keep: Iterable[str]) -> str:
         '[ "$r" = "$cur" ] && continue; '
         f'case " {kept} " in *" $r "*) continue ;; esac; rm -rf -- "$d" && echo "$r"; done'
     )
+
+
+def entry_name(step: str) -> str:
+    """A file name for a step key ("pull 127.0.0.1:5000/app:v2"): safe characters only."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", step).strip("_")[:200] or "_"
+
+
+# --- Recovery: the lease lock, the attempt journal, detached jobs, the release history --------
+# Every script below is one round trip; each change of a file is a temp file then `mv`, so a
+# reader sees the old or the new content, never a part.
+
+LOCK_BUSY = 75  # exit status when the guard could not be taken in time
+NO_FLOCK = 69  # exit status when the host has no flock(1)
+
+
+def _under_guard(state: HostState, body: str, wait: int = 10) -> str:
+    """`body` run holding the stack's flock guard: lock changes are serialized on the host."""
+    return (
+        f"command -v flock >/dev/null 2>&1 || exit {NO_FLOCK}; "
+        f"mkdir -p {quote(state.root)} && umask 077 && exec 9>>{quote(state.lock_guard)} && "
+        f"flock -w {wait} 9 || exit {LOCK_BUSY}; {body}"
+    )
+
+
+def lock_read(state: HostState) -> str:
+    """Prints `<host now> <lock mtime or ->`, then the lock's content (none if absent)."""
+    lock = quote(state.lock)
+    return (
+        f'printf \'%s %s\\n\' "$(date +%s)" "$(stat -c %Y {lock} 2>/dev/null || echo -)"; '
+        f"cat {lock} 2>/dev/null; true"
+    )
+
+
+def lock_swap(state: HostState, expected: str | None, write: bool) -> str:
+    """Compare-and-swap of the lock under the guard: if its content is `expected` (None: no
+    lock file), replace it with stdin (`write`) or remove it, and print SWAPPED; else print
+    CHANGED, then what lock_read prints."""
+    lock = quote(state.lock)
+    same = (
+        f"[ ! -e {lock} ]"
+        if expected is None
+        else f'[ "$(cat {lock} 2>/dev/null)" = {quote(expected)} ]'
+    )
+    change = f't={lock}.$$ && cat > "$t" && mv "$t" {lock}' if write else f"rm -f {lock}"
+    body = f"if {same}; then {change} && echo SWAPPED; else echo CHANGED; {lock_read(state)}; fi"
+    return _under_guard(state, body)
+
+
+def lock_remove(state: HostState, run_id: str | None) -> str:
+    """Remove the lock under the guard if `run_id` holds it (None: whoever holds it); print
+    REMOVED or KEPT."""
+    lock = quote(state.lock)
+    if run_id is None:
+        test = f"[ -e {lock} ]"
+    else:
+        needle = quote('"run_id": "' + run_id + '"')
+        test = f"grep -qF {needle} {lock} 2>/dev/null"
+    return _under_guard(state, f"if {test}; then rm -f {lock} && echo REMOVED; else echo KEPT; fi")
+
+
+def write_atomic(path: str) -> str:
+    """Write stdin to `path` (mode 0600) through a temp file and `mv`."""
+    directory = quote(posixpath.dirname(path))
+    target = quote(path)
+    return (
+        f'mkdir -p {directory} && umask 077 && t={target}.tmp.$$ && cat > "$t" && mv "$t" {target}'
+    )
+
+
+def read_if_there(path: str) -> str:
+    """Print the file's content, nothing if it is absent."""
+    return f"cat {quote(path)} 2>/dev/null; true"
+
+
+def keep_only(directory: str, keep: str) -> str:
+    """Remove every entry of `directory` except `keep` (old attempts' journals and jobs)."""
+    return (
+        f"[ -d {quote(directory)} ] && find {quote(directory)} -mindepth 1 -maxdepth 1 "
+        f"! -name {quote(keep)} -exec rm -rf {{}} +; true"
+    )
+
+
+def job_wrapper(job_dir: str, argv: list[str], timeout: int) -> str:
+    """The script a detached job runs (own session): it records its pid and start ticks (so
+    a later deployer tells it from a reused pid), runs the job bounded by `timeout`, and
+    writes the exit status last."""
+    d = quote(job_dir)
+    command = " ".join(quote(a) for a in argv)
+    return (
+        f'echo "$$ $(cut -d" " -f22 /proc/$$/stat)" > {d}/pid.tmp && mv {d}/pid.tmp {d}/pid\n'
+        f"date +%s > {d}/started\n"
+        f"timeout {timeout} {command} > {d}/out 2>&1 < /dev/null\n"
+        f"echo $? > {d}/exit.tmp && mv {d}/exit.tmp {d}/exit\n"
+    )
+
+
+def _job_state(d: str) -> str:
+    """Print EXIT <status> if the job finished, RUNNING <pid> if its wrapper lives, else LOST."""
+    return (
+        f"if [ -f {d}/exit ]; then echo EXIT $(cat {d}/exit); "
+        f"elif read pid ticks < {d}/pid 2>/dev/null && "
+        f'[ "$(cut -d" " -f22 /proc/$pid/stat 2>/dev/null)" = "$ticks" ]; then echo RUNNING $pid; '
+        f"elif [ -f {d}/exit ]; then echo EXIT $(cat {d}/exit); "
+        f"else echo LOST $(cat {d}/started 2>/dev/null); fi"
+    )
+
+
+def job_start(job_dir: str) -> str:
+    """Start the job whose wrapper is on stdin, unless this attempt already ran or runs it.
+
+    Prints EXIT 0 (finished earlier: not run again), RUNNING <pid> (an earlier deployer's run
+    still going: join it), LOST (started, wrapper gone without an exit status) or STARTED. A
+    failed earlier run is moved aside to <dir>.failed.<time> and the job starts again."""
+    d = quote(job_dir)
+    return (
+        f"mkdir -p {quote(posixpath.dirname(job_dir))} && umask 077; "
+        f'if [ -f {d}/exit ] && [ "$(cat {d}/exit)" != 0 ]; then '
+        f"mv {d} {d}.failed.$(date +%s).$$; fi; "
+        f"if [ -d {d} ]; then {_job_state(d)}; exit 0; fi; "
+        f"mkdir {d} && cat > {d}/run.sh && setsid -f sh {d}/run.sh < /dev/null > /dev/null 2>&1; "
+        f"i=0; while [ ! -f {d}/pid ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; "
+        "echo STARTED"
+    )
+
+
+def job_poll(job_dir: str, offset: int) -> str:
+    """The job's state line (as job_start's), then its output from byte `offset` (64 KiB max)."""
+    d = quote(job_dir)
+    return f"{_job_state(d)}; tail -c +{offset + 1} {d}/out 2>/dev/null | head -c 65536; true"
+
+
+def job_output_tail(job_dir: str, size: int = 2000) -> str:
+    return f"tail -c {size} {quote(job_dir)}/out 2>/dev/null; true"
+
+
+def history_append(path: str, keep: int) -> str:
+    """Append the record on stdin to the release history, keeping its last `keep` lines: a
+    cut-off last line is ended first (so it stays one bad line, never merged with the next),
+    and the file is rewritten through a temp file and `mv` (bounded, never half-written)."""
+    f = quote(path)
+    return (
+        f"mkdir -p {quote(posixpath.dirname(path))} && umask 077 && t={f}.tmp.$$ && "
+        f'{{ cat {f} 2>/dev/null; [ -s {f} ] && [ -n "$(tail -c 1 {f})" ] && echo; cat; }} '
+        f'| tail -n {keep} > "$t" && mv "$t" {f}'
+    )
+
+
+def history_read(path: str, keep: int) -> str:
+    """The last `keep` lines of the release history (nothing if there is none)."""
+    return f"tail -n {keep} {quote(path)} 2>/dev/null; true"
+
+
+def attempt_open(state: HostState, release: str, fresh: str) -> str:
+    """Print the open attempt line of `release` ("<release> open <token>"), or make `fresh`
+    (that line, for a new attempt) the open one, dropping older attempts' journals and jobs."""
+    path = quote(state.attempt)
+    token = fresh.rsplit(" ", 1)[-1]
+    return (
+        f"{mkdir_state(state)} && cur=$(cat {path} 2>/dev/null); "
+        f'case "$cur" in {quote(release + " open ")}*) echo "$cur" ;; '
+        f"*) {keep_only(state.journal_dir, token)}; {keep_only(state.jobs_dir, token)}; "
+        f"printf '%s\\n' {quote(fresh)} > {path}.tmp.$$ && mv {path}.tmp.$$ {path} && "
+        f"cat {path} ;; esac"
+    )
+
+
+def attempt_close(state: HostState, release: str, outcome: str) -> str:
+    """Mark the attempt finished: the next deploy of any release opens a new one."""
+    path = quote(state.attempt)
+    line = quote(f"{release} {outcome}")
+    return f"printf '%s\\n' {line} > {path}.tmp.$$ && mv {path}.tmp.$$ {path}"
+
+
+def mkdir_state(state: HostState) -> str:
+    return f"mkdir -p {quote(state.root)}"

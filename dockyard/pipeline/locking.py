@@ -1,51 +1,83 @@
-"""The lock step: take the stack's host lock and open (or resume) the release's attempt."""
+"""The lock step: take the stack's lease, keep it renewed, and open (or resume) the attempt."""
 
 from __future__ import annotations
 
 import os
-import shlex
 import socket
-import time
+import threading
 import uuid
 from dataclasses import dataclass
 
 from dockyard import lock
+from dockyard.commands import hoststate
+from dockyard.deadline import Deadline
+from dockyard.runner import LinkRunner
 from dockyard.session import DeployRequest, HostStack
 
 OPEN = "open"
 
+_leases: dict[tuple[str, str, str], lock.Lease] = {}
+_leases_lock = threading.Lock()
+
 
 @dataclass(frozen=True)
 class Locked:
-    """The lock is held; `attempt` keys the cached steps of this release on this host."""
+    """The lock is held; `attempt` keys the journal and cached steps of this release here."""
 
     path: str
     attempt: str
     note: str
 
 
-def lock_path(hs: HostStack) -> str:
-    return hs.project.state.lock
+def runner(hs: HostStack) -> LinkRunner:
+    return LinkRunner(hs.link, hs.log, hs.mask)
 
 
-def take(hs: HostStack, request: DeployRequest, timeout: float) -> Locked:
-    """Acquire the lock (waiting up to steps.lock.wait) and open or resume the attempt."""
+def _key(hs: HostStack, run_id: str) -> tuple[str, str, str]:
+    return (run_id, hs.target.name, hs.stack.project)
+
+
+def take(
+    hs: HostStack, request: DeployRequest, timeout: float,
+    is_run_finished: lock.RunFinished | None = None,
+) -> Locked:  # fmt: skip
+    """Acquire the lease (waiting up to steps.lock.wait), start renewing it, and open or resume
+    the attempt. If anything fails after the lock was taken, it is released again."""
     settings = hs.config.steps.lock
-    now = time.time()
-    owner = lock.LockOwner(
-        run_id=request.run_id,
-        release=hs.loaded.release,
-        actor=request.actor,
-        deployer=f"{socket.gethostname()}:{os.getpid()}",
-        acquired_at=now,
-        expires_at=now + settings.expiry,
-    )
-    result = lock.acquire(
-        hs.link, lock_path(hs), owner, wait=settings.wait, resumes=frozenset(request.resumes),
-        timeout=timeout,
+    deployer = f"{socket.gethostname()}:{os.getpid()}"
+
+    def owner(host_now: float) -> lock.LockOwner:
+        return lock.LockOwner(request.run_id, hs.loaded.release, request.actor, deployer,
+                              host_now, host_now + settings.expiry)  # fmt: skip
+
+    run = runner(hs)
+    held = lock.acquire(
+        run, hs.project.state, owner, expiry=settings.expiry, wait=settings.wait,
+        run_id=request.run_id, resumes=frozenset(request.resumes),
+        is_run_finished=is_run_finished,
     )  # fmt: skip
-    note = f"took over a lock {result.reason}" if result.replaced else ""
-    return Locked(result.path, attempt(hs, timeout), note)
+    lease = lock.Lease(run, hs.project.state, held, settings.expiry, hs.log)
+    try:
+        lease.start()
+        opened = attempt(hs, timeout)
+    except BaseException:
+        lease.release()
+        raise
+    with _leases_lock:
+        old = _leases.pop(_key(hs, request.run_id), None)
+        _leases[_key(hs, request.run_id)] = lease
+    if old is not None:
+        old.stop()
+    note = f"took over a lock {held.reason}" if held.replaced else ""
+    return Locked(held.path, opened, note)
+
+
+def check(request: DeployRequest, host: str, project: str) -> None:
+    """Raise LeaseLost if this run held the stack's lease in this process and lost it."""
+    with _leases_lock:
+        lease = _leases.get((request.run_id, host, project))
+    if lease is not None:
+        lease.check()
 
 
 def attempt(hs: HostStack, timeout: float) -> str:
@@ -53,28 +85,24 @@ def attempt(hs: HostStack, timeout: float) -> str:
 
     An attempt stays open until the release is recorded (succeeded or rolled back): a resume,
     a Retry or a rerun of a release whose deploy did not finish reuses it, so its finished
-    steps come back Cached. Any other deploy opens a new attempt and runs every step: a
-    redeploy of a release that finished earlier (after B, or after a prune) is done afresh,
-    and a wiped host has no attempt file at all."""
-    path = shlex.quote(hs.project.state.attempt)
-    mine = f"{hs.loaded.release} {OPEN} "
-    fresh = f"{mine}{uuid.uuid4().hex}"
-    script = (
-        f"mkdir -p {shlex.quote(hs.project.state.root)} && cur=$(cat {path} 2>/dev/null); "
-        f'case "$cur" in {shlex.quote(mine)}*) echo "$cur" ;; '
-        f"*) echo {shlex.quote(fresh)} > {path} && cat {path} ;; esac"
-    )
-    return hs.link.run(script, timeout=timeout).stdout.strip().rsplit(" ", 1)[-1]
+    steps are skipped (from the journal on the host). Any other deploy opens a new attempt and
+    runs every step; a wiped host has no attempt file at all."""
+    fresh = f"{hs.loaded.release} {OPEN} {uuid.uuid4().hex}"
+    script = hoststate.attempt_open(hs.project.state, hs.loaded.release, fresh)
+    out = runner(hs).run(script, deadline=Deadline("lock", timeout), quiet=True).stdout
+    return out.strip().rsplit(" ", 1)[-1]
 
 
 def close_attempt(hs: HostStack, outcome: str, timeout: float) -> None:
-    """Mark the release's attempt finished (`outcome`: succeeded, rolled_back): the next
-    deploy of any release starts a new one."""
-    path = shlex.quote(hs.project.state.attempt)
-    line = shlex.quote(f"{hs.loaded.release} {outcome}")
-    hs.link.run(f"echo {line} > {path}", timeout=timeout)
+    """Mark the release's attempt finished (`outcome`: succeeded, rolled_back)."""
+    script = hoststate.attempt_close(hs.project.state, hs.loaded.release, outcome)
+    runner(hs).run(script, deadline=Deadline("record", timeout), quiet=True)
 
 
 def release(hs: HostStack, request: DeployRequest, timeout: float) -> None:
-    """Release the lock if this run holds it."""
-    lock.release(hs.link, lock_path(hs), request.run_id, timeout=timeout)
+    """Stop renewing and release the lock if this run holds it."""
+    with _leases_lock:
+        lease = _leases.pop(_key(hs, request.run_id), None)
+    if lease is not None:
+        lease.stop()
+    lock.release(runner(hs), hs.project.state, request.run_id)

@@ -1,241 +1,219 @@
-"""The host-side deploy lock, its shell snippets run by a local sh standing in for the host."""
+"""The lease lock: its host scripts run by a real local sh (flock, compare-and-swap)."""
 
 from __future__ import annotations
 
 import json
-import subprocess
-import tempfile
+import os
+import threading
 import time
-from collections.abc import Callable
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from dockyard import lock
+from dockyard.commands.hoststate import HostState
 from dockyard.errors import LockHeld
-from dockyard.lock import LockOwner, LockResult
-from dockyard.ssh.errors import CommandFailed
-from dockyard.ssh.link import RunResult
+from dockyard.lock import Lease, LeaseLost, LockOwner
+from tests.unit.shhost import ShHost
 
-pytestmark = pytest.mark.timeout(5)  # acquire() loops: a regression must fail, not hang
+pytestmark = pytest.mark.timeout(60)  # acquire() loops: a regression must fail, not hang
 
-PATH = f"{tempfile.mkdtemp(prefix='dockyard-lock-')}/shop/.dockyard/lock"
-NOW = 1_700_000_000.0
-
-
-class FakeClock:
-    """Stands in for the `time` module inside dockyard.lock; sleep() advances both clocks."""
-
-    strftime = staticmethod(time.strftime)
-    gmtime = staticmethod(time.gmtime)
-
-    def __init__(self) -> None:
-        self.mono = 100.0
-        self.wall = NOW
-        self.sleeps: list[float] = []
-
-    def monotonic(self) -> float:
-        return self.mono
-
-    def time(self) -> float:
-        return self.wall
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.mono += seconds
-        self.wall += seconds
-
-
-class FakeHost:
-    """The lock's host side, played by a real local `sh` on a temp directory: the lock's shell
-    snippets run as they would on a target, only the SSH hop is left out."""
-
-    def __init__(self, content: str | None = None) -> None:
-        Path(PATH).parent.mkdir(parents=True, exist_ok=True)
-        self.content = content
-        self.commands: list[str] = []
-        self.before_take_over: Callable[[], None] = lambda: None
-
-    @property
-    def content(self) -> str | None:
-        path = Path(PATH)
-        return path.read_text() if path.exists() else None
-
-    @content.setter
-    def content(self, text: str | None) -> None:
-        path = Path(PATH)
-        if text is None:
-            path.unlink(missing_ok=True)
-        else:
-            path.write_text(text)
-
-    def run(
-        self, cmd: str, *, timeout: float, stdin: bytes | None = None, check: bool = True
-    ) -> RunResult:
-        self.commands.append(cmd)
-        if "TOOK" in cmd:
-            self.before_take_over()
-        done = subprocess.run(["sh", "-c", cmd], input=stdin or b"", capture_output=True,
-                              timeout=timeout)  # fmt: skip
-        result = RunResult(done.returncode, done.stdout.decode(), done.stderr.decode())
-        if check and done.returncode:
-            raise CommandFailed("fake", cmd, done.returncode, result.stderr)
-        return result
-
-
-def owner(run_id: str = "ours", *, expires_in: float = 3600, at: float = NOW) -> LockOwner:
-    return LockOwner(run_id, "rel-1", "ci", "runner:42", at, at + expires_in)
-
-
-def as_file(o: LockOwner) -> str:
-    return json.dumps(asdict(o))
+EXPIRY = 120.0
 
 
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    fake = FakeClock()
-    monkeypatch.setattr(lock, "time", fake)
-    return fake
+def state(tmp_path: Path) -> HostState:
+    return HostState(str(tmp_path / "shop"))
 
 
-def acquire(host: FakeHost, clock: FakeClock, **kwargs: Any) -> LockResult:
-    options: dict[str, Any] = {"wait": 10.0, "poll": 2.0, "sleep": clock.sleep, **kwargs}
-    return lock.acquire(host, PATH, owner(), **options)  # type: ignore[arg-type]
+def owner_at(run_id: str, at: float, expiry: float = EXPIRY) -> LockOwner:
+    return LockOwner(run_id, "r-1", "ci", "runner:42", at, at + expiry)
+
+
+def put(state: HostState, text: str, age: float = 0.0) -> None:
+    Path(state.root).mkdir(parents=True, exist_ok=True)
+    Path(state.lock).write_text(text)
+    if age:
+        then = time.time() - age
+        os.utime(state.lock, (then, then))
+
+
+def held_by(state: HostState) -> str | None:
+    path = Path(state.lock)
+    return json.loads(path.read_text())["run_id"] if path.exists() else None
+
+
+class Sleeper:
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def take(state: HostState, run_id: str = "ours", **kwargs: Any) -> lock.LockResult:
+    options: dict[str, Any] = {"expiry": EXPIRY, "wait": 0.0, "run_id": run_id, **kwargs}
+    return lock.acquire(ShHost(), state, lambda now: owner_at(run_id, now), **options)
 
 
 class TestAcquire:
-    def test_free_lock_is_taken_at_once(self, clock: FakeClock) -> None:
-        host = FakeHost()
-        assert acquire(host, clock) == LockResult(PATH)
-        assert json.loads(host.content or "") == asdict(owner())
-        assert clock.sleeps == []
-        assert len(host.commands) == 1
+    def test_a_free_lock_is_taken_with_the_host_clock_expiry(self, state: HostState) -> None:
+        result = take(state)
+        assert result.replaced is None and result.reason == "free"
+        written = json.loads(Path(state.lock).read_text())
+        assert written["run_id"] == "ours"
+        assert abs(written["expires_at"] - (time.time() + EXPIRY)) < 5
 
-    def test_live_holder_waits_then_raises_naming_the_holder_and_the_fix(
-        self, clock: FakeClock
+    def test_a_live_holder_waits_then_raises_naming_it_and_the_fixes(
+        self, state: HostState
     ) -> None:
-        theirs = as_file(owner("their-run", expires_in=7200))
-        host = FakeHost(theirs)
+        put(state, owner_at("theirs", time.time()).text())
+        sleeper = Sleeper()
         with pytest.raises(LockHeld) as info:
-            acquire(host, clock, wait=10.0, poll=2.0)
-        message = str(info.value)
-        assert "their-run" in message
-        assert PATH in message
-        assert "steps.lock.wait" in message
-        assert clock.sleeps == [2.0] * 5
-        assert host.content == theirs
-        assert not any(c.startswith("[") for c in host.commands)
+            take(state, wait=6.0, poll=2.0, sleep=sleeper.sleep, clock=sleeper.clock)
+        assert "run theirs" in str(info.value) and "lock release --force" in str(info.value)
+        assert sleeper.sleeps == [2.0, 2.0, 2.0]
+        assert held_by(state) == "theirs"
 
-    def test_no_wait_raises_without_sleeping(self, clock: FakeClock) -> None:
-        host = FakeHost(as_file(owner("their-run")))
+    def test_a_lapsed_lease_is_taken_over_and_named(self, state: HostState) -> None:
+        put(state, owner_at("dead", time.time() - 3 * EXPIRY).text())
+        result = take(state)
+        assert result.replaced is not None and result.replaced.run_id == "dead"
+        assert "lapsed" in result.reason
+        assert held_by(state) == "ours"
+
+    def test_a_finished_holder_run_is_taken_over_at_once(self, state: HostState) -> None:
+        put(state, owner_at("done", time.time()).text())
+        asked: list[str] = []
+
+        def finished(run_id: str) -> bool:
+            asked.append(run_id)
+            return run_id == "done"
+
+        result = take(state, is_run_finished=finished)
+        assert asked == ["done"] and "finished" in result.reason and held_by(state) == "ours"
+
+    def test_a_running_holder_run_is_not_taken(self, state: HostState) -> None:
+        put(state, owner_at("live", time.time()).text())
         with pytest.raises(LockHeld):
-            acquire(host, clock, wait=0)
-        assert clock.sleeps == []
+            take(state, is_run_finished=lambda _run: False)
+        assert held_by(state) == "live"
 
-    def test_holder_that_finishes_while_we_wait(self, clock: FakeClock) -> None:
-        host = FakeHost(as_file(owner("their-run")))
+    def test_a_resumed_run_and_our_own_run_are_taken_over(self, state: HostState) -> None:
+        put(state, owner_at("failed-run", time.time()).text())
+        assert "resumes" in take(state, resumes=frozenset({"failed-run"})).reason
+        put(state, owner_at("ours", time.time()).text())
+        assert "resumes" in take(state).reason
 
-        def sleep(seconds: float) -> None:
-            clock.sleep(seconds)
-            if len(clock.sleeps) == 2:
-                host.content = None  # their release
-
-        assert acquire(host, clock, sleep=sleep) == LockResult(PATH)
-        assert json.loads(host.content or "")["run_id"] == "ours"
-        assert len(clock.sleeps) == 2
-
-    def test_expired_holder_is_taken_over_as_stale(self, clock: FakeClock) -> None:
-        old = owner("crashed-run", expires_in=60, at=NOW - 3600)
-        host = FakeHost(as_file(old))
-        result = acquire(host, clock)
-        assert result.replaced == old
-        assert result.reason.startswith("stale: run crashed-run")
-        assert result.reason.endswith("expired")
-        assert json.loads(host.content or "")["run_id"] == "ours"
-        assert clock.sleeps == []
-
-    def test_expiry_is_read_from_the_wall_clock(self, clock: FakeClock) -> None:
-        host = FakeHost(as_file(owner("slow-run", expires_in=5)))
-
-        def sleep(seconds: float) -> None:
-            clock.wall += seconds  # only wall time passes: the holder expires during the wait
-            clock.sleeps.append(seconds)
-
-        result = acquire(host, clock, wait=1000.0, sleep=sleep)
-        assert result.reason.startswith("stale")
-        assert clock.sleeps == [2.0, 2.0, 2.0]
-
-    @pytest.mark.parametrize("previous", ["resumed-run", "ours"])
-    def test_lock_left_by_a_run_we_resume_is_taken_over(
-        self, clock: FakeClock, previous: str
+    def test_an_unreadable_lock_is_kept_until_it_is_older_than_one_expiry(
+        self, state: HostState
     ) -> None:
-        left = owner(previous, expires_in=7200)
-        host = FakeHost(as_file(left))
-        result = acquire(host, clock, resumes=frozenset({"resumed-run"}))
-        assert result.replaced == left
-        assert "which this run resumes" in result.reason
-        assert json.loads(host.content or "") == asdict(owner())
+        put(state, "{garbage")
+        with pytest.raises(LockHeld, match="unreadable"):
+            take(state)
+        assert Path(state.lock).read_text() == "{garbage"
+        put(state, "{garbage", age=EXPIRY + 10)
+        assert "unreadable" in take(state).reason and held_by(state) == "ours"
 
-    def test_holder_not_in_resumes_is_not_taken_over(self, clock: FakeClock) -> None:
-        host = FakeHost(as_file(owner("their-run")))
-        with pytest.raises(LockHeld, match="their-run"):
-            acquire(host, clock, wait=0, resumes=frozenset({"other-run"}))
-
-    def test_unreadable_lock_is_taken_over_with_the_reason(self, clock: FakeClock) -> None:
-        host = FakeHost("not json at all")
-        result = acquire(host, clock)
-        assert result.replaced is None
-        assert result.reason == "unreadable lock file ('not json at all')"
-        assert json.loads(host.content or "")["run_id"] == "ours"
-
-    def test_take_over_lost_to_another_deployer_waits_for_the_new_holder(
-        self, clock: FakeClock
+    def test_many_concurrent_takers_of_one_stale_lock_exactly_one_wins(
+        self, state: HostState
     ) -> None:
-        host = FakeHost(as_file(owner("crashed-run", expires_in=1, at=NOW - 100)))
-        winner = as_file(owner("faster-run"))
-
-        def someone_else_takes_it() -> None:
-            host.content = winner
-
-        host.before_take_over = someone_else_takes_it
-        with pytest.raises(LockHeld, match="faster-run"):
-            acquire(host, clock, wait=4.0)
-        assert host.content == winner
-
-    def test_unreadable_lock_with_surrounding_blanks_does_not_spin(self, clock: FakeClock) -> None:
-        host = FakeHost("  garbage  ")
-        original_run = host.run
-
-        def bounded_run(cmd: str, **kwargs: Any) -> RunResult:
-            if len(host.commands) > 50:
-                raise RuntimeError("acquire() is spinning")
-            return original_run(cmd, **kwargs)
-
-        host.run = bounded_run  # type: ignore[method-assign]
-        result = acquire(host, clock)
-        assert result.reason.startswith("unreadable")
+        for trial in range(5):
+            put(state, owner_at("dead", time.time() - 3 * EXPIRY).text())
+            winners, losers = race(state, [f"t{trial}-{i}" for i in range(12)])
+            assert len(winners) == 1, (trial, winners)
+            assert len(losers) == 11 and held_by(state) == winners[0]
 
 
-class TestReleaseAndRead:
-    def test_release_removes_our_own_lock(self) -> None:
-        host = FakeHost(as_file(owner("ours")))
-        lock.release(host, PATH, "ours")  # type: ignore[arg-type]
-        assert host.content is None
+def race(state: HostState, names: list[str]) -> tuple[list[str], list[str]]:
+    """Every name tries to take the lock at the same moment, each in its own thread and sh."""
+    barrier = threading.Barrier(len(names))
+    winners: list[str] = []
+    losers: list[str] = []
 
-    @pytest.mark.parametrize("other", ["their-run", "ours-2", "our"])
-    def test_release_never_removes_someone_elses(self, other: str) -> None:
-        theirs = as_file(owner(other))
-        host = FakeHost(theirs)
-        lock.release(host, PATH, "ours")  # type: ignore[arg-type]
-        assert host.content == theirs
+    def taker(name: str) -> None:
+        barrier.wait()
+        try:
+            take(state, run_id=name)
+            winners.append(name)
+        except LockHeld:
+            losers.append(name)
 
-    def test_owner_expired_and_describe(self) -> None:
-        o = owner("r1", expires_in=10, at=0.0)
-        assert not o.expired(9.99)
-        assert o.expired(10.0)
-        assert (
-            o.describe()
-            == "run r1 (release rel-1, by ci from runner:42, since 1970-01-01 00:00:00 UTC)"
-        )
+    threads = [threading.Thread(target=taker, args=(name,)) for name in names]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return winners, losers
+
+
+class TestSwapAndRelease:
+    def test_swap_only_replaces_what_was_expected(self, state: HostState) -> None:
+        host = ShHost()
+        assert lock.swap(host, state, None, "one") is None
+        seen = lock.swap(host, state, "other", "two")
+        assert seen is not None and seen.text == "one"
+        assert lock.swap(host, state, "one", None) is None
+        assert not Path(state.lock).exists()
+
+    def test_release_removes_only_our_lock_unless_forced(self, state: HostState) -> None:
+        put(state, owner_at("theirs", time.time()).text())
+        assert lock.release(ShHost(), state, "ours") is False
+        assert held_by(state) == "theirs"
+        assert lock.release(ShHost(), state, None) is True
+        assert held_by(state) is None
+        assert lock.release(ShHost(), state, None) is False
+
+
+def leased(state: HostState, expiry: float = EXPIRY) -> Lease:
+    held = lock.acquire(ShHost(), state, lambda now: owner_at("ours", now, expiry), expiry=expiry,
+                        wait=0, run_id="ours")  # fmt: skip
+    return Lease(ShHost(), state, held, expiry, log=lambda _m: None)
+
+
+class TestLease:
+    def test_renew_extends_the_expiry_on_the_host(self, state: HostState) -> None:
+        lease = leased(state)
+        before = json.loads(Path(state.lock).read_text())["expires_at"]
+        time.sleep(0.05)
+        lease.renew()
+        after = json.loads(Path(state.lock).read_text())["expires_at"]
+        assert after > before and lease.lost == ""
+        lease.check()
+
+    def test_a_taken_over_lock_makes_check_raise_lease_lost(self, state: HostState) -> None:
+        lease = leased(state)
+        put(state, owner_at("thief", time.time()).text())
+        lease.renew()
+        with pytest.raises(LeaseLost, match="run thief"):
+            lease.check()
+        assert lease.release() is False and held_by(state) == "thief"
+
+    def test_the_background_thread_keeps_a_short_lease_alive(self, state: HostState) -> None:
+        lease = leased(state, expiry=1.0).start()
+        time.sleep(2.5)  # over two expiries: without renewal it would have lapsed
+        seen = lock.read(ShHost(), state)
+        assert seen.owner is not None and not seen.owner.expired(seen.host_now)
+        lease.check()
+        assert lease.release() is True and held_by(state) is None
+
+    def test_renewal_failing_past_the_expiry_loses_the_lease(self, state: HostState) -> None:
+        lease = leased(state, expiry=1.0)
+        lease.runner = Broken()
+        lease.renew()
+        assert lease.lost == ""  # still inside the lease: try again
+        time.sleep(1.0)
+        lease.renew()
+        with pytest.raises(LeaseLost, match="could not be renewed"):
+            lease.check()
+
+
+class Broken(ShHost):
+    def run(self, cmd: Any, **kwargs: Any) -> Any:
+        raise ConnectionError("link down")

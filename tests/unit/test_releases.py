@@ -4,8 +4,21 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from pathlib import Path
 
-from dockyard.releases import RELEASES_FILE, Release, kept_digests, last_good, read_all
+import pytest
+
+from dockyard import releases
+from dockyard.releases import (
+    RELEASES_FILE,
+    Release,
+    append,
+    kept_digests,
+    last_good,
+    parse,
+    read_all,
+)
+from tests.unit.shhost import ShHost
 
 
 def rel(n: int, result: str = "succeeded", **images: str) -> Release:
@@ -52,6 +65,10 @@ class TestKeptDigests:
         assert kept_digests(history, 1) == {"a4", "d2"}
         assert kept_digests(history, 10) == {"a1", "a2", "a4", "d1", "d2"}
 
+    def test_redeploys_of_one_release_count_once(self) -> None:
+        history = [rel(1, api="a1"), rel(2, api="a2"), rel(2, api="a2"), rel(2, api="a2")]
+        assert kept_digests(history, 2) == {"a1", "a2"}
+
     def test_keep_zero_or_less_is_empty(self) -> None:
         assert kept_digests(HISTORY, 0) == set()
         assert kept_digests(HISTORY, -1) == set()
@@ -60,20 +77,10 @@ class TestKeptDigests:
         assert kept_digests([], 3) == set()
 
 
-class FakeHost:
-    """Serves one file for read_file and records what was asked."""
+class TestHistoryFile:
+    """The history's host scripts, run by a real local sh."""
 
-    def __init__(self, data: bytes | None) -> None:
-        self.data = data
-        self.asked: list[tuple[str, int]] = []
-
-    def read_file(self, remote: str, max_bytes: int = 1 << 20) -> bytes | None:
-        self.asked.append((remote, max_bytes))
-        return self.data
-
-
-class TestReadAll:
-    def test_reads_every_record_oldest_first_and_skips_bad_lines(self) -> None:
+    def test_reads_every_record_oldest_first_and_warns_on_bad_lines(self, tmp_path: Path) -> None:
         lines = [
             json.dumps(asdict(rel(1))),
             "",
@@ -81,16 +88,31 @@ class TestReadAll:
             json.dumps({"id": "r9"}),  # missing fields
             json.dumps({**asdict(rel(9)), "extra": 1}),  # unknown field
             "[1, 2]",
-            "null",
             json.dumps(asdict(rel(2, "failed"))),
         ]
-        host = FakeHost(("\n".join(lines) + "\n").encode())
-        assert read_all(host, "/opt/shop/.dockyard") == [rel(1), rel(2, "failed")]  # type: ignore[arg-type]
-        assert host.asked == [(f"/opt/shop/.dockyard/{RELEASES_FILE}", 4 << 20)]
+        (tmp_path / RELEASES_FILE).write_text("\n".join(lines) + "\n")
+        warnings: list[str] = []
+        found = read_all(ShHost(), str(tmp_path), warn=warnings.append)  # type: ignore[arg-type]
+        assert found == [rel(1), rel(2, "failed")]
+        assert len(warnings) == 4 and "line 3" in warnings[0]
 
-    def test_missing_file_is_no_history(self) -> None:
-        assert read_all(FakeHost(None), "/s") == []  # type: ignore[arg-type]
+    def test_missing_file_is_no_history(self, tmp_path: Path) -> None:
+        assert read_all(ShHost(), str(tmp_path / "none")) == []  # type: ignore[arg-type]
 
-    def test_invalid_utf8_is_replaced_not_fatal(self) -> None:
-        data = b"\xff\xfe garbage\n" + json.dumps(asdict(rel(3))).encode() + b"\n"
-        assert read_all(FakeHost(data), "/s") == [rel(3)]  # type: ignore[arg-type]
+    def test_a_cut_off_line_stays_alone_and_the_next_record_survives(self, tmp_path: Path) -> None:
+        cut = json.dumps(asdict(rel(1)))[:40]
+        (tmp_path / RELEASES_FILE).write_text(cut)  # a deploy died mid-append
+        append(ShHost(), str(tmp_path), rel(2))  # type: ignore[arg-type]
+        warnings: list[str] = []
+        assert read_all(ShHost(), str(tmp_path), warn=warnings.append) == [rel(2)]  # type: ignore[arg-type]
+        assert len(warnings) == 1 and "line 1" in warnings[0]
+
+    def test_the_history_is_bounded_to_the_newest_records(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(releases, "MAX_RECORDS", 3)
+        for n in range(1, 7):
+            append(ShHost(), str(tmp_path), rel(n))  # type: ignore[arg-type]
+        text = (tmp_path / RELEASES_FILE).read_text()
+        assert [r.id for r in parse(text)] == ["r4", "r5", "r6"]
+        assert not list(tmp_path.glob("*.tmp.*"))

@@ -1,0 +1,94 @@
+"""The attempt journal on the host: which steps of a release's attempt finished, with results.
+
+It is the truth a rerun resumes from (Prefect's cache is only the fast path): one small JSON
+file per finished step under .dockyard/journal/<attempt>/, written through a temp file and
+`mv`. Results are JSON; dataclass results (PullResult, UpResult) are tagged with their type."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from dockyard.commands import hoststate
+from dockyard.commands.hoststate import HostState
+from dockyard.deadline import Deadline
+from dockyard.errors import DeployError
+from dockyard.images.pull import PullResult
+from dockyard.masking import Masker
+from dockyard.pipeline.up import UpResult
+from dockyard.runner import Runner
+
+CALL_TIMEOUT = 30.0
+TYPES: dict[str, type] = {"PullResult": PullResult, "UpResult": UpResult}
+
+
+class JournalError(DeployError):
+    """A journal entry on the host could not be read back."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A finished step: its key, when it finished (host-independent wall time), its result."""
+
+    step: str
+    finished_at: float
+    result: Any
+
+
+def encode(value: Any) -> Any:
+    """A step result as JSON data; registered dataclasses carry their type name."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        name = type(value).__name__
+        if TYPES.get(name) is not type(value):
+            raise TypeError(f"{name} is not a journal result type (dockyard.journal.TYPES)")
+        return {"__type__": name, **encode(dataclasses.asdict(value))}
+    if isinstance(value, list | tuple):
+        return [encode(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): encode(v) for k, v in value.items()}
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    raise TypeError(f"{type(value).__name__} cannot be kept in the journal")
+
+
+def decode(data: Any) -> Any:
+    if isinstance(data, list):
+        return [decode(v) for v in data]
+    if isinstance(data, dict):
+        fields = {k: decode(v) for k, v in data.items() if k != "__type__"}
+        name = data.get("__type__")
+        return TYPES[name](**fields) if name in TYPES else fields
+    return data
+
+
+def _deadline() -> Deadline:
+    return Deadline("journal", CALL_TIMEOUT)
+
+
+def lookup(runner: Runner, state: HostState, attempt: str, step: str) -> Entry | None:
+    """The entry of `step` in `attempt`, or None if it has not finished there."""
+    path = state.journal_entry(attempt, step)
+    text = runner.run(hoststate.read_if_there(path), deadline=_deadline(), quiet=True).stdout
+    if not text.strip():
+        return None
+    try:
+        data = json.loads(text)
+        return Entry(data["step"], float(data["finished_at"]), decode(data["result"]))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise JournalError(f"journal entry {path} is unreadable ({exc}); remove it to run the "
+                           "step again") from exc  # fmt: skip
+
+
+def record(
+    runner: Runner, state: HostState, attempt: str, step: str, result: Any, masker: Masker
+) -> Entry:
+    """Write `step`'s entry atomically. The text is masked: no secret reaches the host file."""
+    entry = Entry(step, time.time(), result)
+    text = json.dumps({"step": step, "finished_at": entry.finished_at, "result": encode(result)})
+    path = state.journal_entry(attempt, step)
+    runner.run(hoststate.write_atomic(path), deadline=_deadline(), stdin=masker(text).encode(),
+               quiet=True)  # fmt: skip
+    return entry
