@@ -8,16 +8,19 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 import yaml
 
 from dockyard.config_load import ConfigError, load_config, load_targets
-from dockyard.lab.lab import Lab
-from dockyard.lab.layout import LabLayout
-from dockyard.lab.procs import LabProcessError
-from dockyard.session import DeployRequest, HostStack, host_stack, load
-from dockyard.ssh.errors import CommandFailed, CommandTimeout, LinkError
+
+if TYPE_CHECKING:
+    from dockyard.lab.lab import Lab
+    from dockyard.session import HostStack
+
+# Only config loading is imported up front: the SSH link, the lab (docker, httpx) and Prefect
+# load inside the commands that use them, so validate, lint and --help start fast.
 
 EXIT_BAD_INPUT = 2
 EXIT_LINK_LOST = 255
@@ -85,6 +88,7 @@ def exec_(
 ) -> None:
     """Run a command on the targets over the dockyard SSH link, streaming its output."""
     from dockyard.session import link_for
+    from dockyard.ssh.errors import CommandTimeout, LinkError
 
     try:
         targets = load_targets(config_path, parse_sets(sets))
@@ -124,6 +128,8 @@ def exec_(
 def plan(config_path: str, sets: tuple[str, ...], as_json: bool) -> None:
     """Show, per host and image, whether a deploy would skip, pull or verify it (no changes)."""
     from dockyard.pipeline.images import make_plan
+    from dockyard.session import DeployRequest, host_stack, load
+    from dockyard.ssh.errors import CommandFailed, LinkError
 
     request = DeployRequest(config_path, parse_sets(sets))
     try:
@@ -197,10 +203,15 @@ def pin(compose_file: str, write: bool) -> None:
 @click.pass_context
 def lab(ctx: click.Context, state_dir: str | None) -> None:
     """The real local target: Docker engine, registries, sshd and fault proxy on loopback."""
+    from dockyard.lab.lab import Lab
+    from dockyard.lab.layout import LabLayout
+
     ctx.obj = Lab(LabLayout.from_env(state_dir), say=lambda m: click.echo(m, err=True))
 
 
 def _lab_call(fn: Callable[[], None]) -> None:
+    from dockyard.lab.procs import LabProcessError
+
     try:
         fn()
     except LabProcessError as exc:
@@ -243,6 +254,8 @@ def lab_env(lab: Lab, shell: bool) -> None:
 
 def _stack_hosts(config_path: str, sets: tuple[str, ...]) -> list[HostStack]:
     """Every (host, stack) HostStack of a config, for the release commands."""
+    from dockyard.session import DeployRequest, host_stack, load
+
     request = DeployRequest(config_path, parse_sets(sets), actor=actor())
     try:
         loaded = load(request)
@@ -264,6 +277,7 @@ def releases_(config_path: str, sets: tuple[str, ...], as_json: bool) -> None:
     from dataclasses import asdict
 
     from dockyard import releases
+    from dockyard.ssh.errors import LinkError
 
     rows = []
     for hs in _stack_hosts(config_path, sets):
@@ -292,6 +306,8 @@ def rollback_(config_path: str, sets: tuple[str, ...], to: str | None) -> None:
     from dockyard import releases
     from dockyard.errors import DeployError
     from dockyard.pipeline import checks, locking, record
+    from dockyard.session import DeployRequest
+    from dockyard.ssh.errors import LinkError
 
     failed = False
     for hs in _stack_hosts(config_path, sets):
