@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import click
 
+from deployments import localapi
 from dockyard import progress
 from dockyard.cli import EXIT_BAD_INPUT, actor, config_option, fail_config, main, parse_sets
 from dockyard.config_load import ConfigError, load_config
@@ -63,7 +65,37 @@ def _progress_bars(enabled: bool) -> Iterator[None]:
             progress.unsubscribe(update)
 
 
+@contextmanager
+def _prefect_api() -> Iterator[None]:
+    """Without PREFECT_API_URL, a local API for this run (deployments/localapi.py): started
+    before Prefect is imported, so that it boots while the CLI imports the flow."""
+    if not localapi.wanted(os.environ):
+        yield
+        return
+    api = localapi.LocalApi()
+    api.start()
+    os.environ["PREFECT_API_URL"] = api.url
+    try:
+        import flows.deploy  # noqa: F401  (imported while the API boots)
+
+        api.wait()
+        yield
+    except localapi.LocalApiFailed as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(1)
+    finally:
+        api.stop()
+        del os.environ["PREFECT_API_URL"]
+
+
 def _run(
+    config_path: str, variables: dict[str, str], hosts: list[str], as_json: bool, resumes: list[str]
+) -> None:
+    with _prefect_api():
+        _run_flow(config_path, variables, hosts, as_json, resumes)
+
+
+def _run_flow(
     config_path: str, variables: dict[str, str], hosts: list[str], as_json: bool, resumes: list[str]
 ) -> None:
     from flows.deploy import deploy as deploy_flow
@@ -103,14 +135,15 @@ def deploy(config_path: str, sets: tuple[str, ...], hosts: tuple[str, ...], as_j
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def resume(flow_run_id: str, as_json: bool) -> None:
     """Rerun a failed deploy with its parameters: completed steps are cached, the rest runs."""
-    from prefect.client.orchestration import get_client
+    with _prefect_api():
+        from prefect.client.orchestration import get_client
 
-    with get_client(sync_client=True) as client:
-        run = client.read_flow_run(flow_run_id)
-    params = run.parameters
-    resumes = [*(params.get("resumes") or []), flow_run_id]
-    _run(params["config_path"], params.get("variables") or {}, params.get("hosts") or [],
-         as_json, resumes)  # fmt: skip
+        with get_client(sync_client=True) as client:
+            run = client.read_flow_run(flow_run_id)
+        params = run.parameters
+        resumes = [*(params.get("resumes") or []), flow_run_id]
+        _run_flow(params["config_path"], params.get("variables") or {}, params.get("hosts") or [],
+                  as_json, resumes)  # fmt: skip
 
 
 @main.command()
