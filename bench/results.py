@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.figures import Figure
+from bench.profile import profile_lines
 from bench.runner import Measurement
 from bench.scenarios import Scenario
 
@@ -32,12 +33,14 @@ def write(
     json_path = directory / "results.json"
     json_path.write_text(json.dumps(data, indent=2) + "\n")
     md_path = directory / "results.md"
-    md_path.write_text(markdown(meta, rows))
+    md_path.write_text(markdown(meta, rows, measurements))
     return json_path, md_path
 
 
-def markdown(meta: dict[str, Any], rows: list[Figure]) -> str:
-    """The results table with date, machine and notes."""
+def markdown(
+    meta: dict[str, Any], rows: list[Figure], measurements: list[Measurement] | None = None
+) -> str:
+    """The results table with date, machine, notes and the per-phase profile."""
     m = meta["machine"]
     lines = [
         "# dockyard benchmark results",
@@ -75,6 +78,11 @@ def markdown(meta: dict[str, Any], rows: list[Figure]) -> str:
     extra = meta.get("notes", [])
     if extra:
         lines += ["", "## Notes", ""] + [f"- {note}" for note in extra]
+    titles = {r.scenario: r.title for r in rows}
+    profile = profile_lines(measurements or [], titles)
+    if profile:
+        lines += ["", "## Per-phase profile (step seconds, medians over successful rounds)", ""]
+        lines += [f"- {line}" for line in profile]
     failures = [(r, e) for r in rows for e in r.errors]
     if failures:
         lines += ["", "## Failures", ""]

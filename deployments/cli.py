@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import click
 
+from deployments import localapi
 from deployments import rollback as _rollback_command  # noqa: F401  (registers `rollback`)
 from dockyard import cli_lock as _lock_command  # noqa: F401  (registers `lock`)
 from dockyard.cli import EXIT_BAD_INPUT, actor, config_option, fail_config, main, parse_sets
-from dockyard.config import ConfigError, load_config
+from dockyard.config import ConfigError, SecretLookup, load_config
 from dockyard.images import progress
 from dockyard.report import SUCCEEDED
 
@@ -65,7 +67,48 @@ def _progress_bars(enabled: bool) -> Iterator[None]:
             progress.unsubscribe(update)
 
 
+@contextmanager
+def _prefect_api() -> Iterator[None]:
+    """Without PREFECT_API_URL, a local API for this run (deployments/localapi.py): started
+    before Prefect is imported, so that it boots while the CLI imports the flow."""
+    if not localapi.wanted(os.environ):
+        yield
+        return
+    api = localapi.LocalApi()
+    api.start()
+    os.environ["PREFECT_API_URL"] = api.url
+    try:
+        import flows.deploy  # noqa: F401  (imported while the API boots)
+
+        api.wait()
+        yield
+    except localapi.LocalApiFailed as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(1)
+    finally:
+        api.stop()
+        del os.environ["PREFECT_API_URL"]
+
+
+def secret_lookup() -> SecretLookup | None:
+    """Prefect Secret blocks as the second secret source when a Prefect API is configured
+    (the flow registers the same lookup on the worker); none otherwise, without importing
+    Prefect."""
+    if not os.environ.get("PREFECT_API_URL"):
+        return None
+    from tasks.secrets import PrefectSecrets
+
+    return PrefectSecrets()
+
+
 def _run(
+    config_path: str, variables: dict[str, str], hosts: list[str], as_json: bool, resumes: list[str]
+) -> None:
+    with _prefect_api():
+        _run_flow(config_path, variables, hosts, as_json, resumes)
+
+
+def _run_flow(
     config_path: str, variables: dict[str, str], hosts: list[str], as_json: bool, resumes: list[str]
 ) -> None:
     from flows.deploy import deploy as deploy_flow
@@ -89,7 +132,7 @@ def deploy(config_path: str, sets: tuple[str, ...], hosts: tuple[str, ...], as_j
     """Deploy deploy.yaml's stacks through the Prefect flow (exit 0 ok, 1 failed, 2 bad input)."""
     variables = parse_sets(sets)
     try:
-        config = load_config(config_path, variables)
+        config = load_config(config_path, variables, secret_lookup=secret_lookup())
     except ConfigError as exc:
         fail_config(exc)
         return
@@ -105,14 +148,15 @@ def deploy(config_path: str, sets: tuple[str, ...], hosts: tuple[str, ...], as_j
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def resume(flow_run_id: str, as_json: bool) -> None:
     """Rerun a failed deploy with its parameters: completed steps are cached, the rest runs."""
-    from prefect.client.orchestration import get_client
+    with _prefect_api():
+        from prefect.client.orchestration import get_client
 
-    with get_client(sync_client=True) as client:
-        run = client.read_flow_run(flow_run_id)
-    params = run.parameters
-    resumes = [*(params.get("resumes") or []), flow_run_id]
-    _run(params["config_path"], params.get("variables") or {}, params.get("hosts") or [],
-         as_json, resumes)  # fmt: skip
+        with get_client(sync_client=True) as client:
+            run = client.read_flow_run(flow_run_id)
+        params = run.parameters
+        resumes = [*(params.get("resumes") or []), flow_run_id]
+        _run_flow(params["config_path"], params.get("variables") or {}, params.get("hosts") or [],
+                  as_json, resumes)  # fmt: skip
 
 
 @main.command()

@@ -20,8 +20,10 @@ def rollback_(
     """Return each host's stacks to a previous release (files, .env, services and digests, under
     the lock, health checked, recorded), as the deploy flow does after a failed release."""
     variables = parse_sets(sets)
+    from deployments.cli import secret_lookup
+
     try:
-        load_config(config_path, variables)
+        load_config(config_path, variables, secret_lookup=secret_lookup())
     except ConfigError as exc:
         fail_config(exc)
         return

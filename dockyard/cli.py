@@ -8,15 +8,18 @@ import os
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from dockyard.config import ConfigError, DeployConfig, load_config, load_targets
-from dockyard.lab.lab import Lab
-from dockyard.lab.layout import LabLayout
-from dockyard.lab.procs import LabProcessError
-from dockyard.session import DeployRequest, HostStack, host_stack, load
-from dockyard.ssh.errors import CommandFailed, CommandTimeout, LinkError
+
+if TYPE_CHECKING:
+    from dockyard.lab.lab import Lab
+    from dockyard.session import HostStack
+
+# Only config loading is imported up front: the SSH link, the lab (docker, httpx) and Prefect
+# load inside the commands that use them, so validate, lint and --help start fast.
 
 EXIT_BAD_INPUT = 2
 EXIT_LINK_LOST = 255
@@ -98,6 +101,7 @@ def exec_(
 ) -> None:
     """Run a command on the targets over the dockyard SSH link, streaming its output."""
     from dockyard.session import link_for
+    from dockyard.ssh.errors import CommandTimeout, LinkError
 
     try:
         targets = load_targets(config_path, parse_sets(sets))
@@ -139,6 +143,8 @@ def plan(config_path: str, sets: tuple[str, ...], as_json: bool) -> None:
     from dockyard.deadline import Deadline
     from dockyard.errors import DockyardError
     from dockyard.images.steps import plan_stack
+    from dockyard.session import DeployRequest, host_stack, load
+    from dockyard.ssh.errors import CommandFailed, LinkError
 
     request = DeployRequest(config_path, parse_sets(sets))
     try:
@@ -242,10 +248,15 @@ def pin(compose_file: str, write: bool) -> None:
 @click.pass_context
 def lab(ctx: click.Context, state_dir: str | None) -> None:
     """The real local target: Docker engine, registries, sshd and fault proxy on loopback."""
+    from dockyard.lab.lab import Lab
+    from dockyard.lab.layout import LabLayout
+
     ctx.obj = Lab(LabLayout.from_env(state_dir), say=lambda m: click.echo(m, err=True))
 
 
 def _lab_call(fn: Callable[[], None]) -> None:
+    from dockyard.lab.procs import LabProcessError
+
     try:
         fn()
     except LabProcessError as exc:
@@ -288,6 +299,8 @@ def lab_env(lab: Lab, shell: bool) -> None:
 
 def _stack_hosts(config_path: str, sets: tuple[str, ...]) -> list[HostStack]:
     """Every (host, stack) HostStack of a config, for the release commands."""
+    from dockyard.session import DeployRequest, host_stack, load
+
     request = DeployRequest(config_path, parse_sets(sets), actor=actor())
     try:
         loaded = load(request)
@@ -309,6 +322,7 @@ def releases_(config_path: str, sets: tuple[str, ...], as_json: bool) -> None:
     from dataclasses import asdict
 
     from dockyard import releases
+    from dockyard.ssh.errors import LinkError
 
     rows = []
     for hs in _stack_hosts(config_path, sets):
