@@ -29,6 +29,7 @@ from dockyard.config.fields import (
     named,
 )
 from dockyard.ssh.keys import KeyProblem, known_hosts_name, parse_host_key
+from dockyard.ssh.limits import KEEPALIVE_FIX, MAX_CHANNELS, keepalive_problem
 
 _TARGET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _HOST_LABEL = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
@@ -81,7 +82,7 @@ class TargetConfig(Model):
     keepalive_interval: Duration = 15.0
     keepalive_count_max: Int = Field(4, ge=0)
     connect_timeout: PositiveDuration = 10.0
-    max_channels: Int = Field(8, ge=1, le=9)
+    max_channels: Int = Field(8, ge=1, le=MAX_CHANNELS)
     _private_key: SecretStr | None = PrivateAttr(None)
     _passphrase: SecretStr | None = PrivateAttr(None)
 
@@ -144,12 +145,8 @@ class TargetConfig(Model):
                 f"(get it with: ssh-keyscan -p {self.port} {self.host})",
                 ("known_hosts",),
             )
-        if self.keepalive_interval > 0 and self.keepalive_count_max < 1:
-            raise FieldProblem(
-                "keepalive_count_max must be at least 1 when keepalive is on",
-                "set keepalive_count_max: 4, or keepalive_interval: 0 to turn keepalive off",
-                ("keepalive_count_max",),
-            )
+        if keepalive := keepalive_problem(self.keepalive_interval, self.keepalive_count_max):
+            raise FieldProblem(keepalive, KEEPALIVE_FIX, ("keepalive_count_max",))
         return self
 
 

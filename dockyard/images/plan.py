@@ -130,6 +130,14 @@ class PullPlan:
         return [d.to_json() for d in self.decisions]
 
 
+def runs_with(service: Mapping[str, Any], active_profiles: Collection[str]) -> bool:
+    """Whether a service of the resolved compose config runs with these profiles active: one
+    without profiles always does; one with profiles if any is active ("*" activates all)."""
+    profiles = set(service.get("profiles") or ())
+    active = set(active_profiles)
+    return not profiles or _ALL_PROFILES in active or bool(profiles & active)
+
+
 def services_from_compose_json(
     data: Mapping[str, Any] | str | bytes,
     active_profiles: Collection[str] = (),
@@ -152,12 +160,9 @@ def services_from_compose_json(
             f"service(s) {', '.join(unknown)} not in the compose config"
             " (resolve it with --profile '*' so that every profile's services are listed)"
         )
-    active = set(active_profiles)
     result = {}
     for name, spec in services.items():
-        profiles = set(spec.get("profiles") or ())
-        runs = not profiles or _ALL_PROFILES in active or bool(profiles & active)
-        if (runs or name in extra) and spec.get("image"):
+        if (runs_with(spec, active_profiles) or name in extra) and spec.get("image"):
             result[name] = str(spec["image"])
     return result
 

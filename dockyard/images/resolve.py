@@ -9,6 +9,7 @@ from typing import Any
 from dockyard.commands.docker import missing_networks
 from dockyard.deadline import Deadline
 from dockyard.errors import DeployError
+from dockyard.images.plan import runs_with
 from dockyard.pipeline.bundle import stage
 from dockyard.runner import Runner
 from dockyard.session import HostStack
@@ -40,12 +41,7 @@ def resolve_stack(hs: HostStack, runner: Runner, deadline: Deadline) -> Resolved
         ) from exc
     config = json.loads(out.stdout)
     services = config.get("services", {})
-    active_profiles = set(hs.stack.profiles)
-    active = tuple(
-        name
-        for name, svc in services.items()
-        if not svc.get("profiles") or active_profiles & set(svc.get("profiles", []))
-    )
+    active = tuple(name for name, svc in services.items() if runs_with(svc, hs.stack.profiles))
     jobs = tuple(job.service for job in hs.stack.jobs)
     unknown = [(f, s) for f, s in hs.stack.service_refs() if s not in services]
     if unknown:

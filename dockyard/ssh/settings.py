@@ -7,8 +7,7 @@ from pathlib import Path
 
 from dockyard.config import TargetConfig
 from dockyard.ssh.keys import known_hosts_name
-
-SSHD_MAX_SESSIONS = 10
+from dockyard.ssh.limits import MAX_CHANNELS, keepalive_problem
 
 
 @dataclass(frozen=True)
@@ -44,14 +43,12 @@ class LinkSettings:
             problems.append("key_file and key_data are both set; keep one")
         if not (self.known_hosts or self.host_key):
             problems.append("no pinned host key: set known_hosts or host_key")
-        if self.keepalive_interval < 0:
-            problems.append("keepalive_interval must be >= 0 (0 turns it off)")
-        if self.keepalive_interval > 0 and self.keepalive_count_max < 1:
-            problems.append("keepalive_count_max must be >= 1 when keepalive is on")
+        if keepalive := keepalive_problem(self.keepalive_interval, self.keepalive_count_max):
+            problems.append(keepalive)
         if self.connect_timeout <= 0:
             problems.append("connect_timeout must be > 0")
-        if not 1 <= self.max_channels < SSHD_MAX_SESSIONS:
-            problems.append(f"max_channels must be 1..{SSHD_MAX_SESSIONS - 1} (below MaxSessions)")
+        if not 1 <= self.max_channels <= MAX_CHANNELS:
+            problems.append(f"max_channels must be 1..{MAX_CHANNELS} (below MaxSessions)")
         if problems:
             raise ValueError(f"link settings for {self.name!r}: {'; '.join(problems)}")
 

@@ -53,7 +53,7 @@ def test_repr_keeps_key_data_and_passphrase_out() -> None:
         ({"key_file": Path("/k")}, "key_file and key_data are both set"),
         ({"host_key": None}, "no pinned host key"),
         ({"keepalive_interval": -1}, "keepalive_interval must be >= 0"),
-        ({"keepalive_count_max": 0}, "keepalive_count_max must be >= 1"),
+        ({"keepalive_count_max": 0}, "keepalive_count_max must be at least 1"),
         ({"connect_timeout": 0}, "connect_timeout must be > 0"),
         ({"max_channels": 10}, "max_channels must be 1..9"),
     ],
