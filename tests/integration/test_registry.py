@@ -21,8 +21,8 @@ from dockyard.lab.faultproxy import ProxyControl
 from dockyard.lab.images import SyntheticImage, build
 from dockyard.lab.lab import Lab
 from dockyard.lab.registry import AUTH_USER
-from dockyard.lint import image_entries, lint_compose
-from dockyard.pin import pin_compose
+from dockyard.lint import lint_compose
+from dockyard.pin import image_entries, pin_compose
 from dockyard.session import DeployRequest, host_stack
 from tests.integration.conftest import REPO
 from tests.integration.deploykit import Deploy, app, migrator, release_vars
@@ -116,7 +116,7 @@ def test_pin_example_resolves_registry_digests_and_passes_lint(
     assert {f.service for f in findings} == {"app", "migrator"}
     built = {f"{host_of(lab, s)}/{s.repository}": build(s).digest for s in lab_images() if s.tag}
     checked = 0
-    for entry in image_entries(pinned_text):
+    for entry in image_entries(pinned)[1]:
         if "$" in entry.value:
             continue
         ref = ImageRef.parse(entry.value)
