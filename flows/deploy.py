@@ -47,7 +47,8 @@ def pull_all(
     with ThreadPoolExecutor(loaded.config.images.parallel, thread_name_prefix="pull") as pool:
         futures = {
             d.image: in_thread(pool, step.outcome, image_tasks.pull_image, request, host,
-                                project, attempt, d.image, d, label=f"pull {d.ref.short}")
+                                project, attempt, d.image, d, label=f"pull {d.ref.short}",
+                               run_name=f"pull {d.ref.short} on {host}")
             for d in to_pull
         }  # fmt: skip
     errors = []

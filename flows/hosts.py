@@ -23,10 +23,12 @@ class Step(Protocol):
     report: HostReport
 
     def __call__(self, task: Any, *args: Any, label: str | None = None,
-                 retries: int | None = None, **kwargs: Any) -> Any: ...  # fmt: skip
+                 retries: int | None = None, run_name: str | None = None,
+                 **kwargs: Any) -> Any: ...  # fmt: skip
 
     def outcome(self, task: Any, *args: Any, label: str | None = None,
-                retries: int | None = None, **kwargs: Any) -> tuple[Any, bool]: ...  # fmt: skip
+                retries: int | None = None, run_name: str | None = None,
+                **kwargs: Any) -> tuple[Any, bool]: ...  # fmt: skip
 
 
 def in_thread(pool: ThreadPoolExecutor, fn: Any, *args: Any, **kwargs: Any) -> Any:

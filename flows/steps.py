@@ -28,9 +28,11 @@ class StepRunner:
         *args: Any,
         label: str | None = None,
         retries: int | None = None,
+        run_name: str | None = None,
         **kwargs: Any,
     ) -> Any:
-        return self.outcome(task, *args, label=label, retries=retries, **kwargs)[0]
+        return self.outcome(task, *args, label=label, retries=retries, run_name=run_name,
+                            **kwargs)[0]  # fmt: skip
 
     def outcome(
         self,
@@ -38,15 +40,17 @@ class StepRunner:
         *args: Any,
         label: str | None = None,
         retries: int | None = None,
+        run_name: str | None = None,
         **kwargs: Any,
     ) -> tuple[Any, bool]:
-        """Run the step; returns its value and whether it came from the cache."""
+        """Run the step; returns its value and whether it came from the cache. `run_name`
+        overrides the task's own run name (which names host and stack)."""
         name = label or task.name
         configured = task.with_options(**options(self.steps.policy(task.name)))
         if retries is not None:
             configured = configured.with_options(retries=retries)
-        if label:
-            configured = configured.with_options(task_run_name=label)
+        if run_name:
+            configured = configured.with_options(task_run_name=run_name)
         started = time.monotonic()
         state = configured(*args, return_state=True, **kwargs)
         seconds = round(time.monotonic() - started, 3)
