@@ -128,7 +128,10 @@ def _run_flow(
 @config_option
 @click.option("--host", "hosts", multiple=True, help="Only these targets (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def deploy(config_path: str, sets: tuple[str, ...], hosts: tuple[str, ...], as_json: bool) -> None:
+@click.option("--resume-rollout", "resume_run", default=None, metavar="FLOW_RUN_ID",
+              help="Deploy only the hosts that deploy run did not finish.")  # fmt: skip
+def deploy(config_path: str, sets: tuple[str, ...], hosts: tuple[str, ...], as_json: bool,
+           resume_run: str | None) -> None:  # fmt: skip
     """Deploy deploy.yaml's stacks through the Prefect flow (exit 0 ok, 1 failed, 2 bad input)."""
     variables = parse_sets(sets)
     try:
@@ -140,7 +143,24 @@ def deploy(config_path: str, sets: tuple[str, ...], hosts: tuple[str, ...], as_j
     if unknown:
         click.echo(f"unknown --host {', '.join(unknown)}", err=True)
         sys.exit(EXIT_BAD_INPUT)
+    if resume_run:
+        hosts = tuple(_resume_rollout(resume_run, [t.name for t in config.targets], hosts))
     _run(config_path, variables, list(hosts), as_json, [])
+
+
+def _resume_rollout(flow_run_id: str, targets: list[str], hosts: tuple[str, ...]) -> list[str]:
+    """The hosts run `flow_run_id` did not finish (within --host); exits when there are none."""
+    from deployments.rollout_resume import RolloutNotReadable, hosts_to_resume
+
+    try:
+        left = [h for h in hosts_to_resume(flow_run_id, targets) if not hosts or h in hosts]
+    except RolloutNotReadable as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    if not left:
+        click.echo(f"nothing to resume: every selected host of run {flow_run_id} succeeded")
+        sys.exit(0)
+    return left
 
 
 @main.command()

@@ -8,6 +8,7 @@ from typing import Any
 SUCCEEDED = "succeeded"
 FAILED = "failed"
 ROLLED_BACK = "rolled_back"
+NOT_STARTED = "not started"
 
 
 @dataclass
@@ -57,7 +58,8 @@ class PruneSection:
 
 @dataclass
 class HostReport:
-    """How the deploy went on one host."""
+    """How the deploy went on one host; `started`/`finished` are UTC ISO times (empty for a
+    host the rollout did not start, which stays on its release)."""
 
     host: str
     result: str = SUCCEEDED
@@ -67,15 +69,18 @@ class HostReport:
     notes: list[str] = field(default_factory=list)
     diagnostics: str = ""
     prunes: list[PruneSection] = field(default_factory=list)
+    started: str = ""
+    finished: str = ""
 
 
 @dataclass
 class DeployReport:
-    """The whole run."""
+    """The whole run; `rollout` lists the rollout's decisions with their reasons."""
 
     flow_run_id: str
     release: str
     hosts: list[HostReport] = field(default_factory=list)
+    rollout: list[str] = field(default_factory=list)
 
     @property
     def result(self) -> str:
@@ -88,22 +93,40 @@ class DeployReport:
     def failed_hosts(self) -> list[str]:
         return [h.host for h in self.hosts if h.result != SUCCEEDED]
 
+    @property
+    def not_started(self) -> list[str]:
+        return [h.host for h in self.hosts if h.result == NOT_STARTED]
+
+    def summary(self) -> str:
+        """One line: the result, the hosts that did not succeed and those not started."""
+        started = [h for h in self.failed_hosts if h not in self.not_started]
+        parts = [f"on {', '.join(started)}"] if started else []
+        if self.not_started:
+            parts.append(f"not started: {', '.join(self.not_started)}")
+        return " ".join([self.result, *parts])
+
     def to_json(self) -> dict[str, Any]:
         return {
             "result": self.result,
             "flow_run_id": self.flow_run_id,
             "release": self.release,
             "failed_hosts": self.failed_hosts,
+            "not_started": self.not_started,
+            "rollout": self.rollout,
             "hosts": {h.host: asdict(h) for h in self.hosts},
         }
 
     def to_markdown(self) -> str:
         """The summary artifact: per host steps, images, notes and prunes."""
         lines = [f"# deploy {self.result}", "", f"release `{self.release}`", ""]
+        lines += [*(f"- rollout: {line}" for line in self.rollout), ""] if self.rollout else []
         for host in self.hosts:
             lines += [f"## {host.host}: {host.result}", ""]
             if host.error:
                 lines += [f"**error:** {host.error}", ""]
+            if host.result == NOT_STARTED:
+                lines += [*(f"- {note}" for note in host.notes), ""]
+                continue
             lines += ["| step | state | seconds | attempts |", "| --- | --- | --- | --- |"]
             lines += [
                 f"| {s.name} | {s.state} | {s.seconds:.2f} | {s.attempts} |" for s in host.steps

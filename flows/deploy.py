@@ -20,8 +20,10 @@ from dockyard import releases
 from dockyard.config import StackConfig
 from dockyard.disk.prune import GateStillFails
 from dockyard.report import FAILED, ROLLED_BACK, DeployReport, ImageReport
+from dockyard.rollout import RolloutPlan
 from dockyard.session import DeployRequest, Loaded, load, set_secret_lookup
-from flows.hosts import Step, deploy_hosts, in_thread
+from flows.host_flow import HostJob, as_subflows
+from flows.hosts import Step, in_thread, roll_out
 from flows.rollback import roll_back_to
 from flows.steps import StepRunner
 from tasks import host as host_tasks
@@ -164,16 +166,18 @@ def deploy(
     actor: str = "unknown",
     resumes: list[str] | None = None,
 ) -> Any:
-    """Deploy every stack of the config to its targets (in parallel); fail if any host failed."""
+    """Deploy every stack of the config to its targets by the rollout policy, one subflow run
+    per host; fail if any host failed or was not started."""
     run_id = str(flow_run.get_id() or "local")
     request = DeployRequest(config_path, dict(variables or {}), run_id, actor,
                             tuple(resumes or ()))  # fmt: skip
     set_secret_lookup(PrefectSecrets())
     loaded = load(request)
     names = [t.name for t in loaded.config.targets if not hosts or t.name in hosts]
-    reports = deploy_hosts(lambda r: StepRunner(r, loaded.config.steps), request, loaded, names,
-                           deploy_stack)  # fmt: skip
-    report = DeployReport(run_id, loaded.release, reports)
+    job = HostJob(lambda r: StepRunner(r, loaded.config.steps), request, loaded, deploy_stack)
+    plan = RolloutPlan.make(names, loaded.config.rollout)
+    reports, decisions = roll_out(plan, as_subflows(job), loaded.masker)
+    report = DeployReport(run_id, loaded.release, reports, decisions)
     create_markdown_artifact(report.to_markdown(), key="deploy-summary",
                              description="dockyard deploy summary")  # fmt: skip
     for host in reports:
@@ -184,6 +188,5 @@ def deploy(
                 description=f"diagnostics for {host.host}",
             )
     if report.failed_hosts:
-        return Failed(message=f"deploy {report.result} on {', '.join(report.failed_hosts)}",
-                      data=report.to_json())  # fmt: skip
+        return Failed(message=f"deploy {report.summary()}", data=report.to_json())
     return report.to_json()

@@ -1,4 +1,4 @@
-"""Per host: the stacks in order, hosts in parallel, one host's failure isolated from the rest.
+"""Per host: the stacks in order; hosts by the rollout plan, one host's failure isolated.
 
 Shared by the deploy and rollback flows; the step runner is a parameter, so the logic is tested
 without Prefect (tests/unit/test_flow_logic.py)."""
@@ -6,15 +6,17 @@ without Prefect (tests/unit/test_flow_logic.py)."""
 from __future__ import annotations
 
 import contextvars
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from dockyard.config import StackConfig
-from dockyard.report import FAILED, SUCCEEDED, HostReport
+from dockyard.config import RolloutConfig, StackConfig
+from dockyard.masking import Masker
+from dockyard.report import FAILED, NOT_STARTED, SUCCEEDED, HostReport
+from dockyard.rollout import Batch, RolloutPlan
 from dockyard.session import DeployRequest, Loaded
-
-MAX_PARALLEL_HOSTS = 4
 
 
 class Step(Protocol):
@@ -62,6 +64,62 @@ def deploy_host(
     return report
 
 
+HostRun = Callable[[str], HostReport]
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def _batch(plan: RolloutPlan, batch: Batch, run_host: HostRun, masker: Masker) -> list[HostReport]:
+    """The batch's hosts, at most `plan.parallel` at once; one host's failure, even an
+    unexpected one, never stops the others."""
+
+    def one(name: str) -> HostReport:
+        started = _now()
+        try:
+            report = run_host(name)
+        except Exception as exc:
+            report = HostReport(name, FAILED, masker(f"{type(exc).__name__}: {exc}"))
+        report.started, report.finished = report.started or started, report.finished or _now()
+        report.notes.append(f"rollout {batch.reason}")
+        return report
+
+    with ThreadPoolExecutor(max_workers=min(len(batch.hosts), plan.parallel)) as pool:
+        futures = [in_thread(pool, one, name) for name in batch.hosts]
+        return [f.result() for f in futures]
+
+
+def roll_out(
+    plan: RolloutPlan, run_host: HostRun, masker: Masker,
+    sleep: Callable[[float], None] = time.sleep,
+) -> tuple[list[HostReport], list[str]]:  # fmt: skip
+    """Batch by batch: each starts once the previous one finished and the plan says go on
+    (`pause` seconds later); when it says stop, the hosts left are reported `not started`.
+    Returns the host reports (in plan order) and the rollout's decisions."""
+    reports: list[HostReport] = []
+    decisions = [plan.max_failed_reason]
+    for index, batch in enumerate(plan.batches):
+        verdict = plan.after(index, [r.host for r in reports if r.result != SUCCEEDED])
+        decisions.append(verdict.reason)
+        if not verdict.go:
+            note = f"left on its release: {verdict.reason}"
+            reports += [HostReport(host, NOT_STARTED, notes=[note]) for host in verdict.not_started]
+            break
+        if index and plan.pause:
+            sleep(plan.pause)
+        reports += _batch(plan, batch, run_host, masker)
+    return reports, decisions
+
+
+def in_process(
+    make_step: Callable[[HostReport], Step], request: DeployRequest, loaded: Loaded,
+    per_stack: PerStack,
+) -> HostRun:  # fmt: skip
+    """Run one host's stacks in this flow run (no subflow)."""
+    return lambda host: deploy_host(make_step, request, loaded, host, per_stack)
+
+
 def deploy_hosts(
     make_step: Callable[[HostReport], Step],
     request: DeployRequest,
@@ -69,15 +127,6 @@ def deploy_hosts(
     names: list[str],
     per_stack: PerStack,
 ) -> list[HostReport]:
-    """Every host in parallel (at most MAX_PARALLEL_HOSTS at once); one host's failure, even
-    an unexpected one, never stops the others."""
-
-    def one(name: str) -> HostReport:
-        try:
-            return deploy_host(make_step, request, loaded, name, per_stack)
-        except Exception as exc:
-            return HostReport(name, FAILED, loaded.masker(f"{type(exc).__name__}: {exc}"))
-
-    with ThreadPoolExecutor(max_workers=min(len(names), MAX_PARALLEL_HOSTS) or 1) as pool:
-        futures = [in_thread(pool, one, name) for name in names]
-        return [f.result() for f in futures]
+    """Every host in one batch in this flow run (rollout.parallel at once), no stop rule."""
+    plan = RolloutPlan.make(names, RolloutConfig(parallel=loaded.config.rollout.parallel))
+    return roll_out(plan, in_process(make_step, request, loaded, per_stack), loaded.masker)[0]

@@ -1,6 +1,6 @@
-"""deploy.yaml: the pure model (targets, stacks, images, disk, steps) and its loader.
+"""deploy.yaml: the pure model (targets, stacks, images, disk, steps, rollout) and its loader.
 
-Layout: fields (value types), target, stack, images, steps, deploy (the sections and the
+Layout: fields (value types), target, stack, images, steps, rollout, deploy (the sections and the
 whole file, no I/O); problems (ConfigError), interpolate (${...} and the secret rules),
 local (key files, known_hosts, bundles, secrets from the environment), load (the entry)."""
 
@@ -10,6 +10,7 @@ from dockyard.config.images import ImagesConfig, PerDeployImage, RegistryConfig,
 from dockyard.config.interpolate import SecretLookup, SecretSourceError
 from dockyard.config.load import load_config, load_targets
 from dockyard.config.problems import ConfigError, Problem, format_loc
+from dockyard.config.rollout import RolloutConfig
 from dockyard.config.stack import (
     HealthConfig,
     HealthHook,
@@ -37,6 +38,7 @@ __all__ = [
     "Problem",
     "RegistryConfig",
     "RestartRule",
+    "RolloutConfig",
     "SecretLookup",
     "SecretSourceError",
     "ServiceImage",

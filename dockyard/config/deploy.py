@@ -1,4 +1,4 @@
-"""A whole deploy.yaml: targets, stacks, images, disk and steps, with the cross-section rules."""
+"""A whole deploy.yaml: targets, stacks, images, disk, steps, rollout; the cross-section rules."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from pydantic import Field, SecretStr, model_validator
 
 from dockyard.config.fields import FieldProblem, Int, Model, Number
 from dockyard.config.images import ImagesConfig, PerDeployImage
+from dockyard.config.rollout import RolloutConfig
 from dockyard.config.stack import StackConfig
 from dockyard.config.steps import StepsConfig
 from dockyard.config.target import TargetConfig, unique_target_names
@@ -41,6 +42,7 @@ class DeployConfig(Model):
     images: ImagesConfig = ImagesConfig()
     disk: DiskConfig = DiskConfig()
     steps: StepsConfig = StepsConfig()
+    rollout: RolloutConfig = RolloutConfig()
 
     @model_validator(mode="after")
     def _check(self) -> DeployConfig:

@@ -19,18 +19,26 @@ from tests.integration.deploykit import DOCKYARD, Deploy, Result, app, migrator,
 MB = 1024 * 1024
 
 
+def _with_host_runs(url: str, flow_run_id: str) -> list[str]:
+    """The deploy run and its per-host subflow runs (where the step tasks run)."""
+    body = {"flow_runs": {"parent_flow_run_id": {"any_": [flow_run_id]}}, "limit": 200}
+    children = httpx.post(f"{url}/flow_runs/filter", json=body, timeout=10).json()
+    return [flow_run_id, *(c["id"] for c in children)]
+
+
 def _task_runs(deploy: Deploy, flow_run_id: str) -> dict[str, str]:
     """Task run name -> state name, as the Prefect API (and so the UI) shows them."""
     url = deploy.env["PREFECT_API_URL"]
-    body = {"flow_runs": {"id": {"any_": [flow_run_id]}}, "limit": 200}
+    body = {"flow_runs": {"id": {"any_": _with_host_runs(url, flow_run_id)}}, "limit": 200}
     runs = httpx.post(f"{url}/task_runs/filter", json=body, timeout=10).json()
     return {r["name"]: r["state"]["name"] for r in runs}
 
 
 def _task_run_states(deploy: Deploy, flow_run_id: str) -> dict[str, list[str]]:
-    """Task run name -> the states of every task run of that name in the flow run."""
+    """Task run name -> the states of every task run of that name in the flow run (and in
+    its host runs, a retry's fresh ones included)."""
     url = deploy.env["PREFECT_API_URL"]
-    body = {"flow_runs": {"id": {"any_": [flow_run_id]}}, "limit": 200}
+    body = {"flow_runs": {"id": {"any_": _with_host_runs(url, flow_run_id)}}, "limit": 200}
     states: dict[str, list[str]] = {}
     for run in httpx.post(f"{url}/task_runs/filter", json=body, timeout=10).json():
         states.setdefault(run["name"], []).append(run["state"]["name"])

@@ -1,5 +1,5 @@
-"""The Prefect UI shows a deploy: headless Chromium opens the flow run and finds its steps and
-the summary artifact."""
+"""The Prefect UI shows a deploy: headless Chromium opens the host's run and finds its steps, and
+the deploy run's summary artifact."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import shutil
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
@@ -53,9 +54,14 @@ def test_ui_shows_the_deploy_steps_and_the_summary_artifact(
     run_id = result.report["flow_run_id"]
     ui = deploy.env["PREFECT_API_URL"].removesuffix("/api")
 
-    browser.get(f"{ui}/runs/flow-run/{run_id}")
+    body = {"flow_runs": {"parent_flow_run_id": {"any_": [run_id]}}}
+    hosts = httpx.post(f"{deploy.env['PREFECT_API_URL']}/flow_runs/filter", json=body,
+                       timeout=10).json()  # fmt: skip
+    assert [h["name"] for h in hosts] == ["deploy vm1"]
+
+    browser.get(f"{ui}/runs/flow-run/{hosts[0]['id']}")  # the host's run holds its steps
     assert "Completed" in _page_text_until(browser, ["Completed", "Task Runs"], 60)
-    browser.save_screenshot(str(tmp_path / "flow-run.png"))
+    browser.save_screenshot(str(tmp_path / "host-run.png"))
     _open_tab(browser, "Task Runs")
     steps = ["preflight vm1", "lock vm1/shop", "pull dockyard/app:v1 on vm1", "health vm1/shop"]
     text = _page_text_until(browser, steps, 60)
@@ -63,6 +69,8 @@ def test_ui_shows_the_deploy_steps_and_the_summary_artifact(
     missing = [s for s in steps if s not in text]
     assert not missing, f"not on the page: {missing}\n{text[:2000]}"
 
+    browser.get(f"{ui}/runs/flow-run/{run_id}")
+    assert "Completed" in _page_text_until(browser, ["Completed", "Artifacts"], 60)
     _open_tab(browser, "Artifacts")
     text = _page_text_until(browser, ["deploy-summary"], 60)
     browser.save_screenshot(str(tmp_path / "flow-run-artifacts.png"))

@@ -3,17 +3,20 @@ failed-host isolation, driven by a fake step runner that records what it was ask
 
 from __future__ import annotations
 
+import threading
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
+from dockyard.config import RolloutConfig
 from dockyard.masking import Masker
 from dockyard.releases import Release
-from dockyard.report import FAILED, ROLLED_BACK, SUCCEEDED, HostReport
+from dockyard.report import FAILED, NOT_STARTED, ROLLED_BACK, SUCCEEDED, DeployReport, HostReport
+from dockyard.rollout import RolloutPlan
 from dockyard.session import DeployRequest
 from flows.deploy import deploy_stack
-from flows.hosts import deploy_host, deploy_hosts
+from flows.hosts import deploy_host, deploy_hosts, in_process, roll_out
 
 REQUEST = DeployRequest("deploy.yaml", {}, "run-1", "tester")
 GOOD = Release("r-old", "2026-01-01T00:00:00Z", "ci", "run-0", "succeeded", "h",
@@ -83,7 +86,7 @@ def _job(name: str, rerun_safe: bool, retries: int = 2) -> SimpleNamespace:
 def _loaded(*stacks: SimpleNamespace) -> SimpleNamespace:
     config = SimpleNamespace(
         stacks=list(stacks), disk=SimpleNamespace(keep_releases=3),
-        images=SimpleNamespace(parallel=2),
+        images=SimpleNamespace(parallel=2), rollout=RolloutConfig(),
     )  # fmt: skip
     return SimpleNamespace(config=config, masker=Masker(["pw-secret"]))
 
@@ -201,6 +204,97 @@ def test_one_host_failing_unexpectedly_does_not_stop_the_others() -> None:
     reports = deploy_hosts(make, REQUEST, loaded, ["vm1", "vm2", "vm3"], deploy_stack)
     assert [r.result for r in reports] == [SUCCEEDED, FAILED, SUCCEEDED]
     assert "pw-secret" not in reports[1].error and "***" in reports[1].error
+
+
+class Fleet:
+    """Runs hosts in process with a FakeStep each (failing `up` on the hosts in `bad`) and
+    records the order hosts started in and the most that ran at once."""
+
+    def __init__(self, bad: set[str] = frozenset(), meet: int = 1) -> None:
+        self.bad = set(bad)
+        self.meet = threading.Barrier(meet, timeout=10)  # `meet` hosts must run at once
+        self.started: list[str] = []
+        self.running = 0
+        self.most = 0
+        self.lock = threading.Lock()
+        self.slept: list[float] = []
+
+    def make(self, report: HostReport) -> FakeStep:
+        return FakeStep(report, {"up"} if report.host in self.bad else set())
+
+    def run(self, host: str) -> HostReport:
+        with self.lock:
+            self.started.append(host)
+            self.running += 1
+            self.most = max(self.most, self.running)
+        try:
+            self.meet.wait()
+            return in_process(self.make, REQUEST, _loaded(_stack("shop")), deploy_stack)(host)
+        finally:
+            with self.lock:
+                self.running -= 1
+
+    def roll(self, hosts: list[str], **policy: Any) -> tuple[list[HostReport], list[str]]:
+        plan = RolloutPlan.make(hosts, RolloutConfig(**policy))
+        return roll_out(plan, self.run, Masker(["pw-secret"]), self.slept.append)
+
+
+VMS = [f"vm{i}" for i in range(1, 7)]
+
+
+def test_the_canary_runs_alone_first_then_batches_with_the_pause_between() -> None:
+    fleet = Fleet()
+    reports, decisions = fleet.roll(VMS, canary=1, batch=2, pause="3s")
+    assert fleet.started[0] == "vm1"
+    assert [r.host for r in reports] == VMS and {r.result for r in reports} == {SUCCEEDED}
+    assert fleet.slept == [3.0, 3.0, 3.0]  # before batches 2, 3 and 4, not before the canary
+    assert reports[0].notes[-1] == "rollout canary: the first 1 of 6 hosts"
+    assert reports[0].finished <= min(r.started for r in reports[1:])
+    assert reports[2].finished <= min(r.started for r in reports[3:])
+    assert decisions[0] == "no failure limit: every host is tried"
+    assert decisions[-1] == "0 failed, within max_failed 6: batch 4: 1 of 6 hosts (batch 2)"
+
+
+def test_a_failed_canary_stops_the_rollout_and_the_rest_are_not_started() -> None:
+    fleet = Fleet({"vm1"})
+    reports, decisions = fleet.roll(VMS, canary=1, batch=2)
+    assert fleet.started == ["vm1"]
+    assert [r.result for r in reports] == [ROLLED_BACK] + [NOT_STARTED] * 5
+    assert reports[1].notes == ["left on its release: the canary failed (vm1): the rollout stops"]
+    assert (reports[1].steps, reports[1].started) == ([], "")
+    assert decisions[-1] == "the canary failed (vm1): the rollout stops"
+    deploy = DeployReport("run-1", "rel", reports, decisions)
+    assert deploy.result == FAILED
+    assert deploy.failed_hosts == VMS and deploy.not_started == VMS[1:]
+    assert deploy.summary() == "failed on vm1 not started: vm2, vm3, vm4, vm5, vm6"
+    assert deploy.to_json()["not_started"] == VMS[1:]
+    assert "## vm2: not started" in deploy.to_markdown()
+
+
+def test_max_failed_one_lets_one_failure_through_and_stops_at_the_second() -> None:
+    fleet = Fleet({"vm2", "vm4"})
+    reports, _ = fleet.roll(VMS, batch=2, max_failed=1)
+    assert fleet.started[:2] == ["vm1", "vm2"] and sorted(fleet.started) == VMS[:4]
+    assert [r.result for r in reports] == [
+        SUCCEEDED, ROLLED_BACK, SUCCEEDED, ROLLED_BACK, NOT_STARTED, NOT_STARTED,
+    ]  # fmt: skip
+    assert "2 hosts failed, more than max_failed 1" in reports[4].notes[0]
+
+
+def test_at_most_parallel_hosts_run_at_once() -> None:
+    fleet = Fleet(meet=2)
+    fleet.roll(VMS, parallel=2)
+    assert fleet.most == 2 and sorted(fleet.started) == VMS
+
+
+def test_a_host_run_that_raises_is_a_failed_host_with_a_masked_error() -> None:
+    def run(host: str) -> HostReport:
+        raise RuntimeError("pw-secret is wrong")
+
+    plan = RolloutPlan.make(["vm1", "vm2"], RolloutConfig(canary=1))
+    reports, _ = roll_out(plan, run, Masker(["pw-secret"]), lambda s: None)
+    assert [r.result for r in reports] == [FAILED, NOT_STARTED]
+    assert reports[0].error == "RuntimeError: *** is wrong" and reports[0].started
 
 
 def _rollback(history: list[Release], to: str | None) -> tuple[FakeStep, bool]:
