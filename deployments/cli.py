@@ -173,7 +173,18 @@ def resume(flow_run_id: str, as_json: bool) -> None:
 
         with get_client(sync_client=True) as client:
             run = client.read_flow_run(flow_run_id)
+            if "config_path" not in run.parameters and run.parent_task_run_id:
+                parent = client.read_task_run(run.parent_task_run_id)  # a per-host run's deploy
+                run = client.read_flow_run(parent.flow_run_id)
         params = run.parameters
+        if "config_path" not in params:
+            click.echo(
+                f"flow run {flow_run_id} is not a dockyard deploy run; give the deploy run's id "
+                "(dockyard deploy --json prints it as flow_run_id)",
+                err=True,
+            )
+            sys.exit(EXIT_BAD_INPUT)
+        flow_run_id = str(run.id)
         resumes = [*(params.get("resumes") or []), flow_run_id]
         _run_flow(params["config_path"], params.get("variables") or {}, params.get("hosts") or [],
                   as_json, resumes)  # fmt: skip

@@ -136,7 +136,11 @@ def test_kill_9_mid_pull_then_resume_completes_without_downloading_twice(
 
 def _latest_flow_run(deploy: Deploy) -> str:
     url = deploy.env["PREFECT_API_URL"]
-    body = {"sort": "START_TIME_DESC", "limit": 1}
+    body = {
+        "sort": "START_TIME_DESC",
+        "limit": 1,
+        "flows": {"name": {"any_": ["dockyard-deploy"]}},
+    }  # not a per-host subflow run
     return httpx.post(f"{url}/flow_runs/filter", json=body, timeout=10).json()[0]["id"]
 
 
