@@ -64,7 +64,8 @@ class Masker:
             return value if masked == value else masked
         if isinstance(value, bytes):
             text = value.decode(errors="replace")
-            return value if self(text) == text else self(text).encode()
+            masked = self(text)
+            return value if masked == text else masked.encode()
         if isinstance(value, BaseException):
             return self._exception(value, depth + 1)
         if isinstance(value, list | tuple):

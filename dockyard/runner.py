@@ -5,12 +5,12 @@ step's deadline. LinkRunner runs them over the SSH link; tests use tests/fakes.F
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol
 
+from dockyard.commands.remote import command_line
 from dockyard.deadline import Deadline
 from dockyard.masking import Masker
 from dockyard.ssh.errors import CommandTimeout
@@ -62,12 +62,11 @@ class LinkRunner:
         cap: float | None = None,
         quiet: bool = False,
     ) -> RunResult:
-        deadline.check()
-        budget = deadline.left(cap)
         on_output = None if quiet else self._stream
-        shown = cmd if isinstance(cmd, str) else shlex.join(cmd)
-        with _within(deadline, self.masker(shown[:120])):
-            return self.link.run(cmd, timeout=budget, check=check, stdin=stdin, on_output=on_output)
+        with _within(deadline, self.masker(command_line(cmd)[:120])):
+            return self.link.run(
+                cmd, timeout=deadline.left(cap), check=check, stdin=stdin, on_output=on_output
+            )
 
     def write_file(self, path: str, data: bytes, *, mode: int, deadline: Deadline) -> None:
         with _within(deadline, f"writing {path}"):

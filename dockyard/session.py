@@ -12,7 +12,7 @@ from dockyard.config import DeployConfig, SecretLookup, StackConfig, TargetConfi
 from dockyard.masking import Masker
 from dockyard.release_identity import config_hash
 from dockyard.runner import LinkRunner
-from dockyard.ssh.link import Link, RunResult
+from dockyard.ssh.link import Link
 from dockyard.ssh.pool import default_pool
 from dockyard.ssh.settings import LinkSettings
 
@@ -100,15 +100,6 @@ class HostStack:
 
     def mask(self, text: str) -> str:
         return self.loaded.masker(text)
-
-    def run(self, argv: list[str] | str, *, timeout: float, check: bool = True) -> RunResult:
-        """Run on the host, streaming masked output lines to the step's log."""
-        return self.link.run(
-            argv,
-            timeout=timeout,
-            check=check,
-            on_output=lambda _stream, line: self.log(self.mask(line.rstrip())),
-        )
 
     @property
     def runner(self) -> LinkRunner:

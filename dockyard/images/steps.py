@@ -27,7 +27,6 @@ from dockyard.images.pull import Progress, PullResult, engine_pull
 from dockyard.images.ref import ImageRef
 from dockyard.images.registry import RegistryClient
 from dockyard.images.resolve import ResolvedStack, resolve_stack
-from dockyard.runner import LinkRunner
 from dockyard.session import HostStack
 from dockyard.ssh.docker_client import docker_client
 
@@ -45,7 +44,7 @@ class StackPlan:
 
 def plan_stack(hs: HostStack, deadline: Deadline) -> StackPlan:
     """Resolve the stack on the host and decide per image (reads only; changes nothing)."""
-    resolved = resolve_stack(hs, _runner(hs), deadline)
+    resolved = resolve_stack(hs, hs.runner, deadline)
     services = services_from_compose_json(resolved.config, hs.stack.profiles, resolved.job_services)
     policy = PlanPolicy.from_config(hs.config, hs.stack.project)
     client = docker_client(hs.link, timeout=deadline.left(API_CAP))
@@ -90,7 +89,7 @@ def pull_on_host(
     both this pull and the registry's digest checks."""
     started = time.monotonic()
     ref = ImageRef.parse(decision.pull_ref)
-    runner = _runner(hs)
+    runner = hs.runner
     before = LEDGER.before(hs.target.name, ref.pull_ref, lambda: snapshot_layers(runner, deadline))
     with _registry(hs, deadline) as registry:
         if registry.logins.credentials_for(ref) is None:
@@ -141,7 +140,3 @@ def _fetched(
 
 def _registry(hs: HostStack, deadline: Deadline) -> RegistryClient:
     return RegistryClient.from_config(hs.config.images.registries, deadline=deadline)
-
-
-def _runner(hs: HostStack) -> LinkRunner:
-    return LinkRunner(hs.link, hs.log, hs.loaded.masker)

@@ -30,7 +30,7 @@ class Locked:
 
 
 def runner(hs: HostStack) -> LinkRunner:
-    return LinkRunner(hs.link, hs.log, hs.mask)
+    return hs.runner
 
 
 def _key(hs: HostStack, run_id: str) -> tuple[str, str, str]:
