@@ -80,10 +80,13 @@ class DeployConfig(Model):
                     )
         return self
 
-    def per_deploy_images(self) -> list[PerDeployImage]:
-        """Every (stack, env name, image) named by images.per_deploy."""
+    def per_deploy_images(self, project: str | None = None) -> list[PerDeployImage]:
+        """Every (stack, env name, image) named by images.per_deploy; of one stack if
+        `project` is given."""
         images = []
         for stack in self.stacks:
+            if project is not None and stack.project != project:
+                continue
             for name in self.images.per_deploy:
                 value = stack.env.get(name)
                 if isinstance(value, str):

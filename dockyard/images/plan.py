@@ -63,7 +63,7 @@ class PlanPolicy:
     def from_config(cls, config: DeployConfig, project: str) -> PlanPolicy:
         """The policy of one stack of a loaded deploy.yaml."""
         return cls(
-            per_deploy=frozenset(p.ref for p in config.per_deploy_images() if p.project == project),
+            per_deploy=frozenset(p.ref for p in config.per_deploy_images(project)),
             moving_tags=frozenset(config.images.moving_tags),
             overrides={name: s.pull for name, s in config.images.services.items()},
         )

@@ -51,9 +51,7 @@ def record(
         result=result,
         config_hash=hs.loaded.release,
         images=running_images(hs, deadline),
-        variables={
-            p.name: p.ref for p in hs.config.per_deploy_images() if p.project == hs.stack.project
-        },
+        variables={p.name: p.ref for p in hs.config.per_deploy_images(hs.stack.project)},
     )
     releases.append(hs.link, hs.project.state.root, release, timeout=deadline.left())
     if result == "succeeded":
