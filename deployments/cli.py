@@ -25,8 +25,8 @@ def _print_report(report: dict, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return
-    click.echo(f"deploy {report['result']} (release {report['release']}, "
-               f"flow run {report['flow_run_id']})")  # fmt: skip
+    run = f"flow run {report['flow_run_id']}" if report["flow_run_id"] else "no flow run"
+    click.echo(f"deploy {report['result']} (release {report['release']}, {run})")
     for name, host in report["hosts"].items():
         click.echo(f"\n{name}: {host['result']}" + (f": {host['error']}" if host["error"] else ""))
         for step in host["steps"]:
@@ -90,31 +90,58 @@ def _prefect_api() -> Iterator[None]:
         del os.environ["PREFECT_API_URL"]
 
 
+class _PrefectSecretsOnUse:
+    """tasks.secrets.PrefectSecrets, imported when a secret is first looked up there: a deploy
+    whose secrets are all in the environment never imports Prefect for them."""
+
+    def _real(self) -> SecretLookup:
+        from tasks.secrets import PrefectSecrets
+
+        return PrefectSecrets()
+
+    def where(self, name: str) -> str:
+        return self._real().where(name)
+
+    def __call__(self, name: str) -> str | None:
+        return self._real()(name)
+
+
 def secret_lookup() -> SecretLookup | None:
     """Prefect Secret blocks as the second secret source when a Prefect API is configured
-    (the flow registers the same lookup on the worker); none otherwise, without importing
-    Prefect."""
+    (the flow registers the same lookup on the worker); none otherwise. Prefect is imported
+    only if a secret is missing from the environment."""
     if not os.environ.get("PREFECT_API_URL"):
         return None
-    from tasks.secrets import PrefectSecrets
-
-    return PrefectSecrets()
+    return _PrefectSecretsOnUse()
 
 
-def _run(
-    config_path: str, variables: dict[str, str], hosts: list[str], as_json: bool, resumes: list[str]
-) -> None:
-    with _prefect_api():
-        _run_flow(config_path, variables, hosts, as_json, resumes)
+def _unchanged(config_path: str, variables: dict[str, str], hosts: list[str], as_json: bool,
+               lookup: SecretLookup | None) -> None:  # fmt: skip
+    """Exit 0 with the report when every selected host already runs this release as recorded
+    (dockyard/noop.py); return when any stack on any host needs the flow."""
+    from dockyard import noop
+    from dockyard.session import DeployRequest, load, set_secret_lookup
+
+    set_secret_lookup(lookup)
+    request = DeployRequest(config_path, variables, actor=actor())
+    checks = noop.check_hosts(request, hosts)
+    if all(c.unchanged for c in checks):
+        _print_report(noop.report(load(request).release, checks).to_json(), as_json)
+        sys.exit(0)
 
 
 def _run_flow(
-    config_path: str, variables: dict[str, str], hosts: list[str], as_json: bool, resumes: list[str]
+    config_path: str,
+    variables: dict[str, str],
+    hosts: list[str],
+    as_json: bool,
+    resumes: list[str],
+    force: bool = False,
 ) -> None:
     from flows.deploy import deploy as deploy_flow
 
     with _progress_bars(not as_json and sys.stderr.isatty()):
-        state = deploy_flow(config_path, variables, hosts or None, actor(), resumes,
+        state = deploy_flow(config_path, variables, hosts or None, actor(), resumes, force,
                             return_state=True)  # fmt: skip
     report = state.result(raise_on_failure=False)
     if not isinstance(report, dict):
@@ -128,14 +155,24 @@ def _run_flow(
 @config_option
 @click.option("--host", "hosts", multiple=True, help="Only these targets (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@click.option("--resume-rollout", "resume_run", default=None, metavar="FLOW_RUN_ID",
-              help="Deploy only the hosts that deploy run did not finish.")  # fmt: skip
+@click.option(
+    "--resume-rollout",
+    "resume_run",
+    default=None,
+    metavar="FLOW_RUN_ID",
+    help="Deploy only the hosts that deploy run did not finish.",
+)
+@click.option("--force", is_flag=True,
+              help="Run every step even where the host already runs this release.")  # fmt: skip
 def deploy(config_path: str, sets: tuple[str, ...], hosts: tuple[str, ...], as_json: bool,
-           resume_run: str | None) -> None:  # fmt: skip
-    """Deploy deploy.yaml's stacks through the Prefect flow (exit 0 ok, 1 failed, 2 bad input)."""
+           resume_run: str | None, force: bool) -> None:  # fmt: skip
+    """Deploy deploy.yaml's stacks through the Prefect flow (exit 0 ok, 1 failed, 2 bad input).
+    Hosts that already run this release as recorded are checked in one read each and left as
+    they are; when all are, no flow run is started."""
     variables = parse_sets(sets)
+    lookup = secret_lookup()
     try:
-        config = load_config(config_path, variables, secret_lookup=secret_lookup())
+        config = load_config(config_path, variables, secret_lookup=lookup)
     except ConfigError as exc:
         fail_config(exc)
         return
@@ -145,7 +182,11 @@ def deploy(config_path: str, sets: tuple[str, ...], hosts: tuple[str, ...], as_j
         sys.exit(EXIT_BAD_INPUT)
     if resume_run:
         hosts = tuple(_resume_rollout(resume_run, [t.name for t in config.targets], hosts))
-    _run(config_path, variables, list(hosts), as_json, [])
+    elif not force:
+        _unchanged(config_path, variables, list(hosts) or [t.name for t in config.targets],
+                   as_json, lookup)  # fmt: skip
+    with _prefect_api():
+        _run_flow(config_path, variables, list(hosts), as_json, [], force)
 
 
 def _resume_rollout(flow_run_id: str, targets: list[str], hosts: tuple[str, ...]) -> list[str]:

@@ -34,7 +34,8 @@ class RecordedRelease:
 
 @dataclass(frozen=True)
 class RunningContainer:
-    """One container of the stack as the engine shows it (compose labels, image, state)."""
+    """One container of the stack as the engine shows it (compose labels, image, state);
+    `one_off` marks a `compose run` container (a job's), which no release record lists."""
 
     name: str
     service: str
@@ -44,6 +45,7 @@ class RunningContainer:
     health: str = ""
     exit_code: int = 0
     repo_digests: tuple[str, ...] = ()
+    one_off: bool = False
 
     def runs(self, image: str) -> bool:
         """Whether this container's image is `image` (an image id or a repo@digest)."""
@@ -78,7 +80,8 @@ def decide(
 ) -> Convergence:
     """`unchanged` only when the recorded release is this one, nothing needs pulling and every
     recorded service runs its recorded image with its recorded config hash; else `changed` with
-    every reason found. `force` runs everything."""
+    every reason found. Jobs' `compose run` containers are not the release's. `force` runs
+    everything."""
     if force:
         return Convergence("changed", ("--force: every step runs",))
     if current is None:
@@ -90,7 +93,8 @@ def decide(
         reasons.append(f"{len(to_pull)} image(s) to pull: {', '.join(sorted(to_pull))}")
     by_service: dict[str, list[RunningContainer]] = {}
     for container in containers:
-        by_service.setdefault(container.service, []).append(container)
+        if not container.one_off:
+            by_service.setdefault(container.service, []).append(container)
     for service, recorded in sorted(current.services.items()):
         reasons += _service_reasons(service, recorded, by_service.pop(service, []),
                                     service in current.one_shot)  # fmt: skip

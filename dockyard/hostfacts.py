@@ -17,6 +17,7 @@ from dockyard.images.plan import LocalImage
 SERVICE = "com.docker.compose.service"
 CONFIG_HASH = "com.docker.compose.config-hash"
 PROJECT = "com.docker.compose.project"
+ONE_OFF = "com.docker.compose.oneoff"
 
 
 class FactsError(DeployError):
@@ -98,6 +99,7 @@ def _container(c: Mapping[str, Any], digests: Mapping[str, tuple[str, ...]]) -> 
         health=str(c.get("health") or ""),
         exit_code=int(c.get("exit_code") or 0),
         repo_digests=digests.get(str(c["image"]), ()),
+        one_off=str(labels.get(ONE_OFF, "")).lower() == "true",
     )
 
 

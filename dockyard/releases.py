@@ -17,7 +17,9 @@ MAX_BYTES = 8 << 20
 
 @dataclass(frozen=True)
 class Release:
-    """What a deploy put on a host and how it ended."""
+    """What a deploy put on a host and how it ended. `refs` is the plan's service -> image as
+    the compose config names it; `services` is, per service container, the image id and compose
+    config hash it ran with when recorded (the convergence check compares both)."""
 
     id: str
     time: str
@@ -27,6 +29,8 @@ class Release:
     config_hash: str
     images: dict[str, str] = field(default_factory=dict)
     variables: dict[str, str] = field(default_factory=dict)
+    refs: dict[str, str] = field(default_factory=dict)
+    services: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def succeeded(self) -> bool:

@@ -59,7 +59,8 @@ class PruneSection:
 @dataclass
 class HostReport:
     """How the deploy went on one host; `started`/`finished` are UTC ISO times (empty for a
-    host the rollout did not start, which stays on its release)."""
+    host the rollout did not start, which stays on its release); `unchanged` lists the stacks
+    that already ran this release, whose remaining steps were skipped."""
 
     host: str
     result: str = SUCCEEDED
@@ -71,6 +72,7 @@ class HostReport:
     prunes: list[PruneSection] = field(default_factory=list)
     started: str = ""
     finished: str = ""
+    unchanged: list[str] = field(default_factory=list)
 
 
 @dataclass

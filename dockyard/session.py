@@ -21,13 +21,15 @@ Log = Callable[[str], None]
 
 @dataclass(frozen=True)
 class DeployRequest:
-    """What a run deploys: picklable, so Prefect tasks pass it instead of live objects."""
+    """What a run deploys: picklable, so Prefect tasks pass it instead of live objects;
+    `force` runs every step even when the host already runs the release."""
 
     config_path: str
     variables: Mapping[str, str] = field(default_factory=dict)
     run_id: str = "local"
     actor: str = "unknown"
     resumes: tuple[str, ...] = ()
+    force: bool = False
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ class Step:
 
 STEPS: tuple[Step, ...] = (
     Step("preflight", False, "strict host key; docker, daemon and compose versions"),
+    Step("converge", False, "is this release already running as recorded? then skip the rest"),
     Step("lock", False, "take the stack's host lease"),
     Step("plan", False, "resolve the stack, decide per image: skip, pull or verify"),
     Step("verify", True, "every per-deploy or to-be-pulled image exists in its registry"),

@@ -78,6 +78,12 @@ def deploy_stack(
     may_roll_back = False
     try:
         facts = step(host_tasks.check_host, request, host, p)
+        verdict = step(host_tasks.converge_stack, request, host, p)
+        if verdict.unchanged:
+            report.unchanged.append(p)
+            report.notes.append(f"{p}: unchanged: {'; '.join(verdict.reasons)} (--force runs "
+                                "every step)")  # fmt: skip
+            return
         locked = step(host_tasks.take_lock, request, host, p)
         if locked.note:
             report.notes.append(f"{p}: {locked.note}")
@@ -106,7 +112,8 @@ def deploy_stack(
         report.notes += [f"restarted {s}: its config files changed" for s in restarted]
         step(release_tasks.health, request, host, p, stack_plan.resolved.active)
         may_roll_back = False
-        step(release_tasks.record_release, request, host, p, "succeeded")
+        refs = {s: d.image for d in stack_plan.plan.decisions for s in d.services}
+        step(release_tasks.record_release, request, host, p, "succeeded", refs=refs)
     except Exception as exc:
         if isinstance(exc, GateStillFails):
             report.prunes.append(exc.prune.section(p, "disk gate"))
@@ -165,12 +172,14 @@ def deploy(
     hosts: list[str] | None = None,
     actor: str = "unknown",
     resumes: list[str] | None = None,
+    force: bool = False,
 ) -> Any:
     """Deploy every stack of the config to its targets by the rollout policy, one subflow run
-    per host; fail if any host failed or was not started."""
+    per host; fail if any host failed or was not started. A stack the host already runs as
+    recorded is left as it is, unless `force`."""
     run_id = str(flow_run.get_id() or "local")
     request = DeployRequest(config_path, dict(variables or {}), run_id, actor,
-                            tuple(resumes or ()))  # fmt: skip
+                            tuple(resumes or ()), force)  # fmt: skip
     set_secret_lookup(PrefectSecrets())
     loaded = load(request)
     names = [t.name for t in loaded.config.targets if not hosts or t.name in hosts]

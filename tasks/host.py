@@ -8,7 +8,9 @@ import httpx
 from prefect.client.orchestration import get_client
 from prefect.exceptions import ObjectNotFound
 
+from dockyard.convergence import Convergence
 from dockyard.pipeline import diagnostics, locking
+from dockyard.pipeline.converge import converge
 from dockyard.pipeline.preflight import HostFacts, preflight
 from dockyard.session import DeployRequest
 from tasks.context import stack_for
@@ -19,6 +21,12 @@ from tasks.policy import current_deadline, fresh_step
 def check_host(request: DeployRequest, host: str, project: str) -> HostFacts:
     """Connect (strict host key) and check docker, the daemon and compose."""
     return preflight(stack_for(request, host, project), current_deadline())
+
+
+@fresh_step("converge", "converge {host}/{project}")
+def converge_stack(request: DeployRequest, host: str, project: str) -> Convergence:
+    """Whether the host already runs this release as recorded (one read of the host)."""
+    return converge(stack_for(request, host, project), current_deadline(), request.force)
 
 
 @fresh_step("lock", "lock {host}/{project}")

@@ -28,13 +28,14 @@ def read_releases(request: DeployRequest, host: str, project: str) -> list[Relea
 
 @fresh_step("record", "record {host}/{project}")
 def record_release(
-    request: DeployRequest, host: str, project: str, result: str, release_id: str | None = None
-) -> Release:
-    """Append the release record (images by digest, config hash, actor, run id, result) of
-    this deploy's release, or of `release_id` (a rollback to it)."""
+    request: DeployRequest, host: str, project: str, result: str, release_id: str | None = None,
+    refs: dict[str, str] | None = None,
+) -> Release:  # fmt: skip
+    """Append the release record (images by digest and config hash, the plan's `refs`, config
+    hash, actor, run id, result) of this deploy's release, or of `release_id` (a rollback)."""
     hs = stack_for(request, host, project)
     return record.record(hs, release_id or hs.loaded.release, request.run_id, request.actor,
-                         result, current_deadline())  # fmt: skip
+                         result, current_deadline(), refs)  # fmt: skip
 
 
 @fresh_step("rollback", "rollback {host}/{project}")

@@ -20,17 +20,6 @@ def probe() -> str:
     return PROBE
 
 
-def container_images(container_ids: Iterable[str]) -> list[str]:
-    """`<name> <image id>` of each container."""
-    return ["docker", "inspect", "--format", "{{.Name}} {{.Image}}", *container_ids]
-
-
-def image_repo_digests(image_ids: Iterable[str]) -> list[str]:
-    """`<image id> <RepoDigests as JSON>` of each image."""
-    return ["docker", "image", "inspect", "--format", "{{.Id}} {{json .RepoDigests}}",
-            *image_ids]  # fmt: skip
-
-
 def missing_networks(names: Iterable[str]) -> str:
     """Print the name of each network in `names` that does not exist on the engine."""
     return "; ".join(

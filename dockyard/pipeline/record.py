@@ -2,47 +2,45 @@
 
 from __future__ import annotations
 
-import json
 import time
+from collections.abc import Mapping
 
 from dockyard import releases
-from dockyard.commands import docker
 from dockyard.commands.compose import image_override
 from dockyard.deadline import Deadline
-from dockyard.health import parse_ps
+from dockyard.hostfacts import HostFacts
 from dockyard.pipeline import locking, switch
+from dockyard.pipeline.facts import read_facts
 from dockyard.releases import Release
 from dockyard.session import HostStack
 
 
-def running_images(hs: HostStack, deadline: Deadline) -> dict[str, str]:
-    """service -> `name@sha256:…` of the image each running container uses."""
-    run = hs.runner.run
-    states = parse_ps(run(hs.project.ps_json(), deadline=deadline, quiet=True).stdout)
-    ids = {s.service: s.id for s in states if s.state == "running"}
-    if not ids:
-        return {}
-    out = run(docker.container_images(ids.values()), deadline=deadline, quiet=True).stdout
-    image_ids = dict(line.split() for line in out.split("\n") if line)
-    argv = docker.image_repo_digests(sorted(set(image_ids.values())))
-    repo_digests: dict[str, list[str]] = {}
-    for line in run(argv, deadline=deadline, quiet=True).stdout.splitlines():
-        image_id, _, digests = line.partition(" ")
-        repo_digests[image_id] = json.loads(digests or "[]")
-    by_container = {f"/{s.name}": s.service for s in states}
+def running_images(facts: HostFacts) -> dict[str, str]:
+    """service -> `name@sha256:…` (else the image id) of the image each running container of
+    the stack uses; jobs' `compose run` containers left out."""
     images = {}
-    for name, image_id in image_ids.items():
-        service = by_container.get(name)
-        if service:
-            known = repo_digests.get(image_id) or [image_id]
-            images[service] = known[0]
+    for c in facts.containers:
+        if c.state == "running" and not c.one_off and c.service:
+            images[c.service] = c.repo_digests[0] if c.repo_digests else c.image_id
     return dict(sorted(images.items()))
 
 
+def recorded_services(facts: HostFacts) -> dict[str, dict[str, str]]:
+    """service -> the image id and compose config hash its container runs with."""
+    return {
+        c.service: {"id": c.image_id, "config_hash": c.config_hash}
+        for c in sorted(facts.containers, key=lambda c: c.name)
+        if c.service and not c.one_off
+    }
+
+
 def record(
-    hs: HostStack, release_id: str, run_id: str, actor: str, result: str, deadline: Deadline
-) -> Release:
-    """Append this deploy's release record on the host."""
+    hs: HostStack, release_id: str, run_id: str, actor: str, result: str, deadline: Deadline,
+    refs: Mapping[str, str] | None = None,
+) -> Release:  # fmt: skip
+    """Append this deploy's release record on the host: what runs by digest and config hash,
+    and `refs` (the plan's service -> image) when a deploy, not a rollback, wrote it."""
+    facts = read_facts(hs, deadline)
     release = Release(
         id=release_id,
         time=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -50,8 +48,10 @@ def record(
         run_id=run_id,
         result=result,
         config_hash=hs.loaded.release,
-        images=running_images(hs, deadline),
+        images=running_images(facts),
         variables={p.name: p.ref for p in hs.config.per_deploy_images(hs.stack.project)},
+        refs=dict(sorted((refs or {}).items())),
+        services=recorded_services(facts),
     )
     releases.append(hs.link, hs.project.state.root, release, timeout=deadline.left())
     if result == "succeeded":

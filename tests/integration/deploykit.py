@@ -8,6 +8,8 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,8 @@ from typing import Any
 import httpx
 import yaml
 
+from dockyard.lab.catalog import service
+from dockyard.lab.images import BuiltImage, RegistryPusher, build
 from dockyard.lab.lab import Lab
 
 REPO = Path(__file__).resolve().parents[2]
@@ -160,6 +164,20 @@ class Result:
 
     def steps(self, name: str = "vm1") -> dict[str, dict[str, Any]]:
         return {s["name"]: s for s in self.host(name)["steps"]}
+
+
+@contextmanager
+def moved_latest(lab: Lab, name: str = "autoheal") -> Iterator[BuiltImage]:
+    """The lab registry's `<name>:latest` moved to a new image for the block, then put back."""
+    original = build(service(name, "latest", 1))
+    moved = build(service(name, "latest", 1.5))
+    pusher = RegistryPusher(f"http://127.0.0.1:{lab.layout.ports.registry_direct}")
+    try:
+        pusher.push(moved)
+        yield moved
+    finally:
+        pusher.push(original)
+        pusher.close()
 
 
 def unreachable(target: dict[str, Any], lab: Lab) -> dict[str, Any]:

@@ -10,11 +10,16 @@ import yaml
 
 from dockyard.images.ref import ImageRef
 from dockyard.images.registry import RegistryClient
-from dockyard.lab.catalog import service
-from dockyard.lab.images import RegistryPusher, build
 from dockyard.lab.lab import Lab
 from dockyard.lint import lint_compose
-from tests.integration.deploykit import DOCKYARD, EXAMPLE, Deploy, release_vars, unreachable
+from tests.integration.deploykit import (
+    DOCKYARD,
+    EXAMPLE,
+    Deploy,
+    moved_latest,
+    release_vars,
+    unreachable,
+)
 
 
 def _cli(deploy: Deploy, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -105,14 +110,10 @@ def test_latest_changed_upstream_is_pulled_by_digest_unchanged_is_skipped(
     deploy: Deploy, lab: Lab
 ) -> None:
     assert deploy.deploy("v1").code == 0
-    again = deploy.deploy("v1")
+    again = deploy.run("deploy", "--json", "--force", variables=release_vars("v1"))
     autoheal = next(i for i in again.host()["images"] if "autoheal" in i["image"])
     assert autoheal["action"] == "skip" and "unchanged" in autoheal["reason"]
-    original = build(service("autoheal", "latest", 1))
-    changed = build(service("autoheal", "latest", 1.5))
-    pusher = RegistryPusher(f"http://127.0.0.1:{lab.layout.ports.registry_direct}")
-    try:
-        pusher.push(changed)
+    with moved_latest(lab) as changed:
         moved = deploy.deploy("v2")
         assert moved.code == 0, moved.stderr[-2000:]
         autoheal = next(i for i in moved.host()["images"] if "autoheal" in i["image"])
@@ -121,6 +122,3 @@ def test_latest_changed_upstream_is_pulled_by_digest_unchanged_is_skipped(
         running = deploy.host(f"docker inspect --format '{{{{.Image}}}}' "
                               f"{deploy.container_ids()['autoheal']}").strip()  # fmt: skip
         assert running == changed.config.digest
-    finally:
-        pusher.push(original)
-        pusher.close()

@@ -10,7 +10,15 @@ import time
 import pytest
 
 from dockyard.lab.faultproxy import ProxyControl
-from tests.integration.deploykit import DB_PASSWORD, Deploy, app, migrator, release_vars
+from dockyard.lab.lab import Lab
+from tests.integration.deploykit import (
+    DB_PASSWORD,
+    Deploy,
+    app,
+    migrator,
+    moved_latest,
+    release_vars,
+)
 
 SERVICES = {"app", "postgres", "redis", "proxy", "gateway", "autoheal", "tools", "worker"}
 
@@ -35,14 +43,44 @@ def test_fresh_deploy_then_noop_redeploy_touches_nothing(
     proxy.reset_stats("registry")
     again = deploy.deploy("v1")
     assert again.code == 0, again.stderr[-3000:]
-    images = again.host()["images"]
+    assert again.report["flow_run_id"] == "", "an unchanged host needs no flow run"
+    assert again.host()["unchanged"] == ["shop"]
+    assert list(again.steps()) == ["converge"]
+    requests = proxy.stats("registry")["requests"]
+    assert requests and not [r for r in requests if "/blobs/" in r["path"]], requests
+    assert not [r for r in requests if r["method"] != "HEAD"], "the check only HEADs manifests"
+    assert deploy.container_ids() == before
+    assert _migrations(deploy) == ["applied v1"]
+
+    forced = deploy.run("deploy", "--json", "--force", variables=release_vars("v1"))
+    assert forced.code == 0, forced.stderr[-3000:]
+    images = forced.host()["images"]
     assert {i["action"] for i in images if "worker" not in i["image"]} <= {"skip", "verify"}
     assert sum(i["bytes"] for i in images) == 0, [i for i in images if i["bytes"]]
-    requests = proxy.stats("registry")["requests"]
-    assert not [r for r in requests if "/blobs/" in r["path"]], requests
+    assert forced.steps()["converge"]["state"] == "Completed"
+    assert forced.steps()["up"]["state"] == "Completed", "--force runs every step"
     assert deploy.container_ids() == before
-    assert again.steps()["up"]["state"] == "Completed", "a finished release redeploys afresh"
     assert _migrations(deploy) == ["applied v1", "applied v1"]
+
+
+def test_a_stopped_service_or_a_moved_tag_makes_the_same_release_deploy_again(
+    deploy: Deploy, lab: Lab
+) -> None:
+    assert deploy.deploy("v1").code == 0
+    deploy.compose("stop", "redis")
+    healed = deploy.deploy("v1")
+    assert healed.code == 0, healed.stderr[-3000:]
+    assert healed.report["flow_run_id"] and healed.host()["unchanged"] == []
+    assert healed.steps()["up"]["state"] == "Completed"
+    assert set(deploy.container_ids()) == SERVICES
+    assert deploy.deploy("v1").report["flow_run_id"] == "", "healed: unchanged again"
+
+    with moved_latest(lab):
+        again = deploy.deploy("v1")
+        assert again.code == 0, again.stderr[-3000:]
+        assert again.report["flow_run_id"], "a moved tag is not a no-op"
+        autoheal = next(i for i in again.host()["images"] if "autoheal" in i["image"])
+        assert autoheal["action"] == "pull"
 
 
 def test_new_release_pulls_the_per_deploy_images_and_migrates_once(deploy: Deploy) -> None:

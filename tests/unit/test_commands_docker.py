@@ -12,14 +12,6 @@ def test_probe_prints_three_facts_in_one_command() -> None:
     assert text.endswith("docker info --format '{{.DockerRootDir}}'")
 
 
-def test_inspect_builders_are_argv() -> None:
-    assert docker.container_images(["a1", "b2"]) == [
-        "docker", "inspect", "--format", "{{.Name}} {{.Image}}", "a1", "b2",
-    ]  # fmt: skip
-    argv = docker.image_repo_digests(["sha256:1"])
-    assert argv[:3] == ["docker", "image", "inspect"] and argv[-1] == "sha256:1"
-
-
 def test_missing_networks_quotes_each_name() -> None:
     text = docker.missing_networks(["edge", "we ird"])
     assert "docker network inspect edge >/dev/null 2>&1 || echo edge" in text

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from dockyard.config import RolloutConfig
+from dockyard.convergence import Convergence
 from dockyard.masking import Masker
 from dockyard.releases import Release
 from dockyard.report import FAILED, NOT_STARTED, ROLLED_BACK, SUCCEEDED, DeployReport, HostReport
@@ -18,6 +19,7 @@ from dockyard.session import DeployRequest
 from flows.deploy import deploy_stack
 from flows.hosts import deploy_host, deploy_hosts, in_process, roll_out
 
+CHANGED = Convergence("changed", ("the host runs release r-old, not r-new",))
 REQUEST = DeployRequest("deploy.yaml", {}, "run-1", "tester")
 GOOD = Release("r-old", "2026-01-01T00:00:00Z", "ci", "run-0", "succeeded", "h",
                {"app": "app@sha256:1"})  # fmt: skip
@@ -31,11 +33,14 @@ class FakeStep:
     """Answers step tasks by name, raises at the steps in `fail_at`, records each step's label
     and the retries it was given."""
 
-    def __init__(self, report: HostReport, fail_at: set[str] = frozenset(), history=None) -> None:
+    def __init__(self, report: HostReport, fail_at: set[str] = frozenset(), history=None,
+                 verdict: Convergence = CHANGED) -> None:  # fmt: skip
         self.report = report
+        self.verdict = verdict
         self.fail_at = set(fail_at)
         self.history = [GOOD] if history is None else history
         self.asked: list[str] = []
+        self.calls: list[tuple[str, dict[str, Any]]] = []
         self.retries: dict[str, int | None] = {}
 
     def _answer(self, name: str, label: str) -> Any:
@@ -43,6 +48,7 @@ class FakeStep:
         if label in self.fail_at:
             raise Boom(f"{label} failed")
         return {
+            "converge": self.verdict,
             "lock": SimpleNamespace(note="", attempt="att-1"),
             "plan": SimpleNamespace(
                 plan=SimpleNamespace(
@@ -62,6 +68,7 @@ class FakeStep:
     def __call__(self, task: Any, *args: Any, label: str | None = None,
                  retries: int | None = None, **kwargs: Any) -> Any:  # fmt: skip
         self.retries[label or task.name] = retries
+        self.calls.append((task.name, kwargs))
         return self._answer(task.name, label or task.name)
 
     def outcome(self, task: Any, *args: Any, label: str | None = None,
@@ -71,8 +78,10 @@ class FakeStep:
 
 def _decision(image: str) -> SimpleNamespace:
     kind = SimpleNamespace(value="version")
-    return SimpleNamespace(image=image, service=image.split(":")[0], kind=kind, action="pull",
-                           reason="absent", ref=SimpleNamespace(short=image))  # fmt: skip
+    service = image.split(":")[0]
+    return SimpleNamespace(image=image, service=service, services=(service,), kind=kind,
+                           action="pull", reason="absent",
+                           ref=SimpleNamespace(short=image))  # fmt: skip
 
 
 def _stack(project: str, jobs: tuple[Any, ...] = ()) -> SimpleNamespace:
@@ -92,8 +101,9 @@ def _loaded(*stacks: SimpleNamespace) -> SimpleNamespace:
 
 
 HAPPY = [
-    "preflight", "lock", "plan", "verify", "sync", "env", "releases", "disk", "pull app:v2",
-    "job migrate", "stop-first", "up", "restarts", "health", "record", "cleanup", "unlock",
+    "preflight", "converge", "lock", "plan", "verify", "sync", "env", "releases", "disk",
+    "pull app:v2", "job migrate", "stop-first", "up", "restarts", "health", "record", "cleanup",
+    "unlock",
 ]  # fmt: skip
 
 
@@ -113,6 +123,24 @@ def test_the_steps_run_in_pipeline_order_and_pull_bytes_reach_the_report() -> No
     assert step.asked == HAPPY
     assert step.report.result == SUCCEEDED
     assert {i.image: i.bytes for i in step.report.images} == {"app:v2": 123, "db:15": 0}
+
+
+def test_an_unchanged_stack_stops_after_the_check_without_lock_or_cleanup() -> None:
+    verdict = Convergence("unchanged", ("release r-new already runs as recorded",))
+    step = FakeStep(HostReport("vm1"), verdict=verdict)
+    stack = _stack("shop", (_job("migrate", rerun_safe=False),))
+    deploy_stack(step, REQUEST, _loaded(stack), "vm1", stack)
+    assert step.asked == ["preflight", "converge"]
+    assert step.report.result == SUCCEEDED and step.report.unchanged == ["shop"]
+    assert step.report.notes == [
+        "shop: unchanged: release r-new already runs as recorded (--force runs every step)"
+    ]
+
+
+def test_the_plan_refs_reach_the_release_record() -> None:
+    step = _run()
+    record = [c for c in step.calls if c[0] == "record"]
+    assert record == [("record", {"refs": {"app": "app:v2", "db": "db:15"}})]
 
 
 def test_a_migration_that_is_not_rerun_safe_is_never_retried() -> None:
