@@ -113,14 +113,16 @@ def _contenders(ws: Workspace, server: PrefectServer) -> dict[str, Any]:
 
 def _entries(scenario: Scenario, c: dict[str, Any], rounds: int | None) -> list[Entry]:
     """Who runs in `scenario`: the three contenders; in the plain no-op also `compose up -d`
-    alone (reference) and one cold dockyard run in ephemeral mode."""
+    alone (reference); in the plain no-op and the plain new release one cold dockyard run in
+    ephemeral mode (the no-op never starts Prefect, the release does)."""
     n = rounds or scenario.rounds
     entries = [Entry(c["blanket"], c["blanket"], n), Entry(c["targeted"], c["targeted"], n)]
     plain_noop = scenario.kind is Kind.NOOP and not (scenario.silent or scenario.idle_drop)
+    plain_release = scenario.kind is Kind.RELEASE and not (scenario.throttle or scenario.flaky)
     if plain_noop:
         entries.append(Entry(c["reference"], c["targeted"], n))
     entries.append(Entry(c["dockyard"], c["dockyard"], n))
-    if plain_noop:
+    if plain_noop or plain_release:
         entries.append(Entry(c["ephemeral"], c["dockyard"], 1))
     return entries
 
@@ -142,18 +144,22 @@ def _startup_notes(measurements: list[Measurement], server_start: float) -> list
             f"that, importing prefect + the flow module in the CLI process alone takes "
             f"{probe.seconds:.1f} s (measured separately)"
         )
-    cold = [m.wall_s for m in measurements if m.contender == "dockyard (ephemeral)" and m.ok]
-    warm = sorted(m.wall_s for m in measurements
-                  if m.contender == "dockyard" and m.scenario == "1" and m.ok)  # fmt: skip
-    if cold and warm:
-        median = warm[len(warm) // 2]
-        notes.append(
-            f"dockyard no-op in ephemeral mode (fresh PREFECT_HOME): {cold[0]:.1f} s against "
-            f"{median:.1f} s with a running server, {cold[0] - median:.1f} s more; the cold "
-            f"start is dominated by the temporary Prefect server creating its SQLite database "
-            f"and starting up (the bench's own server needed {server_start:.1f} s for the same), "
-            f"and a fresh PREFECT_HOME also means no cached steps, so every step runs"
-        )
+    for scenario in sorted({m.scenario for m in measurements}):
+        cold = [
+            m.wall_s
+            for m in measurements
+            if m.contender == "dockyard (ephemeral)" and m.scenario == scenario and m.ok
+        ]
+        warm = sorted(m.wall_s for m in measurements
+                      if m.contender == "dockyard" and m.scenario == scenario and m.ok)  # fmt: skip
+        if cold and warm:
+            median = warm[len(warm) // 2]
+            notes.append(
+                f"scenario {scenario} in ephemeral mode (no PREFECT_API_URL, fresh PREFECT_HOME): "
+                f"{cold[0]:.1f} s against {median:.1f} s with a running server, "
+                f"{cold[0] - median:+.1f} s (the bench's own server needed {server_start:.1f} s "
+                f"to start)"
+            )
     return notes
 
 
