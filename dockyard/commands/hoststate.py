@@ -142,6 +142,16 @@ def drop_unlisted(state: HostState, release: str) -> str:
     )
 
 
+def install_manifest(state: HostState, release: str) -> str:
+    """Write stdin as the release's manifest (mode 0644, a temp file then `mv`), then drop the
+    files its files dir holds that the manifest does not list (drop_unlisted), in one script."""
+    manifest = quote(state.release_manifest(checked(release)))
+    return (
+        f't={manifest}.tmp.$$ && cat > "$t" && chmod 644 "$t" && mv -f -- "$t" {manifest} && '
+        + drop_unlisted(state, release)
+    )
+
+
 def _old_manifest(state: HostState) -> str:
     """sh: set $old to the manifest of the release the project directory holds now (or '')."""
     current = quote(state.current)

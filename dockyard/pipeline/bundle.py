@@ -9,7 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from dockyard.commands.compose import ENV_FILE, ComposeProject
-from dockyard.commands.hoststate import RELEASE_ID, drop_unlisted, seed_release
+from dockyard.commands.hoststate import RELEASE_ID, install_manifest, seed_release
 from dockyard.deadline import Deadline
 from dockyard.envfile import render
 from dockyard.errors import DeployError
@@ -53,8 +53,7 @@ def sync(hs: HostStack, runner: Runner, deadline: Deadline) -> list[str]:
     files = state.release_files(release)
     uploaded = runner.upload_tree(hs.stack.bundle, files, deadline=deadline)
     listing = "".join(f"{rel}\n" for rel in manifest(hs.stack.bundle)).encode()
-    runner.write_file(state.release_manifest(release), listing, mode=0o644, deadline=deadline)
-    runner.run(drop_unlisted(state, release), deadline=deadline)
+    runner.run(install_manifest(state, release), deadline=deadline, stdin=listing)
     return uploaded
 
 

@@ -58,14 +58,11 @@ def test_sync_seeds_from_the_current_release_then_uploads_into_the_release_dir(
 ) -> None:
     runner = FakeRunner(files={f"{STATE}/current": b"r-old\n"})
     bundle.sync(host_stack(tree), runner, deadline())
-    seed, upload, manifest, drop = [a for a in runner.asked if not a.startswith("read")]
+    seed, upload, manifest = [a for a in runner.asked if not a.startswith("read")]
     assert f"cp -a -- {STATE}/releases/r-old/files {STATE}/releases/r-new/files.partial" in seed
     assert upload == f"upload {tree} {STATE}/releases/r-new/files"
-    assert manifest == f"write {STATE}/releases/r-new/manifest 644"
-    assert runner.files[f"{STATE}/releases/r-new/manifest"] == (
-        b".env\ndocker-compose.yml\nproxy/nginx.conf\n"
-    )
-    assert "grep -vxF" in drop
+    assert f'> "$t" && chmod 644' in manifest and "grep -vxF" in manifest
+    assert runner.stdins[-1] == b".env\ndocker-compose.yml\nproxy/nginx.conf\n"
     assert not any("/srv/shop/docker-compose.yml" in a for a in runner.asked)
 
 
