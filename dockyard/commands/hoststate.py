@@ -181,7 +181,7 @@ def switch_release(state: HostState, release: str) -> str:
     """Make the project directory hold `release`'s files and .env: remove the files the previous
     release had and this one has not (only paths a manifest lists: never a file dockyard did not
     put there), write each changed file by rename (cmp first: unchanged files keep their inode),
-    then point `current` at the release."""
+    then point `current` at the release. Prints what changed, as pending_changes does."""
     files = quote(state.release_files(checked(release)))
     manifest = quote(state.release_manifest(release))
     dst = quote(state.remote_dir)
@@ -191,12 +191,12 @@ def switch_release(state: HostState, release: str) -> str:
         + _old_manifest(state)
         + f"mkdir -p -- {dst}; "
         f'if [ -n "$old" ]; then grep -vxF -f {manifest} "$old" | while IFS= read -r f; do '
-        f'rm -f -- {dst}/"$f"; d=$(dirname -- "$f"); '
+        f'[ -e {dst}/"$f" ] && echo "- $f"; rm -f -- {dst}/"$f"; d=$(dirname -- "$f"); '
         f'[ "$d" = . ] || (cd {dst} && rmdir -p -- "$d" 2>/dev/null) || true; done; fi; '
         f'while IFS= read -r f; do s={files}/"$f"; t={dst}/"$f"; '
         'if cmp -s -- "$s" "$t"; then chmod "$(stat -c %a -- "$s")" -- "$t"; else '
         'mkdir -p -- "$(dirname -- "$t")"; cp -p -- "$s" "$t.dockyard-new"; '
-        f'mv -f -- "$t.dockyard-new" "$t"; fi; done < {manifest}; '
+        f'mv -f -- "$t.dockyard-new" "$t"; echo "+ $f"; fi; done < {manifest}; '
         f"echo {quote(release)} > {current}.new; mv -f -- {current}.new {current}"
     )
 

@@ -155,6 +155,16 @@ class TestSwitch:
         assert (live / ".env").read_text() == "A='2'\n"
         assert Path(state.current).read_text().strip() == "r-2"
 
+    def test_the_switch_prints_what_pending_changes_announced(self, state: HostState) -> None:
+        stage(state, "r-1", V1)
+        first = sh(pending_changes(state, "r-1")).stdout
+        assert first and sh(switch_release(state, "r-1")).stdout == first
+        stage(state, "r-2", V2)
+        pending = sh(pending_changes(state, "r-2")).stdout
+        assert sorted(pending.splitlines()) == ["+ .env", "+ docker-compose.yml", "- old.yml"]
+        assert sh(switch_release(state, "r-2")).stdout == pending
+        assert sh(switch_release(state, "r-2")).stdout == ""
+
     def test_unchanged_files_keep_their_inode_changed_ones_are_replaced(
         self, state: HostState
     ) -> None:
