@@ -20,10 +20,8 @@ def test_inspect_builders_are_argv() -> None:
     assert argv[:3] == ["docker", "image", "inspect"] and argv[-1] == "sha256:1"
 
 
-def test_missing_networks_quotes_each_name() -> None:
-    text = docker.missing_networks(["edge", "we ird"])
-    assert "docker network inspect edge >/dev/null 2>&1 || echo edge" in text
-    assert "docker network inspect 'we ird'" in text
+def test_network_names_lists_every_name_one_per_line() -> None:
+    assert docker.network_names() == "docker network ls --format '{{.Name}}'"
 
 
 def test_disk_usage_uses_the_engine_root() -> None:
