@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dockyard.commands.hoststate import (
     RELEASE_ID,
-    pending_changes,
     prune_releases,
     switch_release,
 )
@@ -20,12 +19,6 @@ NOT_STAGED = 3
 
 class ReleaseNotStaged(DeployError):
     """A release's files are not on the host (never staged, or removed by keep_releases)."""
-
-
-def changes(hs: HostStack, runner: Runner, deadline: Deadline, release: str) -> list[str]:
-    """What switching to `release` changes: `+ path` written, `- path` removed."""
-    out = runner.run(pending_changes(hs.project.state, release), deadline=deadline, quiet=True)
-    return [line for line in out.stdout.splitlines() if line]
 
 
 def switch(hs: HostStack, runner: Runner, deadline: Deadline, release: str) -> list[str]:

@@ -68,6 +68,16 @@ def test_sync_seeds_from_the_current_release_then_uploads_into_the_release_dir(
     assert not any("/srv/shop/docker-compose.yml" in a for a in runner.asked)
 
 
+def test_sync_returns_what_up_will_change_from_its_last_command(tree: Path) -> None:
+    runner = FakeRunner().on("grep -vxF", "+ docker-compose.yml\n- old.yml\n")
+    assert bundle.sync(host_stack(tree), runner, deadline()) == [
+        "+ docker-compose.yml",
+        "- old.yml",
+    ]
+    last = runner.asked[-1]
+    assert "chmod 644" in last and last.index("grep -vxF") < last.index("cmp -s")
+
+
 def test_first_staging_has_nothing_to_seed_from(tree: Path) -> None:
     runner = FakeRunner()
     bundle.sync(host_stack(tree), runner, deadline())
