@@ -17,6 +17,7 @@ everything a rerun needs lives here, next to the stack:
         releases/<release>/
             files/                a release's staged bundle and .env (the last N are kept)
             manifest              the relative paths dockyard put there, one per line
+            config.<key>.json     its `compose config` (0600), per docker CLI and compose build
 """
 
 from __future__ import annotations
