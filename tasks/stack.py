@@ -7,7 +7,7 @@ from dockyard.deadline import Deadline
 from dockyard.disk.gate import DiskGate
 from dockyard.disk.ownership import read_ownership
 from dockyard.disk.prune import PruneReport, ensure_space
-from dockyard.pipeline import bundle, jobs, switch, up
+from dockyard.pipeline import bundle, jobs, up
 from dockyard.pipeline.preflight import HostFacts
 from dockyard.releases import Release
 from dockyard.session import DeployRequest
@@ -21,8 +21,7 @@ def sync_bundle(request: DeployRequest, host: str, project: str, attempt: str) -
     returns what `up` will change in the project directory."""
     hs = stack_for(request, host, project)
     runner, deadline = hs.runner, current_deadline()
-    bundle.sync(hs, runner, deadline)
-    pending = switch.changes(hs, runner, deadline, hs.loaded.release)
+    pending = bundle.sync(hs, runner, deadline)
     hs.log(f"staged release {hs.loaded.release}; {len(pending)} file(s) change at up: "
            f"{', '.join(pending) or 'none'}")  # fmt: skip
     return pending

@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import posixpath
+import shlex
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from dockyard.commands.docker import network_names
 from dockyard.commands.hoststate import HostState
+from dockyard.commands.shell import quote
 
 ENV_FILE = ".env"
+NETWORKS_MARK = "--networks--"
+CLI_PLUGINS = (
+    '"${DOCKER_CONFIG:-$HOME/.docker}"/cli-plugins',
+    "/usr/local/lib/docker/cli-plugins",
+    "/usr/local/libexec/docker/cli-plugins",
+    "/usr/lib/docker/cli-plugins",
+    "/usr/libexec/docker/cli-plugins",
+)
+"""Where the docker CLI finds its compose plugin (the cache key of a resolved config)."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +63,24 @@ class ComposeProject:
     def config_json(self, profiles: Iterable[str] | None = None) -> list[str]:
         """Resolve the stack (env file and profiles applied) to JSON."""
         return [*self.base(profiles=profiles), "config", "--format", "json"]
+
+    def resolve_cached(self, cache_dir: str, profiles: Iterable[str] | None = None) -> str:
+        """Print config_json's output from a cache file in `cache_dir`, made (mode 0600: it
+        holds the .env's values) by running compose the first time; then NETWORKS_MARK and the
+        engine's network names, one per line. `cache_dir` must be keyed by everything the
+        config is made of (a release's dir: its id hashes the bundle and .env); the file name
+        adds the path, size and mtime of the docker CLI and compose plugin, so an upgraded
+        compose resolves afresh. A compose failure exits with its status, caching nothing."""
+        plugins = " ".join(f"{d}/docker-compose" for d in CLI_PLUGINS)
+        key = f'stat -L -c "%n %s %Y" "$(command -v docker)" {plugins} 2>/dev/null | cksum'
+        cache = f'{quote(cache_dir)}/config."$(echo $k | tr " " -)".json'
+        config = shlex.join(self.config_json(profiles))
+        return (
+            f"k=$({key}); c={cache}; "
+            f'if [ ! -s "$c" ]; then (umask 077; {config} > "$c.tmp.$$") '
+            f'|| {{ s=$?; rm -f "$c.tmp.$$"; exit $s; }}; mv -f -- "$c.tmp.$$" "$c"; fi; '
+            f'cat "$c" && echo && echo {NETWORKS_MARK} && {network_names()}'
+        )
 
     def up(
         self,

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from dockyard.commands.shell import quote
+
 # One JSON object per line, only the fields the prune reads (inspect's full JSON is large).
 IMAGE_FORMAT = (
     '{"Id":{{json .Id}},"RepoTags":{{json .RepoTags}},"RepoDigests":{{json .RepoDigests}},'
@@ -47,6 +49,25 @@ def inspect_containers(ids: Iterable[str], *, sizes: bool = False) -> list[str]:
         return ["docker", "container", "inspect", "--size", "--format", SIZED_CONTAINER_FORMAT,
                 *ids]  # fmt: skip
     return ["docker", "container", "inspect", "--format", CONTAINER_FORMAT, *ids]
+
+
+INSPECT_STATUS = "--inspect-status--"
+"""The line that ends each section of inventory()'s output, with its inspects' exit status."""
+
+
+def inventory(*, sizes: bool = False) -> str:
+    """Every image (IMAGE_FORMAT lines), then every container (CONTAINER_FORMAT, or with
+    `sizes` SIZED_CONTAINER_FORMAT), each section ended by `INSPECT_STATUS <status>`: one
+    command. A listing that fails fails the script; xargs keeps each inspect's line bounded."""
+    sections = [
+        (" ".join(image_ids()), " ".join(map(quote, inspect_images([])))),
+        (" ".join(container_ids()), " ".join(map(quote, inspect_containers([], sizes=sizes)))),
+    ]
+    return "; ".join(
+        f'ids=$({listing}) || exit $?; s=0; [ -z "$ids" ] || printf "%s\\n" $ids | sort -u '
+        f'| xargs {inspect} || s=$?; echo "{INSPECT_STATUS} $s"'
+        for listing, inspect in sections
+    )
 
 
 def remove_container(container_id: str) -> list[str]:

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
-from dockyard.commands.shell import quote
-
 ROOT_DIR = "docker info --format '{{.DockerRootDir}}'"
 
 PROBE = (
@@ -20,11 +16,9 @@ def probe() -> str:
     return PROBE
 
 
-def missing_networks(names: Iterable[str]) -> str:
-    """Print the name of each network in `names` that does not exist on the engine."""
-    return "; ".join(
-        f"docker network inspect {quote(n)} >/dev/null 2>&1 || echo {quote(n)}" for n in names
-    )
+def network_names() -> str:
+    """The name of every network on the engine, one per line."""
+    return "docker network ls --format '{{.Name}}'"
 
 
 def disk_usage() -> str:

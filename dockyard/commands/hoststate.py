@@ -17,6 +17,7 @@ everything a rerun needs lives here, next to the stack:
         releases/<release>/
             files/                a release's staged bundle and .env (the last N are kept)
             manifest              the relative paths dockyard put there, one per line
+            config.<key>.json     its `compose config` (0600), per docker CLI and compose build
 """
 
 from __future__ import annotations
@@ -142,6 +143,16 @@ def drop_unlisted(state: HostState, release: str) -> str:
     )
 
 
+def install_manifest(state: HostState, release: str) -> str:
+    """Write stdin as the release's manifest (mode 0644, a temp file then `mv`), then drop the
+    files its files dir holds that the manifest does not list (drop_unlisted), in one script."""
+    manifest = quote(state.release_manifest(checked(release)))
+    return (
+        f't={manifest}.tmp.$$ && cat > "$t" && chmod 644 "$t" && mv -f -- "$t" {manifest} && '
+        + drop_unlisted(state, release)
+    )
+
+
 def _old_manifest(state: HostState) -> str:
     """sh: set $old to the manifest of the release the project directory holds now (or '')."""
     current = quote(state.current)
@@ -171,7 +182,7 @@ def switch_release(state: HostState, release: str) -> str:
     """Make the project directory hold `release`'s files and .env: remove the files the previous
     release had and this one has not (only paths a manifest lists: never a file dockyard did not
     put there), write each changed file by rename (cmp first: unchanged files keep their inode),
-    then point `current` at the release."""
+    then point `current` at the release. Prints what changed, as pending_changes does."""
     files = quote(state.release_files(checked(release)))
     manifest = quote(state.release_manifest(release))
     dst = quote(state.remote_dir)
@@ -181,12 +192,12 @@ def switch_release(state: HostState, release: str) -> str:
         + _old_manifest(state)
         + f"mkdir -p -- {dst}; "
         f'if [ -n "$old" ]; then grep -vxF -f {manifest} "$old" | while IFS= read -r f; do '
-        f'rm -f -- {dst}/"$f"; d=$(dirname -- "$f"); '
+        f'[ -e {dst}/"$f" ] && echo "- $f"; rm -f -- {dst}/"$f"; d=$(dirname -- "$f"); '
         f'[ "$d" = . ] || (cd {dst} && rmdir -p -- "$d" 2>/dev/null) || true; done; fi; '
         f'while IFS= read -r f; do s={files}/"$f"; t={dst}/"$f"; '
         'if cmp -s -- "$s" "$t"; then chmod "$(stat -c %a -- "$s")" -- "$t"; else '
         'mkdir -p -- "$(dirname -- "$t")"; cp -p -- "$s" "$t.dockyard-new"; '
-        f'mv -f -- "$t.dockyard-new" "$t"; fi; done < {manifest}; '
+        f'mv -f -- "$t.dockyard-new" "$t"; echo "+ $f"; fi; done < {manifest}; '
         f"echo {quote(release)} > {current}.new; mv -f -- {current}.new {current}"
     )
 
@@ -308,32 +319,56 @@ def _job_state(d: str) -> str:
     )
 
 
-def job_start(job_dir: str) -> str:
-    """Start the job whose wrapper is on stdin, unless this attempt already ran or runs it.
+def _wait_for_end(d: str, wait: float) -> str:
+    """sh: wait up to `wait` seconds (0.1 s steps) while the job has no exit status and its
+    wrapper (same pid and start ticks) still lives."""
+    return (
+        f"i=0; while [ $i -lt {round(wait * 10)} ] && [ ! -f {d}/exit ] && "
+        f"read pid ticks < {d}/pid 2>/dev/null && "
+        f'[ "$(cut -d" " -f22 /proc/$pid/stat 2>/dev/null)" = "$ticks" ]; '
+        "do sleep 0.1; i=$((i+1)); done"
+    )
 
-    Prints EXIT 0 (finished earlier: not run again), RUNNING <pid> (an earlier deployer's run
-    still going: join it), LOST (started, wrapper gone without an exit status) or STARTED. A
+
+def _poll(d: str, offset: int, wait: float) -> str:
+    """sh: wait for the job's end (at most `wait` s), print its state line (as _job_state's),
+    then its output from byte `offset` (JOB_CHUNK bytes at most)."""
+    return (
+        f"{_wait_for_end(d, wait)}; {_job_state(d)}; "
+        f"tail -c +{offset + 1} {d}/out 2>/dev/null | head -c {JOB_CHUNK}; true"
+    )
+
+
+JOB_CHUNK = 65536
+
+
+def job_start(job_dir: str, wait: float, tail: int) -> str:
+    """Start the job whose wrapper is on stdin, unless this attempt already ran or runs it,
+    and follow it in the same round trip.
+
+    The first line is EXIT 0 (finished earlier: not run again; the last `tail` bytes of its
+    output follow), RUNNING <pid> (an earlier deployer's run still going: join it), LOST
+    (started, wrapper gone without an exit status) or STARTED. After RUNNING or STARTED comes
+    what job_poll prints, from offset 0 after waiting up to `wait` s for the job's end. A
     failed earlier run is moved aside to <dir>.failed.<time> and the job starts again."""
     d = quote(job_dir)
     return (
         f"mkdir -p {quote(posixpath.dirname(job_dir))} && umask 077; "
         f'if [ -f {d}/exit ] && [ "$(cat {d}/exit)" != 0 ]; then '
         f"mv {d} {d}.failed.$(date +%s).$$; fi; "
-        f"if [ -d {d} ]; then {_job_state(d)}; exit 0; fi; "
+        f'if [ -d {d} ]; then s=$({_job_state(d)}); echo "$s"; case $s in '
+        f"EXIT*) tail -c {tail} {d}/out 2>/dev/null ;; RUNNING*) {_poll(d, 0, wait)} ;; esac; "
+        "exit 0; fi; "
         f"mkdir {d} && cat > {d}/run.sh && setsid -f sh {d}/run.sh < /dev/null > /dev/null 2>&1; "
         f"i=0; while [ ! -f {d}/pid ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; "
-        "echo STARTED"
+        f"echo STARTED; {_poll(d, 0, wait)}"
     )
 
 
-def job_poll(job_dir: str, offset: int) -> str:
-    """The job's state line (as job_start's), then its output from byte `offset` (64 KiB max)."""
-    d = quote(job_dir)
-    return f"{_job_state(d)}; tail -c +{offset + 1} {d}/out 2>/dev/null | head -c 65536; true"
-
-
-def job_output_tail(job_dir: str, size: int = 2000) -> str:
-    return f"tail -c {size} {quote(job_dir)}/out 2>/dev/null; true"
+def job_poll(job_dir: str, offset: int, wait: float) -> str:
+    """Wait up to `wait` s for the job's end (returning as soon as it ends), then print its
+    state line (as job_start's) and its output from byte `offset` (JOB_CHUNK bytes at most)."""
+    return _poll(quote(job_dir), offset, wait)
 
 
 def history_append(path: str, keep: int) -> str:

@@ -1,8 +1,7 @@
-"""What is on the engine: every image and container as inspect shows them, read in batches."""
+"""What is on the engine: every image and container as inspect shows them, read in one command."""
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -17,8 +16,6 @@ from dockyard.runner import Runner
 COMPOSE_PROJECT_LABEL = "com.docker.compose.project"
 COMPOSE_DIR_LABEL = "com.docker.compose.project.working_dir"
 STOPPED = frozenset({"created", "exited", "dead"})
-BATCH = 100
-"""IDs per inspect command, so no command line grows with the engine."""
 T = TypeVar("T")
 
 
@@ -106,16 +103,34 @@ class Inventory:
 
 
 def read_inventory(runner: Runner, deadline: Deadline, *, sizes: bool = False) -> Inventory:
-    """List and inspect every image and container; with `sizes`, containers' writable layers."""
-    image_ids = _ids(runner, deadline, commands.image_ids())
-    container_ids = _ids(runner, deadline, commands.container_ids())
-    images = _inspect(runner, deadline, commands.inspect_images, image_ids, _image, "image")
-    inspect = functools.partial(commands.inspect_containers, sizes=sizes)
-    containers = _inspect(runner, deadline, inspect, container_ids, _container, "container")
+    """List and inspect every image and container (one command); with `sizes`, containers'
+    writable layers. One removed since it was listed makes inspect exit 1 after printing the
+    others: that is not an error, a failed inspect that printed nothing is."""
+    done = runner.run(commands.inventory(sizes=sizes), deadline=deadline, quiet=True)
+    sections = _sections(done.stdout)
+    if len(sections) != 2:
+        raise DiskReadError(f"unexpected inventory output {done.stdout[-200:]!r}")
+    (image_lines, image_status), (container_lines, container_status) = sections
+    images = _parse(image_lines, image_status, _image, "image", done.stderr)
+    containers = _parse(container_lines, container_status, _container, "container", done.stderr)
     return Inventory(tuple(images), tuple(containers))
 
 
-def _parse_lines(output: str, parse: Callable[[Mapping[str, Any]], T], what: str) -> list[T]:
+def _sections(output: str) -> list[tuple[str, str]]:
+    """(lines, inspect status) of each INSPECT_STATUS-ended section of inventory()'s output."""
+    sections, lines = [], []
+    for line in output.splitlines():
+        if line.startswith(commands.INSPECT_STATUS):
+            sections.append(("\n".join(lines), line.removeprefix(commands.INSPECT_STATUS).strip()))
+            lines = []
+        else:
+            lines.append(line)
+    return sections
+
+
+def _parse(
+    output: str, status: str, parse: Callable[[Mapping[str, Any]], T], what: str, stderr: str
+) -> list[T]:
     """One object per JSON line of inspect output (IMAGE_FORMAT / CONTAINER_FORMAT)."""
     found = []
     for line in output.splitlines():
@@ -126,33 +141,8 @@ def _parse_lines(output: str, parse: Callable[[Mapping[str, Any]], T], what: str
             found.append(parse(item))
         except (ValueError, KeyError, TypeError) as exc:
             raise DiskReadError(f"unexpected {what} inspect line {line[:200]!r}: {exc}") from exc
-    return found
-
-
-def _ids(runner: Runner, deadline: Deadline, argv: list[str]) -> list[str]:
-    return sorted(set(runner.run(argv, deadline=deadline, quiet=True).stdout.split()))
-
-
-def _inspect(
-    runner: Runner,
-    deadline: Deadline,
-    command: Callable[[list[str]], list[str]],
-    ids: list[str],
-    parse: Callable[[Mapping[str, Any]], T],
-    what: str,
-) -> list[T]:
-    """Inspect `ids` in batches. One removed since it was listed makes inspect exit 1 after
-    printing the others: that is not an error, an empty answer to a full batch is."""
-    found: list[T] = []
-    for start in range(0, len(ids), BATCH):
-        batch = ids[start : start + BATCH]
-        result = runner.run(command(batch), deadline=deadline, check=False, quiet=True)
-        items = _parse_lines(result.stdout, parse, what)
-        if result.exit_status != 0 and not items:
-            raise DiskReadError(
-                f"docker {what} inspect exited {result.exit_status}: {result.stderr.strip()[:300]}"
-            )
-        found += items
+    if status != "0" and not found:
+        raise DiskReadError(f"docker {what} inspect exited {status}: {stderr.strip()[:300]}")
     return found
 
 

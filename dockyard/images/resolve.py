@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from dockyard.commands.docker import missing_networks
+from dockyard.commands.compose import NETWORKS_MARK
 from dockyard.deadline import Deadline
 from dockyard.errors import DeployError
 from dockyard.images.plan import runs_with
@@ -30,16 +30,21 @@ class ResolvedStack:
 
 
 def resolve_stack(hs: HostStack, runner: Runner, deadline: Deadline) -> ResolvedStack:
-    """Stage the release, run `compose config --format json` on it; check services and networks."""
+    """Stage the release, resolve it with `compose config --format json` (cached on the host
+    per release and compose build) and list the engine's networks in one command; check
+    services and external networks."""
     project = stage(hs, runner, deadline)
+    cache_dir = hs.project.state.release_dir(hs.loaded.release)
     try:
-        out = runner.run(project.config_json(profiles=["*"]), deadline=deadline, quiet=True)
+        out = runner.run(project.resolve_cached(cache_dir, profiles=["*"]), deadline=deadline,
+                         quiet=True)  # fmt: skip
     except CommandFailed as exc:
         raise StackInvalid(
             f"{hs.target.name}/{hs.stack.project}: docker compose rejected the stack: "
             f"{hs.mask(exc.stderr_tail)}"
         ) from exc
-    config = json.loads(out.stdout)
+    text, _, networks = out.stdout.rpartition(f"\n{NETWORKS_MARK}\n")
+    config = json.loads(text)
     services = config.get("services", {})
     active = tuple(name for name, svc in services.items() if runs_with(svc, hs.stack.profiles))
     jobs = tuple(job.service for job in hs.stack.jobs)
@@ -50,7 +55,7 @@ def resolve_stack(hs: HostStack, runner: Runner, deadline: Deadline) -> Resolved
             f"{named}: no such service in {', '.join(hs.stack.compose_files)}; "
             f"services are: {', '.join(sorted(services))}"
         )
-    missing = _missing_external_networks(runner, config, deadline)
+    missing = _missing_external_networks(config, set(networks.split()))
     if missing:
         raise StackInvalid(
             f"{hs.target.name}: external network(s) {', '.join(missing)} do not exist; "
@@ -59,14 +64,10 @@ def resolve_stack(hs: HostStack, runner: Runner, deadline: Deadline) -> Resolved
     return ResolvedStack(config, active, jobs)
 
 
-def _missing_external_networks(
-    runner: Runner, config: dict[str, Any], deadline: Deadline
-) -> list[str]:
-    names = [
+def _missing_external_networks(config: dict[str, Any], networks: set[str]) -> list[str]:
+    """The external networks the config names that are not among the engine's `networks`."""
+    return [
         net.get("name", key)
         for key, net in (config.get("networks") or {}).items()
-        if net.get("external")
+        if net.get("external") and net.get("name", key) not in networks
     ]
-    if not names:
-        return []
-    return runner.run(missing_networks(names), deadline=deadline, quiet=True).stdout.split()

@@ -9,7 +9,12 @@ from dataclasses import replace
 from pathlib import Path
 
 from dockyard.commands.compose import ENV_FILE, ComposeProject
-from dockyard.commands.hoststate import RELEASE_ID, drop_unlisted, seed_release
+from dockyard.commands.hoststate import (
+    RELEASE_ID,
+    install_manifest,
+    pending_changes,
+    seed_release,
+)
 from dockyard.deadline import Deadline
 from dockyard.envfile import render
 from dockyard.errors import DeployError
@@ -45,17 +50,17 @@ def current_release(hs: HostStack, runner: Runner, deadline: Deadline) -> str | 
 
 def sync(hs: HostStack, runner: Runner, deadline: Deadline) -> list[str]:
     """Stage the bundle in the release's files dir, seeded from the current release so only
-    files whose sha256 differs are sent; drop files the bundle no longer has. Returns the
-    uploaded remote paths."""
+    files whose sha256 differs are sent; drop files the bundle no longer has. Returns what
+    switching to the release will change in the project directory (`+ path`, `- path`)."""
     state, release = hs.project.state, hs.loaded.release
     runner.run(seed_release(state, release, current_release(hs, runner, deadline)),
                deadline=deadline)  # fmt: skip
     files = state.release_files(release)
-    uploaded = runner.upload_tree(hs.stack.bundle, files, deadline=deadline)
+    runner.upload_tree(hs.stack.bundle, files, deadline=deadline)
     listing = "".join(f"{rel}\n" for rel in manifest(hs.stack.bundle)).encode()
-    runner.write_file(state.release_manifest(release), listing, mode=0o644, deadline=deadline)
-    runner.run(drop_unlisted(state, release), deadline=deadline)
-    return uploaded
+    script = f"{install_manifest(state, release)} && {pending_changes(state, release)}"
+    out = runner.run(script, deadline=deadline, stdin=listing, quiet=True).stdout
+    return [line for line in out.splitlines() if line]
 
 
 def write_env(hs: HostStack, runner: Runner, deadline: Deadline) -> str:

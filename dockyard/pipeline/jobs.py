@@ -8,7 +8,6 @@ running (never starts it twice), or reports one whose wrapper vanished without a
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 
 from dockyard.commands import hoststate
 from dockyard.config import JobConfig
@@ -19,21 +18,15 @@ from dockyard.pipeline.locking import runner
 from dockyard.runner import Runner
 from dockyard.session import HostStack
 
-POLL = 1.0
+WAIT = 5.0
 CALL_CAP = 30.0
 TAIL = 2000
 
 
-def run_job(
-    hs: HostStack,
-    job: JobConfig,
-    attempt: str,
-    deadline: Deadline,
-    sleep: Callable[[float], None] = time.sleep,
-) -> str:
+def run_job(hs: HostStack, job: JobConfig, attempt: str, deadline: Deadline) -> str:
     """Run `job` once in `attempt` (or join/find its run) on the staged release (its compose
     files and .env), within `deadline`; raise JobFailed naming it, with the tail of its output.
-    Returns that tail (masked)."""
+    Returns that tail (masked). A job that ends within WAIT s costs one round trip."""
     project = release_project(hs)
     if job.kind == "up-wait":
         argv = project.up_wait(job.service, wait_timeout=max(1.0, deadline.left() - 5))
@@ -42,43 +35,54 @@ def run_job(
     job_dir = project.state.job_dir(attempt, job.name)
     run = runner(hs)
     wrapper = hoststate.job_wrapper(job_dir, argv, max(1, int(deadline.left())))
-    started = run.run(hoststate.job_start(job_dir), deadline=deadline, cap=CALL_CAP,
-                      stdin=wrapper.encode(), quiet=True).stdout.strip()  # fmt: skip
+    script = hoststate.job_start(job_dir, _wait(deadline), TAIL)
+    out = run.run(script, deadline=deadline, cap=CALL_CAP, stdin=wrapper.encode(),
+                  quiet=True).stdout  # fmt: skip
+    first, _, rest = out.partition("\n")
     name = f"job {job.name!r} ({job.kind} {job.service}) on {hs.target.name}"
-    state, _, detail = started.partition(" ")
+    state, _, detail = first.strip().partition(" ")
     if state == "RUNNING":
         hs.log(f"{name}: an earlier deployer's run is still going (pid {detail}): joining it")
     elif state == "EXIT" and detail == "0":
         hs.log(f"{name}: already finished in this attempt: not run again")
     elif state == "LOST":
         raise _lost(name, job_dir, detail)
-    status = _follow(run, hs, job_dir, deadline, sleep) if state != "EXIT" else int(detail)
-    tail = hs.mask(run.run(hoststate.job_output_tail(job_dir, TAIL), deadline=deadline,
-                           cap=CALL_CAP, quiet=True).stdout)  # fmt: skip
+    if state == "EXIT":
+        status, tail = int(detail), rest
+    else:
+        status, tail = _follow(run, hs, job_dir, deadline, rest)
+    tail = hs.mask(tail[-TAIL:])
     if status != 0:
         raise JobFailed(f"{name} exited {status}:\n{tail}")
     return tail
 
 
+def _wait(deadline: Deadline) -> float:
+    """How long one round trip may wait on the host for the job's end."""
+    return max(0.0, min(WAIT, deadline.left() - 5))
+
+
 def _follow(
-    run: Runner, hs: HostStack, job_dir: str, deadline: Deadline, sleep: Callable[[float], None]
-) -> int:
-    """Stream the job's output to the log until its exit status is written; return it."""
-    offset = 0
+    run: Runner, hs: HostStack, job_dir: str, deadline: Deadline, polled: str
+) -> tuple[int, str]:
+    """Stream the job's output to the log until its exit status is written and its output
+    read to the end; return the status and the output's tail. `polled` is the first answer."""
+    offset, tail = 0, ""
     while True:
-        out = run.run(hoststate.job_poll(job_dir, offset), deadline=deadline, cap=CALL_CAP,
-                      quiet=True).stdout  # fmt: skip
-        line, _, output = out.partition("\n")
-        offset += len(output.encode())
+        line, _, output = polled.partition("\n")
+        chunk = len(output.encode())
+        offset += chunk
+        tail = (tail + output)[-TAIL:]
         for text in output.splitlines():
             hs.log(hs.mask(text))
         state, _, detail = line.strip().partition(" ")
-        if state == "EXIT":
-            return int(detail)
+        if state == "EXIT" and chunk < hoststate.JOB_CHUNK:
+            return int(detail), tail
         if state == "LOST":
             raise _lost(f"job in {job_dir}", job_dir, detail)
         deadline.check(f"waiting for the job in {job_dir}")
-        sleep(POLL)
+        polled = run.run(hoststate.job_poll(job_dir, offset, _wait(deadline)), deadline=deadline,
+                         cap=CALL_CAP, quiet=True).stdout  # fmt: skip
 
 
 def _lost(name: str, job_dir: str, started: str) -> JobFailed:

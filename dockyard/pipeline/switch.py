@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dockyard.commands.hoststate import (
     RELEASE_ID,
-    pending_changes,
     prune_releases,
     switch_release,
 )
@@ -22,16 +21,11 @@ class ReleaseNotStaged(DeployError):
     """A release's files are not on the host (never staged, or removed by keep_releases)."""
 
 
-def changes(hs: HostStack, runner: Runner, deadline: Deadline, release: str) -> list[str]:
-    """What switching to `release` changes: `+ path` written, `- path` removed."""
-    out = runner.run(pending_changes(hs.project.state, release), deadline=deadline, quiet=True)
-    return [line for line in out.stdout.splitlines() if line]
-
-
 def switch(hs: HostStack, runner: Runner, deadline: Deadline, release: str) -> list[str]:
-    """Make the project directory hold `release`'s files and .env; returns what changed."""
-    changed = changes(hs, runner, deadline, release)
-    done = runner.run(switch_release(hs.project.state, release), deadline=deadline, check=False)
+    """Make the project directory hold `release`'s files and .env; returns what changed
+    (`+ path` written, `- path` removed), in one command."""
+    done = runner.run(switch_release(hs.project.state, release), deadline=deadline, check=False,
+                      quiet=True)  # fmt: skip
     if done.exit_status == NOT_STAGED:
         raise ReleaseNotStaged(
             f"{hs.target.name}/{hs.stack.project}: release {release} has no staged files in "
@@ -44,7 +38,7 @@ def switch(hs: HostStack, runner: Runner, deadline: Deadline, release: str) -> l
             f"{release} failed (exit {done.exit_status}): {hs.mask(done.stderr.strip()[-500:])}; "
             "check the directory's permissions and free space"
         )
-    return changed
+    return [line for line in done.stdout.splitlines() if line]
 
 
 def kept(history: list[Release], keep: int, release: str) -> list[str]:

@@ -7,7 +7,8 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-from dockyard.commands.shell import mkdir
+from dockyard.commands.hoststate import write_atomic
+from dockyard.commands.remote import command_line
 from dockyard.deadline import Deadline
 from dockyard.pipeline import switch
 from dockyard.pipeline.bundle import release_project
@@ -54,7 +55,8 @@ def file_hashes(hs: HostStack) -> dict[str, str]:
 
 
 def gated_restarts(hs: HostStack, runner: Runner, deadline: Deadline) -> list[str]:
-    """Restart each service whose watched files changed since the last deploy; remember hashes."""
+    """Restart each service whose watched files changed since the last deploy, then remember
+    the hashes (one command: the hashes are written only once the restart succeeded)."""
     if not hs.stack.restarts:
         return []
     path = hs.project.state.restart_hashes
@@ -66,9 +68,7 @@ def gated_restarts(hs: HostStack, runner: Runner, deadline: Deadline) -> list[st
         for rule in hs.stack.restarts
         if before and any(before.get(f) != now[f] for f in rule.files)
     ]
-    if changed:
-        runner.run(hs.project.restart(changed), deadline=deadline)
-    runner.run(mkdir(hs.project.state.root), deadline=deadline)
-    runner.write_file(path, json.dumps(now, sort_keys=True).encode(), mode=0o644,
-                      deadline=deadline)  # fmt: skip
+    remember = write_atomic(path)
+    script = f"{command_line(hs.project.restart(changed))} && {remember}" if changed else remember
+    runner.run(script, deadline=deadline, stdin=json.dumps(now, sort_keys=True).encode())
     return changed

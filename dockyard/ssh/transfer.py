@@ -122,15 +122,19 @@ class Transfer:
         return remote.parse_file_state(self._run(remote.file_state(remote_dir, names), deadline))
 
     def _install(self, parent: str, uploads: list[_Upload], deadline: Deadline) -> None:
-        """Stage uploads in a private directory under parent, check their sha256 on the host,
-        then rename each into place (an atomic replace on the same file system)."""
+        """Stage uploads in a private directory under parent (made by SFTP; by a command when
+        parent is missing), check their sha256 on the host, then rename each into place (an
+        atomic replace on the same file system), in one command."""
         stage = remote.stage_dir(parent, secrets.token_hex(6))
-        dirs = sorted({posixpath.dirname(u.target) or "." for u in uploads})
-        self._run(remote.make_stage(stage, dirs), deadline)
-        installed = False
+        made = installed = False
         try:
             session = self._commands.live(deadline.left())
             with file_errors(self.label, stage), session.sftp(deadline.left) as sftp:
+                try:
+                    sftp.mkdir(stage, 0o700)
+                except FileNotFoundError:
+                    self._run(remote.make_stage(stage, [parent]), deadline)
+                made = True
                 for n, upload in enumerate(uploads):
                     staged = f"{stage}/{n}"
                     with upload.open() as source:
@@ -149,7 +153,7 @@ class Transfer:
                 )
             installed = True
         finally:
-            if not installed:
+            if made and not installed:
                 with contextlib.suppress(LinkError):
                     self._commands.run(
                         remote.drop_stage(stage), timeout=CLEANUP_TIMEOUT, check=False

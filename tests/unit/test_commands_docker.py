@@ -12,10 +12,8 @@ def test_probe_prints_three_facts_in_one_command() -> None:
     assert text.endswith("docker info --format '{{.DockerRootDir}}'")
 
 
-def test_missing_networks_quotes_each_name() -> None:
-    text = docker.missing_networks(["edge", "we ird"])
-    assert "docker network inspect edge >/dev/null 2>&1 || echo edge" in text
-    assert "docker network inspect 'we ird'" in text
+def test_network_names_lists_every_name_one_per_line() -> None:
+    assert docker.network_names() == "docker network ls --format '{{.Name}}'"
 
 
 def test_disk_usage_uses_the_engine_root() -> None:

@@ -13,6 +13,7 @@ from dockyard.commands.hoststate import (
     HostState,
     checked,
     drop_unlisted,
+    install_manifest,
     pending_changes,
     prune_releases,
     seed_release,
@@ -61,7 +62,7 @@ class TestStrings:
         assert "'" + state.remote_dir + "'" in script
 
     def test_unsafe_release_ids_are_refused_by_every_builder(self, state: HostState) -> None:
-        for build in (switch_release, pending_changes, drop_unlisted):
+        for build in (switch_release, pending_changes, drop_unlisted, install_manifest):
             with pytest.raises(ValueError):
                 build(state, "r-1; reboot")
         with pytest.raises(ValueError):
@@ -111,6 +112,20 @@ def test_drop_unlisted_removes_what_the_manifest_does_not_name(state: HostState)
     assert left == sorted(V2)
 
 
+def test_install_manifest_writes_it_then_drops_what_it_does_not_name(state: HostState) -> None:
+    stage(state, "r-2", {**V2, "old.yml": "seeded from r-1"})
+    listing = "".join(f"{rel}\n" for rel in sorted(V2))
+    done = subprocess.run(["sh", "-c", install_manifest(state, "r-2")], input=listing,
+                          capture_output=True, text=True, timeout=30)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    manifest = Path(state.release_manifest("r-2"))
+    assert manifest.read_text() == listing and manifest.stat().st_mode & 0o777 == 0o644
+    files = Path(state.release_files("r-2"))
+    assert sorted(p.relative_to(files).as_posix() for p in files.rglob("*")
+                  if p.is_file()) == sorted(V2)  # fmt: skip
+    assert sorted(os.listdir(manifest.parent)) == ["files", "manifest"]
+
+
 class TestSwitch:
     def test_first_switch_writes_the_release_and_removes_nothing(self, state: HostState) -> None:
         stage(state, "r-1", V1)
@@ -139,6 +154,16 @@ class TestSwitch:
         assert (live / "docker-compose.yml").read_text() == "v2"
         assert (live / ".env").read_text() == "A='2'\n"
         assert Path(state.current).read_text().strip() == "r-2"
+
+    def test_the_switch_prints_what_pending_changes_announced(self, state: HostState) -> None:
+        stage(state, "r-1", V1)
+        first = sh(pending_changes(state, "r-1")).stdout
+        assert first and sh(switch_release(state, "r-1")).stdout == first
+        stage(state, "r-2", V2)
+        pending = sh(pending_changes(state, "r-2")).stdout
+        assert sorted(pending.splitlines()) == ["+ .env", "+ docker-compose.yml", "- old.yml"]
+        assert sh(switch_release(state, "r-2")).stdout == pending
+        assert sh(switch_release(state, "r-2")).stdout == ""
 
     def test_unchanged_files_keep_their_inode_changed_ones_are_replaced(
         self, state: HostState

@@ -124,7 +124,7 @@ def test_stage_install_and_drop_quote_every_path() -> None:
         b"aa  /srv/my app/.dockyard-stage-beef/0\nbb  /srv/my app/.dockyard-stage-beef/1\n"
     )
     assert script == (
-        "sha256sum -c --quiet - && "
+        "sha256sum -c --quiet - && mkdir -p -- /srv '/srv/my app' && "
         "mv -f -- '/srv/my app/.dockyard-stage-beef/0' '/srv/my app/x' && "
         "mv -f -- '/srv/my app/.dockyard-stage-beef/1' /srv/y && "
         "rmdir -- '/srv/my app/.dockyard-stage-beef'"
@@ -134,9 +134,8 @@ def test_stage_install_and_drop_quote_every_path() -> None:
 
 def test_staged_install_moves_only_files_whose_sha256_matches(tmp_path: Path) -> None:
     stage = remote.stage_dir(str(tmp_path), "1")
-    dirs = [str(tmp_path / "conf")]
-    assert sh(remote.make_stage(stage, dirs), tmp_path).returncode == 0
-    assert sh(remote.make_stage(stage, dirs), tmp_path).returncode != 0
+    assert sh(remote.make_stage(stage, [str(tmp_path)]), tmp_path).returncode == 0
+    assert sh(remote.make_stage(stage, [str(tmp_path)]), tmp_path).returncode != 0
     Path(stage, "0").write_bytes(b"new\n")
     target = tmp_path / "conf" / "app.env"
     wrong, _ = remote.install_staged(stage, [("0" * 64, str(target))])

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+from pathlib import Path
+
 import yaml
 
-from dockyard.commands.compose import ComposeProject, image_override
+from dockyard.commands.compose import NETWORKS_MARK, ComposeProject, image_override
 
 SHOP = ComposeProject(
     "shop", "/opt/shop", files=("docker-compose.yml", "prod.yml"), profiles=("web", "ops")
@@ -108,3 +112,79 @@ class TestImageOverride:
 
     def test_no_images_is_an_empty_services_section(self) -> None:
         assert yaml.safe_load(image_override({})) == {"services": None}
+
+
+FAKE_DOCKER = """#!/bin/sh
+echo "$*" >> "$CALLS"
+case "$1 $2" in
+  "network ls") printf 'bridge\\nedge\\n' ;;
+  "compose --project-name") [ -e "$FAIL" ] && { echo 'bad stack' >&2; exit 15; }
+                            echo '{"services": {"app": {}}}' ;;
+esac
+"""
+
+
+class TestResolveCached:
+    def test_the_script_keys_the_cache_by_the_cli_and_plugin_files(self) -> None:
+        script = SHOP.resolve_cached("/opt/shop/.dockyard/releases/r-1", profiles=["*"])
+        assert script.startswith('k=$(stat -L -c "%n %s %Y" "$(command -v docker)" ')
+        assert '"${DOCKER_CONFIG:-$HOME/.docker}"/cli-plugins/docker-compose' in script
+        assert 'c=/opt/shop/.dockyard/releases/r-1/config."$(echo $k | tr " " -)".json' in script
+        assert "(umask 077; docker compose --project-name shop " in script
+        assert "--profile '*' config --format json > \"$c.tmp.$$\")" in script
+        assert script.endswith(
+            f"echo {NETWORKS_MARK} && docker network ls --format '{{{{.Name}}}}'"
+        )
+
+    def run(self, tmp_path: Path, cache_dir: Path) -> subprocess.CompletedProcess[str]:
+        bin_dir = tmp_path / "bin"
+        if not bin_dir.exists():
+            bin_dir.mkdir()
+            (bin_dir / "docker").write_text(FAKE_DOCKER)
+            (bin_dir / "docker").chmod(0o755)
+        env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}",
+               "CALLS": str(tmp_path / "calls"), "FAIL": str(tmp_path / "fail")}  # fmt: skip
+        script = SHOP.resolve_cached(str(cache_dir))
+        return subprocess.run(["sh", "-c", script], env=env, capture_output=True, text=True,
+                              timeout=30)  # fmt: skip
+
+    def calls(self, tmp_path: Path) -> list[str]:
+        return (tmp_path / "calls").read_text().splitlines()
+
+    def test_compose_runs_once_per_cache_dir_and_the_networks_every_time(
+        self, tmp_path: Path
+    ) -> None:
+        cache_dir = tmp_path / "r-1"
+        cache_dir.mkdir()
+        first, second = self.run(tmp_path, cache_dir), self.run(tmp_path, cache_dir)
+        assert first.returncode == second.returncode == 0, first.stderr
+        assert first.stdout == second.stdout
+        assert first.stdout == f'{{"services": {{"app": {{}}}}}}\n\n{NETWORKS_MARK}\nbridge\nedge\n'
+        assert [c.split()[0] for c in self.calls(tmp_path)] == [
+            "compose", "network", "network",
+        ]  # fmt: skip
+        (cache,) = cache_dir.iterdir()
+        assert cache.name.startswith("config.") and cache.stat().st_mode & 0o777 == 0o600
+
+    def test_a_compose_failure_exits_with_its_status_and_caches_nothing(
+        self, tmp_path: Path
+    ) -> None:
+        cache_dir = tmp_path / "r-1"
+        cache_dir.mkdir()
+        (tmp_path / "fail").touch()
+        failed = self.run(tmp_path, cache_dir)
+        assert failed.returncode == 15 and "bad stack" in failed.stderr
+        assert list(cache_dir.iterdir()) == []
+        (tmp_path / "fail").unlink()
+        assert self.run(tmp_path, cache_dir).returncode == 0
+        assert [c.split()[0] for c in self.calls(tmp_path)] == ["compose", "compose", "network"]
+
+    def test_another_compose_build_resolves_afresh(self, tmp_path: Path) -> None:
+        cache_dir = tmp_path / "r-1"
+        cache_dir.mkdir()
+        self.run(tmp_path, cache_dir)
+        docker = tmp_path / "bin" / "docker"
+        os.utime(docker, (1, 1))
+        self.run(tmp_path, cache_dir)
+        assert [c.split()[0] for c in self.calls(tmp_path)].count("compose") == 2
+        assert len(list(cache_dir.iterdir())) == 2

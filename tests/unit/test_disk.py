@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from dockyard.commands import disk as disk_commands
 from dockyard.deadline import Deadline
 from dockyard.disk.gate import GB, DiskGate, DiskReadError, DiskStatus
 from dockyard.disk.inventory import (
@@ -147,10 +148,7 @@ class FakeEngine:
         self.runner.on(
             r"^df ", lambda *_: ok(f"Avail 1B-blocks Use%\n{self.free} {100 * GB} 50%\n")
         )
-        self.runner.on(r"^docker image ls ", lambda *_: ok("\n".join(self.images)))
-        self.runner.on(r"^docker container ls ", lambda *_: ok("\n".join(self.containers)))
-        self.runner.on(r"^docker image inspect ", self._inspect_images)
-        self.runner.on(r"^docker container inspect ", self._inspect_containers)
+        self.runner.on(r"^ids=\$\(docker image ls ", self._inventory)
         self.runner.on(r"^docker container rm ", self._rm_container)
         self.runner.on(r"^docker image rm --no-prune ", self._rm_image)
         self.runner.on(
@@ -168,8 +166,11 @@ class FakeEngine:
     def removals(self) -> list[str]:
         return [c for c in self.runner.asked if re.match(r"docker \w+ rm ", c)]
 
-    def _inspect_images(self, text: str, _stdin: bytes | None) -> RunResult:
-        wanted = text.split()[5:]
+    def _inventory(self, text: str, _stdin: bytes | None) -> RunResult:
+        sections = [self._inspect_images(), self._inspect_containers("--size" in text)]
+        return ok("".join(f"{rows}\n{disk_commands.INSPECT_STATUS} 0\n" for rows in sections))
+
+    def _inspect_images(self) -> str:
         rows = [
             {
                 "Id": i.id,
@@ -179,13 +180,10 @@ class FakeEngine:
                 "Size": i.size,
             }
             for i in self.images.values()
-            if i.id in wanted
         ]
-        return ok("\n".join(map(json.dumps, rows)))
+        return "\n".join(map(json.dumps, rows))
 
-    def _inspect_containers(self, text: str, _stdin: bytes | None) -> RunResult:
-        sizes = "--size" in text
-        wanted = text.split()[6 if sizes else 5 :]
+    def _inspect_containers(self, sizes: bool) -> str:
         rows = [
             {
                 "Id": c.id,
@@ -196,9 +194,8 @@ class FakeEngine:
                 "SizeRw": c.size_rw if sizes else None,
             }
             for c in self.containers.values()
-            if c.id in wanted
         ]
-        return ok("\n".join(map(json.dumps, rows)))
+        return "\n".join(map(json.dumps, rows))
 
     def _rm_container(self, text: str, _stdin: bytes | None) -> RunResult:
         cid = text.split()[-1]
@@ -244,30 +241,45 @@ class TestInventory:
         assert inventory.containers == (container("c1", 1, "running", "shop"),)
         assert inventory.in_use == {image_id(1)} and inventory.parents == {image_id(1)}
 
-    def test_ids_are_inspected_in_batches(self) -> None:
-        engine = FakeEngine(GB).add(*(image(n, size=n) for n in range(1, 16)))
-        engine.add(*(EngineImage(f"sha256:{n:064x}") for n in range(300)))
-        inventory = read_inventory(engine.runner, deadline())
-        inspects = [c for c in engine.runner.asked if c.startswith("docker image inspect")]
-        assert len(inventory.images) == len(engine.images) == 315
-        assert len(inspects) == 4
+    def test_images_and_containers_are_read_in_one_command(self) -> None:
+        engine = FakeEngine(GB).add(*(EngineImage(f"sha256:{n:064x}") for n in range(300)))
+        inventory = read_inventory(engine.runner, deadline(), sizes=True)
+        assert len(inventory.images) == 300 and len(engine.runner.asked) == 1
+        (script,) = engine.runner.asked
+        assert "xargs docker image inspect --format" in script
+        assert "xargs docker container inspect --size --format" in script
+
+    def test_the_inventory_script_fails_when_a_listing_fails(self) -> None:
+        script = disk_commands.inventory()
+        assert script.startswith("ids=$(docker image ls --all --quiet --no-trunc) || exit $?; ")
+        assert "; ids=$(docker container ls --all --quiet --no-trunc) || exit $?; " in script
+        assert script.count(f'echo "{disk_commands.INSPECT_STATUS} $s"') == 2
+
+    @staticmethod
+    def inventory(images: RunResult, containers: str = "") -> FakeRunner:
+        mark = disk_commands.INSPECT_STATUS
+        out = f"{images.stdout}{mark} {images.exit_status}\n{containers}{mark} 0\n"
+        return FakeRunner().on(r"image ls", RunResult(0, out, images.stderr))
 
     def test_an_item_gone_since_the_listing_is_not_an_error(self) -> None:
-        runner = FakeRunner()
-        runner.on(r"image ls", "sha256:1\nsha256:2\n").on(r"container ls", "")
         row = json.dumps(
             {"Id": "sha256:1", "RepoTags": None, "RepoDigests": [], "Parent": "", "Size": 7}
         )
-        runner.on(r"image inspect", RunResult(1, row + "\n", "Error: No such image: sha256:2"))
+        runner = self.inventory(RunResult(123, row + "\n", "Error: No such image: sha256:2"))
         assert read_inventory(runner, deadline()).images == (EngineImage("sha256:1", size=7),)
 
     @pytest.mark.parametrize(
         "reply",
-        [RunResult(1, "", "Cannot connect to the Docker daemon"), ok("not json"), ok('{"x": 1}')],
-    )
+        [RunResult(123, "", "Cannot connect to the Docker daemon"), ok("not json\n"),
+         ok('{"x": 1}\n')],
+    )  # fmt: skip
     def test_unreadable_inspect_output_is_a_read_error(self, reply: RunResult) -> None:
-        runner = FakeRunner().on(r"image ls", "sha256:1\n").on(r"image inspect", reply)
         with pytest.raises(DiskReadError, match="image inspect"):
+            read_inventory(self.inventory(reply), deadline())
+
+    def test_output_without_both_sections_is_a_read_error(self) -> None:
+        runner = FakeRunner().on(r"image ls", ok("cut off\n"))
+        with pytest.raises(DiskReadError, match="unexpected inventory output"):
             read_inventory(runner, deadline())
 
 

@@ -44,9 +44,14 @@ class Stack:
 
 
 @pytest.fixture
-def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Stack:
-    monkeypatch.setattr(jobs, "runner", lambda _hs: ShHost())
-    monkeypatch.setattr(jobs, "POLL", 0.05)
+def host() -> ShHost:
+    return ShHost()
+
+
+@pytest.fixture
+def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, host: ShHost) -> Stack:
+    monkeypatch.setattr(jobs, "runner", lambda _hs: host)
+    monkeypatch.setattr(jobs, "WAIT", 0.3)
     staged = Stack(Project(HostState(str(tmp_path / "shop"))))
     monkeypatch.setattr(jobs, "release_project", lambda _hs: staged.project)
     return staged
@@ -94,8 +99,8 @@ def test_a_job_still_running_is_joined_never_started_twice(stack: Stack, tmp_pat
     wrapper = hoststate.job_wrapper(
         d, Project(stack.project.state).run_job("m", migrate.command or []), 30
     )
-    started = ShHost().run(hoststate.job_start(d), stdin=wrapper.encode()).stdout
-    assert started.strip() == "STARTED"  # the first deployer started it, then died
+    started = ShHost().run(hoststate.job_start(d, 0, 100), stdin=wrapper.encode()).stdout
+    assert started.splitlines()[0] == "STARTED"  # the first deployer started it, then died
     timer = threading.Timer(0.5, gate.touch)
     timer.start()
     jobs.run_job(stack, migrate, "a1", Deadline("job", 30))  # type: ignore[arg-type]
@@ -126,3 +131,57 @@ def test_a_job_whose_wrapper_vanished_is_reported_not_rerun(stack: Stack, tmp_pa
     with pytest.raises(JobFailed, match="wrapper is gone"):
         jobs.run_job(stack, job(tmp_path, counting(tmp_path)), "a1", Deadline("job", 30))  # type: ignore[arg-type]
     assert runs(tmp_path) == 0
+
+
+def test_a_job_that_ends_within_the_wait_costs_one_round_trip(
+    stack: Stack, tmp_path: Path, host: ShHost, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(jobs, "WAIT", 20.0)
+    migrate = job(tmp_path, counting(tmp_path, "sleep 0.3; echo done"))
+    tail = jobs.run_job(stack, migrate, "a1", Deadline("job", 30))  # type: ignore[arg-type]
+    assert len(host.commands) == 1
+    assert tail.endswith("done\n") and "done" in stack.logged
+
+
+def test_a_rerun_of_a_finished_job_reads_its_tail_in_the_same_round_trip(
+    stack: Stack, tmp_path: Path, host: ShHost
+) -> None:
+    migrate = job(tmp_path, counting(tmp_path))
+    jobs.run_job(stack, migrate, "a1", Deadline("job", 30))  # type: ignore[arg-type]
+    host.commands.clear()
+    tail = jobs.run_job(stack, migrate, "a1", Deadline("job", 30))  # type: ignore[arg-type]
+    assert len(host.commands) == 1 and "applying ***" in tail
+
+
+def test_a_long_job_is_polled_until_it_ends(
+    stack: Stack, tmp_path: Path, host: ShHost, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(jobs, "WAIT", 0.2)
+    gate = tmp_path / "gate"
+    migrate = job(tmp_path, counting(tmp_path, f"while [ ! -e {gate} ]; do sleep 0.05; done"))
+    polls = 3
+
+    def run(cmd: str, **kwargs: object) -> object:
+        if len(host.commands) == polls:
+            gate.touch()
+        return ShHost.run(host, cmd, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(host, "run", run)
+    jobs.run_job(stack, migrate, "a1", Deadline("job", 30))  # type: ignore[arg-type]
+    assert len(host.commands) > polls and runs(tmp_path) == 1
+
+
+def test_output_longer_than_one_chunk_is_read_to_its_end(stack: Stack, tmp_path: Path) -> None:
+    lines = 2 * hoststate.JOB_CHUNK // 10
+    migrate = job(tmp_path, f"seq -w 1 {lines} | sed 's/^/line-/'; echo last-line")
+    tail = jobs.run_job(stack, migrate, "a1", Deadline("job", 30))  # type: ignore[arg-type]
+    assert tail.endswith("last-line\n") and len(tail) == jobs.TAIL
+    assert stack.logged[-1] == "last-line"
+    assert f"line-{lines}" in stack.logged and "line-00001" in stack.logged
+
+
+def test_job_poll_waits_only_while_the_job_runs() -> None:
+    script = hoststate.job_poll("/srv/shop/.dockyard/jobs/a1/migrate", 10, 5)
+    assert "[ $i -lt 50 ] && [ ! -f /srv/shop/.dockyard/jobs/a1/migrate/exit ]" in script
+    assert "tail -c +11 /srv/shop/.dockyard/jobs/a1/migrate/out" in script
+    assert f"head -c {hoststate.JOB_CHUNK}" in script

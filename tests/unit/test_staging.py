@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -10,7 +12,7 @@ import pytest
 
 from dockyard.commands.compose import ComposeProject
 from dockyard.deadline import Deadline
-from dockyard.pipeline import bundle, switch
+from dockyard.pipeline import bundle, switch, up
 from dockyard.releases import Release
 from dockyard.ssh.link import RunResult
 from tests.fakes import FakeRunner
@@ -58,15 +60,22 @@ def test_sync_seeds_from_the_current_release_then_uploads_into_the_release_dir(
 ) -> None:
     runner = FakeRunner(files={f"{STATE}/current": b"r-old\n"})
     bundle.sync(host_stack(tree), runner, deadline())
-    seed, upload, manifest, drop = [a for a in runner.asked if not a.startswith("read")]
+    seed, upload, manifest = [a for a in runner.asked if not a.startswith("read")]
     assert f"cp -a -- {STATE}/releases/r-old/files {STATE}/releases/r-new/files.partial" in seed
     assert upload == f"upload {tree} {STATE}/releases/r-new/files"
-    assert manifest == f"write {STATE}/releases/r-new/manifest 644"
-    assert runner.files[f"{STATE}/releases/r-new/manifest"] == (
-        b".env\ndocker-compose.yml\nproxy/nginx.conf\n"
-    )
-    assert "grep -vxF" in drop
+    assert '> "$t" && chmod 644' in manifest and "grep -vxF" in manifest
+    assert runner.stdins[-1] == b".env\ndocker-compose.yml\nproxy/nginx.conf\n"
     assert not any("/srv/shop/docker-compose.yml" in a for a in runner.asked)
+
+
+def test_sync_returns_what_up_will_change_from_its_last_command(tree: Path) -> None:
+    runner = FakeRunner().on("grep -vxF", "+ docker-compose.yml\n- old.yml\n")
+    assert bundle.sync(host_stack(tree), runner, deadline()) == [
+        "+ docker-compose.yml",
+        "- old.yml",
+    ]
+    last = runner.asked[-1]
+    assert "chmod 644" in last and last.index("grep -vxF") < last.index("cmp -s")
 
 
 def test_first_staging_has_nothing_to_seed_from(tree: Path) -> None:
@@ -107,11 +116,12 @@ def test_stage_twice_writes_the_same_and_returns_the_release_project(tree: Path)
     assert runner.asked[len(once) :] == once
 
 
-def test_switch_reports_pending_changes_then_switches(tree: Path) -> None:
-    runner = FakeRunner().on("cmp -s", "+ docker-compose.yml\n- old.yml\n")
+def test_switch_reports_what_it_changed_in_one_command(tree: Path) -> None:
+    runner = FakeRunner().on("set -e", "+ docker-compose.yml\n- old.yml\n")
     changed = switch.switch(host_stack(tree), runner, deadline(), "r-new")
     assert changed == ["+ docker-compose.yml", "- old.yml"]
-    assert "mv -f --" in runner.asked[1] and "r-new" in runner.asked[1]
+    (script,) = runner.asked
+    assert "mv -f --" in script and "r-new" in script
 
 
 def test_switch_to_a_release_without_files_names_it_and_the_fix(tree: Path) -> None:
@@ -143,3 +153,30 @@ def test_prune_keeps_what_kept_says(tree: Path) -> None:
     removed = switch.prune(host_stack(tree, keep=1), runner, deadline(), [_release("r-2")])
     assert removed == ["r-1"]
     assert 'case " r-2 r-new "' in runner.asked[0]
+
+
+def restarting(tree: Path, before: dict[str, str] | None) -> tuple[Any, FakeRunner]:
+    hs = host_stack(tree)
+    hs.stack.restarts = [SimpleNamespace(service="proxy", files=["proxy/nginx.conf"])]
+    path = f"{STATE}/restart-hashes.json"
+    files = {path: json.dumps(before).encode()} if before is not None else {}
+    return hs, FakeRunner(files=files)
+
+
+def test_restarts_restart_then_remember_the_hashes_in_one_command(tree: Path) -> None:
+    hs, runner = restarting(tree, {"proxy/nginx.conf": "old"})
+    assert up.gated_restarts(hs, runner, deadline()) == ["proxy"]
+    (script,) = runner.asked[1:]
+    restart, _, remember = script.partition(" && ")
+    assert restart.endswith("restart --timeout 10 proxy")
+    assert f'cat > "$t" && mv "$t" {STATE}/restart-hashes.json' in remember
+    sha = hashlib.sha256(b"conf\n").hexdigest()
+    assert json.loads(runner.stdins[-1] or b"") == {"proxy/nginx.conf": sha}
+
+
+def test_restarts_only_remember_on_the_first_deploy_or_without_changes(tree: Path) -> None:
+    for before in (None, {"proxy/nginx.conf": hashlib.sha256(b"conf\n").hexdigest()}):
+        hs, runner = restarting(tree, before)
+        assert up.gated_restarts(hs, runner, deadline()) == []
+        assert [a for a in runner.asked if "restart-hashes" in a and "restart --" not in a]
+        assert not [a for a in runner.asked if "compose" in a]
