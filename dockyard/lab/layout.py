@@ -22,6 +22,7 @@ class LabPorts:
     registry_auth: int = 5002
     registry_auth_direct: int = 5003
     proxy_control: int = 5010
+    vm_proxy_control: int = 5011
 
     def all(self) -> dict[str, int]:
         """Every port by role, for status output and port-taken checks."""
@@ -112,3 +113,8 @@ class LabLayout:
     @property
     def proxy_control_url(self) -> str:
         return f"http://127.0.0.1:{self.ports.proxy_control}"
+
+    @property
+    def vm_proxy_control_url(self) -> str:
+        """Control of the isolated VMs' fault proxy (their registry routes)."""
+        return f"http://127.0.0.1:{self.ports.vm_proxy_control}"
