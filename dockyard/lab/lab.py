@@ -34,7 +34,6 @@ class LabState:
     processes: dict[str, ManagedProcess] = field(default_factory=dict)
     created_bridge: bool = False
     images: dict[str, str] = field(default_factory=dict)
-    vms: list[str] = field(default_factory=list)
 
     @classmethod
     def load(cls, path: Path) -> LabState:
@@ -45,9 +44,7 @@ class LabState:
             role: ManagedProcess(role, p["pid"], tuple(p["argv"]), p.get("start_ticks", -1))
             for role, p in raw.get("processes", {}).items()
         }
-        return cls(
-            procs, raw.get("created_bridge", False), raw.get("images", {}), raw.get("vms", [])
-        )
+        return cls(procs, raw.get("created_bridge", False), raw.get("images", {}))
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self), indent=2))
@@ -63,7 +60,7 @@ class Lab:
         self.vms = LabVms(self)
 
     def save(self) -> None:
-        """Write the state (processes, bridge, images, VMs) to state.json."""
+        """Write the state (processes, bridge, images) to state.json."""
         self.state.save(self.layout.state_file)
 
     def _check_prerequisites(self) -> None:
@@ -125,7 +122,7 @@ class Lab:
             config = registry.write_config(lay.registry_dir / role, port, auth)
             argv = [registry.require_binary(), "serve", str(config)]
             self.ensure(role, argv, port, lambda p=port: port_open(p))
-        sshd.ensure_keys(lay, [vm.ns_addr for vm in self.vms.specs()])
+        sshd.ensure_keys(lay)
         for vm, port in (("vm1", ports.sshd), ("vm2", ports.sshd2)):
             argv = sshd.argv(sshd.write_config(lay, vm, port))
             self.ensure(f"sshd-{vm}", argv, port, lambda p=port: port_open(p))
@@ -265,5 +262,6 @@ class Lab:
             "LAB_PROXY_CONTROL": lay.proxy_control_url,
             "LAB_VM_ROOT": str(lay.vm_root),
             "LAB_VM_PROXY_CONTROL": lay.vm_proxy_control_url,
+            "LAB_VM_KNOWN_HOSTS": str(lay.vm_known_hosts),
             "LAB_VMS": json.dumps(self.vms.describe()),
         }

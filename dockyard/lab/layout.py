@@ -88,6 +88,11 @@ class LabLayout:
         return self.ssh_dir / "known_hosts"
 
     @property
+    def vm_known_hosts(self) -> Path:
+        """The isolated VMs' host keys (kept apart from known_hosts, which `up` rewrites)."""
+        return self.ssh_dir / "known_hosts.vms"
+
+    @property
     def registry_dir(self) -> Path:
         return self.root / "registry"
 

@@ -26,9 +26,8 @@ def _keygen(path: Path, comment: str) -> None:
         )
 
 
-def ensure_keys(layout: LabLayout, vm_addrs: Sequence[str] = ()) -> None:
-    """Host key, client key, authorized_keys and a known_hosts pinning every lab ssh port
-    and the isolated VMs' addresses (port 22)."""
+def ensure_keys(layout: LabLayout) -> None:
+    """Host key, client key, authorized_keys and a known_hosts pinning every lab ssh port."""
     ssh = layout.ssh_dir
     ssh.mkdir(parents=True, exist_ok=True)
     ssh.chmod(0o700)
@@ -42,8 +41,13 @@ def ensure_keys(layout: LabLayout, vm_addrs: Sequence[str] = ()) -> None:
     lines = [
         f"[127.0.0.1]:{p} {host_pub}" for p in (ports.ssh, ports.sshd, ports.ssh2, ports.sshd2)
     ]
-    lines += [f"{addr} {host_pub}" for addr in vm_addrs]
     layout.known_hosts.write_text("\n".join(lines) + "\n")
+
+
+def write_vm_known_hosts(layout: LabLayout, vm_addrs: Sequence[str]) -> None:
+    """known_hosts.vms: the isolated VMs' addresses (port 22) pinned to the lab's host key."""
+    lines = [f"{addr} {host_key_line(layout)}" for addr in vm_addrs]
+    layout.vm_known_hosts.write_text("".join(f"{line}\n" for line in lines))
 
 
 def host_key_line(layout: LabLayout) -> str:

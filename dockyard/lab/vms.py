@@ -3,6 +3,7 @@ and sshd, pulling from the lab registries through per-VM routes of a second faul
 
 from __future__ import annotations
 
+import json
 import sys
 from typing import TYPE_CHECKING
 
@@ -29,23 +30,34 @@ class LabVms:
 
     def __init__(self, lab: Lab) -> None:
         self.lab = lab
+        self.created_file = lab.layout.root / "vms" / "created.json"
+
+    def created(self) -> list[str]:
+        """The isolated VMs whose namespaces this lab created (kept apart from state.json)."""
+        if not self.created_file.exists():
+            return []
+        return list(json.loads(self.created_file.read_text()))
+
+    def _record(self, names: list[str]) -> None:
+        self.created_file.parent.mkdir(parents=True, exist_ok=True)
+        self.created_file.write_text(json.dumps(names))
 
     def specs(self) -> list[VmSpec]:
         """Every isolated VM this lab created, in VM order."""
-        specs = [vm_spec(self.lab.layout.root, name) for name in self.lab.state.vms]
+        specs = [vm_spec(self.lab.layout.root, name) for name in self.created()]
         return sorted(specs, key=lambda vm: vm.number)
 
     def up(self, count: int) -> None:
         """Have vm3..vm`count` running; VMs already up are kept (a smaller count stops none)."""
         wanted = isolated_names(count)
-        if not wanted and not self.lab.state.vms:
+        if not wanted and not self.created():
             return
         netns.require_binaries()
         control = self._ensure_proxy()
         for name in wanted:
-            if name not in self.lab.state.vms:
+            if name not in self.created():
                 self._create(vm_spec(self.lab.layout.root, name))
-        sshd.ensure_keys(self.lab.layout, [vm.ns_addr for vm in self.specs()])
+        sshd.write_vm_known_hosts(self.lab.layout, [vm.ns_addr for vm in self.specs()])
         for vm in self.specs():
             self._start(vm, control)
 
@@ -63,8 +75,7 @@ class LabVms:
                 f"network namespace {vm.netns} exists but this lab did not create it; "
                 f"remove it (`ip netns delete {vm.netns}`) or use another state directory"
             )
-        self.lab.state.vms.append(vm.name)
-        self.lab.save()
+        self._record([*self.created(), vm.name])
         try:
             netns.create(vm)
         except LabProcessError:
@@ -113,7 +124,7 @@ class LabVms:
         for vm in self.specs():
             netns.delete(vm)
             self.lab.say(f"removed {vm.name}'s namespace {vm.netns} and veth {vm.host_if}")
-        self.lab.state.vms.clear()
+        self._record([])
         self.lab.save()
 
     def describe(self) -> list[dict[str, object]]:
@@ -125,6 +136,8 @@ class LabVms:
                 "ssh_host": "127.0.0.1",
                 "ssh_port": port,
                 "docker_host": lay.docker_host,
+                "docker_config": str(lay.docker_config),
+                "known_hosts": str(lay.known_hosts),
                 "vm_root": str(lay.vm_root),
                 "proxy_control": lay.proxy_control_url,
                 "routes": {"ssh": route, "registry": "registry", "registry-auth": "registry-auth"},
@@ -141,6 +154,8 @@ class LabVms:
                 "ssh_host": vm.ns_addr,
                 "ssh_port": SSH_PORT,
                 "docker_host": vm.docker_host,
+                "docker_config": str(vm.docker_config),
+                "known_hosts": str(lay.vm_known_hosts),
                 "vm_root": str(vm.srv),
                 "netns": vm.netns,
                 "proxy_control": lay.vm_proxy_control_url,
