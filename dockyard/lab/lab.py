@@ -59,6 +59,10 @@ class Lab:
         self.state = LabState.load(layout.state_file)
         self.vms = LabVms(self)
 
+    def reload(self) -> None:
+        """Read state.json again (another lab process may have changed it since)."""
+        self.state = LabState.load(self.layout.state_file)
+
     def save(self) -> None:
         """Write the state (processes, bridge, images) to state.json."""
         self.state.save(self.layout.state_file)
@@ -105,6 +109,7 @@ class Lab:
         """Start everything that is not running, and the isolated VMs vm3..vm`vms`;
         idempotent and fast when all is up."""
         self._check_prerequisites()
+        self.reload()
         lay = self.layout
         ports = lay.ports
         lay.root.mkdir(parents=True, exist_ok=True)

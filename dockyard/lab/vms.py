@@ -110,21 +110,28 @@ class LabVms:
             if route not in present:
                 control.add_route(route, listen, target, http=True, listen_host=vm.host_addr)
 
+    def remove(self, name: str) -> None:
+        """Stop one VM's sshd and dockerd, remove its namespace and veth, forget it."""
+        self.lab.reload()
+        vm = vm_spec(self.lab.layout.root, name)
+        for role in (f"sshd-{vm.name}", f"dockerd-{vm.name}"):
+            self._stop(role)
+        netns.delete(vm)
+        self._record([other for other in self.created() if other != vm.name])
+        sshd.write_vm_known_hosts(self.lab.layout, [other.ns_addr for other in self.specs()])
+        self.lab.say(f"removed {vm.name}: namespace {vm.netns}, veth {vm.host_if}")
+
     def down(self) -> None:
-        """Stop the VMs' daemons and their proxy, remove their namespaces and veths."""
-        procs = self.lab.state.processes
-        roles = [
-            f"{kind}-{vm.name}" for vm in reversed(self.specs()) for kind in ("sshd", "dockerd")
-        ]
-        for role in [*roles, PROXY_ROLE]:
-            proc = procs.pop(role, None)
-            if proc and proc.alive():
-                proc.stop(timeout=30 if role.startswith("dockerd") else 10)
-                self.lab.say(f"stopped {role} (pid {proc.pid})")
-        for vm in self.specs():
-            netns.delete(vm)
-            self.lab.say(f"removed {vm.name}'s namespace {vm.netns} and veth {vm.host_if}")
-        self._record([])
+        """Remove every isolated VM, then stop their fault proxy."""
+        for vm in reversed(self.specs()):
+            self.remove(vm.name)
+        self._stop(PROXY_ROLE)
+
+    def _stop(self, role: str) -> None:
+        proc = self.lab.state.processes.pop(role, None)
+        if proc and proc.alive():
+            proc.stop(timeout=30 if role.startswith("dockerd") else 10)
+            self.lab.say(f"stopped {role} (pid {proc.pid})")
         self.lab.save()
 
     def describe(self) -> list[dict[str, object]]:

@@ -186,3 +186,30 @@ def test_max_failed_one_lets_one_failed_host_through_and_stops_at_the_second(
     ]
     assert _stack_containers(fleet["vm6"]) == set()
     assert _version_over_link(fleet_deploy, "vm3") == "v1"
+
+
+def test_a_vm_removed_takes_only_its_own_daemons_namespace_and_veth_and_comes_back(
+    lab: Lab, fleet: dict[str, dict[str, Any]], vm_proxy: ProxyControl
+) -> None:
+    lab.up(vms=7)
+    vm7 = vm_spec(lab.layout.root, "vm7")
+    roles = (f"dockerd-{vm7.name}", f"sshd-{vm7.name}")
+    procs = [lab.state.processes[role] for role in roles]
+    assert all(proc.alive() for proc in procs)
+    assert Path(f"/run/netns/{vm7.netns}").exists()
+    lab.vms.remove("vm7")
+    assert not any(proc.alive() for proc in procs)
+    assert not Path(f"/run/netns/{vm7.netns}").exists()
+    assert subprocess.run(["ip", "link", "show", vm7.host_if], capture_output=True,
+                          timeout=10).returncode != 0  # fmt: skip
+    assert "vm7" not in lab.vms.created()
+    assert vm7.ns_addr not in lab.layout.vm_known_hosts.read_text()
+    assert lab.running()
+    assert all(vm["running"] for vm in lab.vms.describe() if vm["name"] in FLEET)
+    lab.up(vms=7)
+    again = {vm["name"]: vm for vm in lab.vms.describe()}["vm7"]
+    assert again["running"]
+    vm_proxy.reset_stats(again["routes"]["registry"])
+    _on_vm(again, "docker rmi -f 127.0.0.1:5000/dockyard/busybox; "
+                  "docker pull -q 127.0.0.1:5000/dockyard/busybox")  # fmt: skip
+    assert vm_proxy.stats(again["routes"]["registry"])["down"] > 0
