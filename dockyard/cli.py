@@ -265,19 +265,28 @@ def _lab_call(fn: Callable[[], None]) -> None:
 
 
 @lab.command("up")
+@click.option(
+    "--vms",
+    type=click.IntRange(1, 254),
+    default=2,
+    show_default=True,
+    help="VMs: vm1 and vm2 share the lab engine; vm3..vmN each get their own namespaces, "
+    "engine and sshd. VMs already up are kept.",
+)
 @click.pass_obj
-def lab_up(lab: Lab) -> None:
+def lab_up(lab: Lab, vms: int) -> None:
     """Start the lab (idempotent: only what is not running is started)."""
-    _lab_call(lab.up)
+    _lab_call(lambda: lab.up(vms))
     click.echo(f"lab is up under {lab.layout.root}")
 
 
 @lab.command("down")
+@click.option("--vms-only", is_flag=True, help="Remove only the isolated VMs (vm3..vmN).")
 @click.pass_obj
-def lab_down(lab: Lab) -> None:
+def lab_down(lab: Lab, vms_only: bool) -> None:
     """Stop exactly the processes `up` started."""
-    _lab_call(lab.down)
-    click.echo("lab is down")
+    _lab_call(lab.vms.down if vms_only else lab.down)
+    click.echo("the lab's isolated VMs are down" if vms_only else "lab is down")
 
 
 @lab.command("status")

@@ -70,10 +70,14 @@ class FaultProxy:
         target_port: int,
         http: bool = False,
         target_host: str = "127.0.0.1",
+        listen_host: str = "127.0.0.1",
     ) -> int:
-        """Listen on 127.0.0.1:`listen_port` (0 picks one) and forward to the loopback target;
-        returns the port listened on. `http=True` frames requests so http_503 can apply."""
-        return self._call(self._add_route, name, listen_port, target_host, target_port, http)
+        """Listen on `listen_host`:`listen_port` (0 picks one) and forward to the loopback
+        target; returns the port listened on. `http=True` frames requests so http_503 can
+        apply."""
+        return self._call(
+            self._add_route, name, listen_host, listen_port, target_host, target_port, http
+        )
 
     def set_faults(self, name: str, /, **faults: Any) -> dict[str, Any]:
         """Merge `faults` into the route's faults (a None value clears that one); returns them all.
@@ -113,12 +117,18 @@ class FaultProxy:
                     self._loop.close()
 
     async def _add_route(
-        self, name: str, listen_port: int, target_host: str, target_port: int, http: bool
+        self,
+        name: str,
+        listen_host: str,
+        listen_port: int,
+        target_host: str,
+        target_port: int,
+        http: bool,
     ) -> int:
         if name in self._routes:
             raise DuplicateRoute(f"route {name!r} exists already; pick another name")
         route = Route(target_host, target_port, http)
-        route.server = await asyncio.start_server(route.accept, "127.0.0.1", listen_port)
+        route.server = await asyncio.start_server(route.accept, listen_host, listen_port)
         self._routes[name] = route
         return route.describe()["listen_port"]
 
@@ -187,7 +197,7 @@ class _ControlHandler(BaseHTTPRequestHandler):
                 self._reply(404, {"error": f"no endpoint {method} {self.path}"})
         except UnknownRoute as exc:
             self._reply(404, {"error": str(exc), "kind": type(exc).__name__})
-        except (FaultProxyError, ValueError) as exc:
+        except (FaultProxyError, ValueError, OSError) as exc:
             self._reply(400, {"error": str(exc), "kind": type(exc).__name__})
         except TimeoutError:
             self._reply(504, {"error": "the proxy loop did not answer in time"})
@@ -201,6 +211,8 @@ class _ControlHandler(BaseHTTPRequestHandler):
                 self._reply(200, proxy.set_faults(name, **self._json_object()))
             case "DELETE", "faults":
                 self._reply(200, proxy.clear_faults(name))
+            case "POST", "add":
+                self._reply(200, {"listen_port": proxy.add_route(name, **self._route_body())})
             case "POST", "reset-stats":
                 proxy.reset_stats(name)
                 self._reply(200, {})
@@ -212,6 +224,16 @@ class _ControlHandler(BaseHTTPRequestHandler):
         body = json.loads(self.rfile.read(length) or b"{}")
         if not isinstance(body, dict):
             raise InvalidFault("the faults body must be a JSON object")
+        return body
+
+    def _route_body(self) -> dict[str, Any]:
+        body = self._json_object()
+        fields = {"listen_host": str, "listen_port": int, "target_port": int, "http": bool}
+        if set(body) - set(fields) or not {"listen_port", "target_port"} <= set(body):
+            raise ValueError(f"a route body has listen_port, target_port, and may have "
+                             f"listen_host and http; got {sorted(body)}")  # fmt: skip
+        if not all(isinstance(body[key], fields[key]) for key in body):
+            raise ValueError(f"route body {body} has a value of the wrong type")
         return body
 
     def _reply(self, status: int, body: Any) -> None:
@@ -250,6 +272,19 @@ class ProxyControl:
     def reset_stats(self, name: str) -> None:
         """Zero the route's counters and empty its request log."""
         self._request("POST", f"{self._path(name)}/reset-stats", {})
+
+    def add_route(
+        self,
+        name: str,
+        listen_port: int,
+        target_port: int,
+        http: bool = False,
+        listen_host: str = "127.0.0.1",
+    ) -> int:
+        """Add a route to the running proxy (to a loopback target); returns its listen port."""
+        body = {"listen_host": listen_host, "listen_port": listen_port,
+                "target_port": target_port, "http": http}  # fmt: skip
+        return self._request("POST", f"{self._path(name)}/add", body)["listen_port"]
 
     def routes(self) -> dict[str, dict[str, Any]]:
         """Every route by name: listen_port, target_port, http and current faults."""

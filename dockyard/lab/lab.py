@@ -24,8 +24,7 @@ from dockyard.lab.procs import (
     spawn,
     wait_until,
 )
-
-EXTERNAL_NETWORK = "edge"
+from dockyard.lab.vms import LabVms
 
 
 @dataclass
@@ -58,6 +57,15 @@ class Lab:
         self.layout = layout
         self.say = say
         self.state = LabState.load(layout.state_file)
+        self.vms = LabVms(self)
+
+    def reload(self) -> None:
+        """Read state.json again (another lab process may have changed it since)."""
+        self.state = LabState.load(self.layout.state_file)
+
+    def save(self) -> None:
+        """Write the state (processes, bridge, images) to state.json."""
+        self.state.save(self.layout.state_file)
 
     def _check_prerequisites(self) -> None:
         if os.geteuid() != 0:
@@ -68,7 +76,7 @@ class Lab:
         registry.require_binary()
         sshd.require_binaries()
 
-    def _ensure(
+    def ensure(
         self,
         role: str,
         argv: list[str],
@@ -97,9 +105,11 @@ class Lab:
         wait_until(ready, role, proc, log, timeout)
         self.say(f"started {role} (pid {proc.pid})")
 
-    def up(self) -> None:
-        """Start everything that is not running; idempotent and fast when all is up."""
+    def up(self, vms: int = 2) -> None:
+        """Start everything that is not running, and the isolated VMs vm3..vm`vms`;
+        idempotent and fast when all is up."""
         self._check_prerequisites()
+        self.reload()
         lay = self.layout
         ports = lay.ports
         lay.root.mkdir(parents=True, exist_ok=True)
@@ -107,8 +117,8 @@ class Lab:
         compose_plugin.install(lay.compose_plugin, lay.root / "cache")
         if engine.ensure_bridge(lay.bridge):
             self.state.created_bridge = True
-        self._ensure("dockerd", engine.argv(lay), None, self._engine_ready, timeout=90)
-        self._ensure_network(EXTERNAL_NETWORK)
+        self.ensure("dockerd", engine.argv(lay), None, self._engine_ready, timeout=90)
+        engine.ensure_network(lay.docker_host, engine.EXTERNAL_NETWORK)
         htpasswd, _ = registry.ensure_credentials(lay.registry_dir / "auth")
         for role, port, auth in (
             ("registry", ports.registry_direct, None),
@@ -116,19 +126,20 @@ class Lab:
         ):
             config = registry.write_config(lay.registry_dir / role, port, auth)
             argv = [registry.require_binary(), "serve", str(config)]
-            self._ensure(role, argv, port, lambda p=port: port_open(p))
+            self.ensure(role, argv, port, lambda p=port: port_open(p))
         sshd.ensure_keys(lay)
         for vm, port in (("vm1", ports.sshd), ("vm2", ports.sshd2)):
             argv = sshd.argv(sshd.write_config(lay, vm, port))
-            self._ensure(f"sshd-{vm}", argv, port, lambda p=port: port_open(p))
-        self._ensure(
+            self.ensure(f"sshd-{vm}", argv, port, lambda p=port: port_open(p))
+        self.ensure(
             "faultproxy",
             self._proxy_argv(),
             ports.proxy_control,
             lambda: port_open(ports.proxy_control),
         )
         self._push_images()
-        self.state.save(lay.state_file)
+        self.save()
+        self.vms.up(vms)
 
     def _proxy_argv(self) -> list[str]:
         p = self.layout.ports
@@ -153,24 +164,7 @@ class Lab:
         return docker.DockerClient(base_url=self.layout.docker_host, timeout=timeout)
 
     def _engine_ready(self) -> bool:
-        if not self.layout.docker_socket.exists():
-            return False
-        try:
-            client = self.engine_client(timeout=3)
-            try:
-                return bool(client.ping())
-            finally:
-                client.close()
-        except docker.errors.DockerException:
-            return False
-
-    def _ensure_network(self, name: str) -> None:
-        client = self.engine_client()
-        try:
-            if not client.networks.list(names=[name]):
-                client.networks.create(name, driver="bridge")
-        finally:
-            client.close()
+        return self.layout.docker_socket.exists() and engine.ready(self.layout.docker_host)
 
     def registry_password(self) -> str:
         """The auth registry's password (generated at first `up`, stored 0600)."""
@@ -196,6 +190,7 @@ class Lab:
 
     def down(self) -> None:
         """Stop exactly what `up` started (by pid), unmount leftovers, delete our bridges."""
+        self.vms.down()
         bridges = self._engine_bridges()
         for role in reversed(list(self.state.processes)):
             proc = self.state.processes[role]
@@ -243,6 +238,7 @@ class Lab:
                 for role, p in self.state.processes.items()
             },
             "ports": self.layout.ports.all(),
+            "vms": self.vms.describe(),
         }
 
     def running(self) -> bool:
@@ -270,4 +266,7 @@ class Lab:
             "LAB_REGISTRY_PASSWORD_FILE": str(lay.registry_dir / "auth" / "password"),
             "LAB_PROXY_CONTROL": lay.proxy_control_url,
             "LAB_VM_ROOT": str(lay.vm_root),
+            "LAB_VM_PROXY_CONTROL": lay.vm_proxy_control_url,
+            "LAB_VM_KNOWN_HOSTS": str(lay.vm_known_hosts),
+            "LAB_VMS": json.dumps(self.vms.describe()),
         }

@@ -22,6 +22,7 @@ class LabPorts:
     registry_auth: int = 5002
     registry_auth_direct: int = 5003
     proxy_control: int = 5010
+    vm_proxy_control: int = 5011
 
     def all(self) -> dict[str, int]:
         """Every port by role, for status output and port-taken checks."""
@@ -87,6 +88,11 @@ class LabLayout:
         return self.ssh_dir / "known_hosts"
 
     @property
+    def vm_known_hosts(self) -> Path:
+        """The isolated VMs' host keys (kept apart from known_hosts, which `up` rewrites)."""
+        return self.ssh_dir / "known_hosts.vms"
+
+    @property
     def registry_dir(self) -> Path:
         return self.root / "registry"
 
@@ -112,3 +118,8 @@ class LabLayout:
     @property
     def proxy_control_url(self) -> str:
         return f"http://127.0.0.1:{self.ports.proxy_control}"
+
+    @property
+    def vm_proxy_control_url(self) -> str:
+        """Control of the isolated VMs' fault proxy (their registry routes)."""
+        return f"http://127.0.0.1:{self.ports.vm_proxy_control}"

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 from dockyard.lab.layout import LabLayout
 from dockyard.lab.procs import LabProcessError, run_checked
+from dockyard.lab.vmspec import SSH_PORT, VmSpec
 
 
 def require_binaries() -> None:
@@ -42,20 +44,27 @@ def ensure_keys(layout: LabLayout) -> None:
     layout.known_hosts.write_text("\n".join(lines) + "\n")
 
 
+def write_vm_known_hosts(layout: LabLayout, vm_addrs: Sequence[str]) -> None:
+    """known_hosts.vms: the isolated VMs' addresses (port 22) pinned to the lab's host key."""
+    lines = [f"{addr} {host_key_line(layout)}" for addr in vm_addrs]
+    layout.vm_known_hosts.write_text("".join(f"{line}\n" for line in lines))
+
+
 def host_key_line(layout: LabLayout) -> str:
     """The host key as `type base64`, for a config's host_key field."""
     return " ".join((layout.ssh_dir / "ssh_host_ed25519_key.pub").read_text().split()[:2])
 
 
-def write_config(layout: LabLayout, name: str, port: int) -> Path:
-    """An sshd_config for one lab VM on 127.0.0.1:port."""
+def _write(
+    layout: LabLayout, name: str, listen: str, port: int, docker_host: str, docker_config: Path
+) -> Path:
     ssh = layout.ssh_dir
     config = ssh / f"sshd_config.{name}"
     config.write_text(
         "\n".join(
             [
                 f"Port {port}",
-                "ListenAddress 127.0.0.1",
+                f"ListenAddress {listen}",
                 f"HostKey {ssh / 'ssh_host_ed25519_key'}",
                 f"PidFile {layout.root / f'sshd.{name}.pid'}",
                 f"AuthorizedKeysFile {ssh / 'authorized_keys'}",
@@ -68,7 +77,7 @@ def write_config(layout: LabLayout, name: str, port: int) -> Path:
                 "MaxSessions 10",
                 "MaxStartups 30:50:60",
                 "LogLevel INFO",
-                f"SetEnv DOCKER_HOST={layout.docker_host} DOCKER_CONFIG={layout.docker_config}"
+                f"SetEnv DOCKER_HOST={docker_host} DOCKER_CONFIG={docker_config}"
                 f" DOCKYARD_LAB_VM={name}",
                 "Subsystem sftp internal-sftp",
             ]
@@ -76,6 +85,16 @@ def write_config(layout: LabLayout, name: str, port: int) -> Path:
         + "\n"
     )
     return config
+
+
+def write_config(layout: LabLayout, name: str, port: int) -> Path:
+    """An sshd_config for one lab VM on 127.0.0.1:port."""
+    return _write(layout, name, "127.0.0.1", port, layout.docker_host, layout.docker_config)
+
+
+def write_vm_config(layout: LabLayout, vm: VmSpec) -> Path:
+    """An sshd_config for an isolated VM: port 22 on its address, sessions see its engine."""
+    return _write(layout, vm.name, vm.ns_addr, SSH_PORT, vm.docker_host, vm.docker_config)
 
 
 def argv(config: Path) -> list[str]:

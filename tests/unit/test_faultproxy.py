@@ -24,6 +24,7 @@ import pytest
 from dockyard.lab.faultproxy import (
     DuplicateRoute,
     FaultProxy,
+    FaultProxyError,
     InvalidFault,
     ProxyControl,
     UnknownRoute,
@@ -79,8 +80,8 @@ def proxy() -> Iterator[FaultProxy]:
         yield running
 
 
-def _connect(port: int, timeout: float = 5.0) -> socket.socket:
-    return socket.create_connection(("127.0.0.1", port), timeout=timeout)
+def _connect(port: int, timeout: float = 5.0, host: str = "127.0.0.1") -> socket.socket:
+    return socket.create_connection((host, port), timeout=timeout)
 
 
 def _recv_exactly(sock: socket.socket, size: int) -> bytes:
@@ -409,6 +410,16 @@ def test_standalone_process_is_driven_by_proxy_control(serve: Any) -> None:
         assert control.clear_faults("echo", "throttle")["throttle"] is None
         control.reset_stats("echo")
         assert control.stats("echo")["up"] == 0
+        added = control.add_route(
+            "echo2", 0, routes["echo"]["target_port"], listen_host="127.0.0.2"
+        )
+        with _connect(added, host="127.0.0.2") as sock:
+            assert _exchange(sock, b"z" * 10) == b"z" * 10
+        assert control.stats("echo2")["up"] == 10 and control.stats("echo")["up"] == 0
+        with pytest.raises(DuplicateRoute):
+            control.add_route("echo2", 0, 1)
+        with pytest.raises(FaultProxyError, match="wrong type"):
+            control.add_route("echo3", "0", 1)  # type: ignore[arg-type]
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=5) == 0
     finally:
