@@ -6,7 +6,7 @@ APT_PACKAGES := docker.io docker-registry openssh-server openssh-client busybox-
 	apache2-utils iproute2 procps chromium chromium-driver
 SYSTEM_BINARIES := dockerd docker-registry sshd ssh busybox htpasswd ip ps chromium chromedriver
 
-.PHONY: demo test bench lint format system venv lab lab-down
+.PHONY: demo test bench bench-fleet lint format system venv lab lab-down
 
 demo: venv lab
 	bash examples/lab/demo.sh
@@ -18,6 +18,11 @@ test: venv
 
 bench: venv lab
 	$(BIN)/python -m bench
+
+# The fleet bench: 1, 2, 4 and 8 isolated VMs (vm3..vm10), a Prefect server, two process workers.
+bench-fleet: venv lab
+	$(BIN)/dockyard lab up --vms 10
+	$(BIN)/python -m bench.fleet
 
 lint:
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
