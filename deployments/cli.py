@@ -11,6 +11,7 @@ from contextlib import contextmanager
 import click
 
 from deployments import localapi
+from deployments import pools as _pool_command  # noqa: F401  (registers `pool`)
 from deployments import rollback as _rollback_command  # noqa: F401  (registers `rollback`)
 from dockyard import cli_lock as _lock_command  # noqa: F401  (registers `lock`)
 from dockyard.cli import EXIT_BAD_INPUT, actor, config_option, fail_config, main, parse_sets
@@ -77,6 +78,7 @@ def _prefect_api() -> Iterator[None]:
     api = localapi.LocalApi()
     api.start()
     os.environ["PREFECT_API_URL"] = api.url
+    os.environ[localapi.MARK] = "1"  # no worker polls it: pool targets deploy in this run
     try:
         import flows.deploy  # noqa: F401  (imported while the API boots)
 
@@ -88,6 +90,7 @@ def _prefect_api() -> Iterator[None]:
     finally:
         api.stop()
         del os.environ["PREFECT_API_URL"]
+        del os.environ[localapi.MARK]
 
 
 class _PrefectSecretsOnUse:
