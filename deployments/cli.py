@@ -217,11 +217,12 @@ def resume(flow_run_id: str, as_json: bool) -> None:
 
         with get_client(sync_client=True) as client:
             run = client.read_flow_run(flow_run_id)
-            if "config_path" not in run.parameters and run.parent_task_run_id:
-                parent = client.read_task_run(run.parent_task_run_id)  # a per-host run's deploy
+            per_host = "config_path" not in run.parameters or "host" in run.parameters
+            if per_host and run.parent_task_run_id:  # a subflow's or a pool worker's host run
+                parent = client.read_task_run(run.parent_task_run_id)
                 run = client.read_flow_run(parent.flow_run_id)
         params = run.parameters
-        if "config_path" not in params:
+        if "config_path" not in params or "host" in params:
             click.echo(
                 f"flow run {flow_run_id} is not a dockyard deploy run; give the deploy run's id "
                 "(dockyard deploy --json prints it as flow_run_id)",

@@ -45,6 +45,7 @@ def deploy_pool(name: str, config_path: str) -> str:
         build=False,
         push=False,
         print_next_steps=False,
+        ignore_warnings=True,
     )
     return str(deployment_id)
 

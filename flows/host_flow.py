@@ -129,7 +129,7 @@ def as_pool_run(request: DeployRequest, loaded: Loaded, host: str, pool: str) ->
     (HOST_RUN_TIMEOUT) and take back its report."""
     run = run_deployment(f"{HOST_FLOW}/{pool}", parameters=pool_parameters(request, host,
                          loaded.release), flow_run_name=f"deploy {host}", timeout=HOST_RUN_TIMEOUT,
-                         as_subflow=True)  # fmt: skip
+                         poll_interval=2, as_subflow=True)  # fmt: skip
     state = run.state
     if state is None or not state.is_final():
         return HostReport(host, FAILED, f"host run {run.id} on pool {pool} did not finish "
