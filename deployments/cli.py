@@ -14,7 +14,15 @@ from deployments import localapi
 from deployments import pools as _pool_command  # noqa: F401  (registers `pool`)
 from deployments import rollback as _rollback_command  # noqa: F401  (registers `rollback`)
 from dockyard import cli_lock as _lock_command  # noqa: F401  (registers `lock`)
-from dockyard.cli import EXIT_BAD_INPUT, actor, config_option, fail_config, main, parse_sets
+from dockyard.cli import (
+    EXIT_BAD_INPUT,
+    LOCAL_API_MARK,
+    actor,
+    config_option,
+    fail_config,
+    main,
+    parse_sets,
+)
 from dockyard.config import ConfigError, SecretLookup, load_config
 from dockyard.images import progress
 from dockyard.report import SUCCEEDED
@@ -78,7 +86,7 @@ def _prefect_api() -> Iterator[None]:
     api = localapi.LocalApi()
     api.start()
     os.environ["PREFECT_API_URL"] = api.url
-    os.environ[localapi.MARK] = "1"  # no worker polls it: pool targets deploy in this run
+    os.environ[LOCAL_API_MARK] = "1"  # no worker polls it: pool targets deploy in this run
     try:
         import flows.deploy  # noqa: F401  (imported while the API boots)
 
@@ -90,7 +98,7 @@ def _prefect_api() -> Iterator[None]:
     finally:
         api.stop()
         del os.environ["PREFECT_API_URL"]
-        del os.environ[localapi.MARK]
+        del os.environ[LOCAL_API_MARK]
 
 
 class _PrefectSecretsOnUse:

@@ -28,7 +28,6 @@ from pathlib import Path
 from dockyard.errors import DockyardError
 
 START_TIMEOUT = 90.0
-MARK = "DOCKYARD_LOCAL_API"  # "1" while this one-run API serves the deploy (no worker polls it)
 
 SERVER_ENV = {
     "PREFECT_UI_ENABLED": "false",

@@ -22,7 +22,7 @@ from prefect.client.schemas.sorting import ArtifactSort
 from prefect.deployments import run_deployment
 from prefect.states import Failed
 
-from deployments import localapi
+from dockyard.cli import LOCAL_API_MARK
 from dockyard.report import FAILED, SUCCEEDED, HostReport
 from dockyard.session import DeployRequest, Loaded
 from flows.hosts import HostRun, PerStack, Step, deploy_host
@@ -97,14 +97,14 @@ def pool_request(
 
 def pools_usable(environ: Mapping[str, str]) -> bool:
     """Pool runs need a Prefect API that workers poll, not the CLI's one-run local API."""
-    return bool(environ.get("PREFECT_API_URL")) and environ.get(localapi.MARK) != "1"
+    return bool(environ.get("PREFECT_API_URL")) and environ.get(LOCAL_API_MARK) != "1"
 
 
 def send_report(report: HostReport) -> None:
     """Attach the host report to this flow run as an artifact: it reaches the deploy run
     through the API, whatever result storage the worker has."""
     Artifact(type=REPORT_ARTIFACT, key=None, description=f"dockyard report of {report.host}",
-             data=json.dumps(asdict(report))).create()  # fmt: skip
+             data=asdict(report)).create()  # fmt: skip
 
 
 def read_report(flow_run_id: UUID) -> HostReport | None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 
-from deployments import localapi
+from dockyard.cli import LOCAL_API_MARK
 from dockyard.report import HostReport, ImageReport, PruneSection, StepReport
 from dockyard.session import DeployRequest
 from flows.host_flow import pool_parameters, pool_request, pools_usable
@@ -40,7 +40,7 @@ def test_pools_need_an_api_that_workers_poll() -> None:
     url = {"PREFECT_API_URL": "http://127.0.0.1:4200/api"}
     assert pools_usable(url)
     assert not pools_usable({})
-    assert not pools_usable({**url, localapi.MARK: "1"})
+    assert not pools_usable({**url, LOCAL_API_MARK: "1"})
 
 
 def test_a_host_report_survives_its_json_round_trip() -> None:
