@@ -20,6 +20,7 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.sorting import ArtifactSort
 from prefect.deployments import run_deployment
+from prefect.exceptions import ObjectNotFound
 from prefect.states import Failed
 
 from dockyard.cli import LOCAL_API_MARK
@@ -127,9 +128,14 @@ def read_report(flow_run_id: UUID) -> HostReport | None:
 def as_pool_run(request: DeployRequest, loaded: Loaded, host: str, pool: str) -> HostReport:
     """Run `host` as a run of `dockyard-host/<pool>` linked to this flow run; wait for it
     (HOST_RUN_TIMEOUT) and take back its report."""
-    run = run_deployment(f"{HOST_FLOW}/{pool}", parameters=pool_parameters(request, host,
-                         loaded.release), flow_run_name=f"deploy {host}", timeout=HOST_RUN_TIMEOUT,
-                         poll_interval=2, as_subflow=True)  # fmt: skip
+    params = pool_parameters(request, host, loaded.release)
+    try:
+        run = run_deployment(f"{HOST_FLOW}/{pool}", parameters=params,
+                             flow_run_name=f"deploy {host}", timeout=HOST_RUN_TIMEOUT,
+                             poll_interval=2, as_subflow=True)  # fmt: skip
+    except ObjectNotFound:
+        return HostReport(host, FAILED, f"no deployment {HOST_FLOW}/{pool} on the Prefect API: "
+                          f"run `dockyard pool deploy --pool {pool} -c CONFIG` first")  # fmt: skip
     state = run.state
     if state is None or not state.is_final():
         return HostReport(host, FAILED, f"host run {run.id} on pool {pool} did not finish "
