@@ -83,17 +83,18 @@ def pool_parameters(request: DeployRequest, host: str, release: str) -> dict[str
         "parent_run_id": request.run_id,
         "actor": request.actor,
         "resumes": list(request.resumes),
+        "force": request.force,
     }
 
 
 def pool_request(
     config_path: str, variables: Mapping[str, str], run_id: str, actor: str,
-    parent_run_id: str, resumes: list[str],
+    parent_run_id: str, resumes: list[str], force: bool = False,
 ) -> DeployRequest:  # fmt: skip
     """A pool host run's request: it leases the stacks as itself (its own run id, kept by a
     Retry of the run) and may take over a lease the deploy run or a run it resumes left."""
     takeover = [*resumes, parent_run_id] if parent_run_id else list(resumes)
-    return DeployRequest(config_path, dict(variables), run_id, actor, tuple(takeover))
+    return DeployRequest(config_path, dict(variables), run_id, actor, tuple(takeover), force)
 
 
 def pools_usable(environ: Mapping[str, str]) -> bool:

@@ -29,11 +29,12 @@ def pool_host_deploy(
     parent_run_id: str = "",
     actor: str = "unknown",
     resumes: list[str] | None = None,
+    force: bool = False,
 ) -> Any:
     """Every stack on `host` for deploy run `parent_run_id`, as a worker of the host's pool;
     the report goes back as an artifact; the run fails when the host did not succeed."""
     request = pool_request(config_path, variables or {}, str(flow_run.get_id() or "local"),
-                           actor, parent_run_id, list(resumes or ()))  # fmt: skip
+                           actor, parent_run_id, list(resumes or ()), force)  # fmt: skip
     get_run_logger().info(f"{host}: deploy run {parent_run_id or '-'}, on "
                           f"{socket.gethostname()} under worker pid {os.getppid()}")  # fmt: skip
     set_secret_lookup(PrefectSecrets())

@@ -12,7 +12,7 @@ from dockyard.session import DeployRequest
 from flows.host_flow import pool_parameters, pool_request, pools_usable
 
 REQUEST = DeployRequest("/srv/deploy.yaml", {"APP_IMAGE": "reg/app:v2"}, "parent-7", "ci",
-                        ("run-3",))  # fmt: skip
+                        ("run-3",), force=True)  # fmt: skip
 
 
 def test_parameters_are_json_and_name_host_release_and_parent() -> None:
@@ -20,7 +20,7 @@ def test_parameters_are_json_and_name_host_release_and_parent() -> None:
     assert json.loads(json.dumps(params)) == params
     assert params == {
         "host": "vm2", "release": "r-abc", "variables": {"APP_IMAGE": "reg/app:v2"},
-        "parent_run_id": "parent-7", "actor": "ci", "resumes": ["run-3"],
+        "parent_run_id": "parent-7", "actor": "ci", "resumes": ["run-3"], "force": True,
     }  # fmt: skip
     assert "config_path" not in params  # the deployment's own path, as its worker sees it
 
@@ -34,6 +34,7 @@ def test_the_host_run_leases_as_itself_and_may_take_over_its_deploy_runs_lease()
         "/w/deploy.yaml", {"A": "1"}, "ci",
     )  # fmt: skip
     assert pool_request("c", {}, "h", "ci", "", []).resumes == ()
+    assert pool_request("c", {}, "h", "ci", "", [], force=True).force
 
 
 def test_pools_need_an_api_that_workers_poll() -> None:
