@@ -11,9 +11,18 @@ from contextlib import contextmanager
 import click
 
 from deployments import localapi
+from deployments import pools as _pool_command  # noqa: F401  (registers `pool`)
 from deployments import rollback as _rollback_command  # noqa: F401  (registers `rollback`)
 from dockyard import cli_lock as _lock_command  # noqa: F401  (registers `lock`)
-from dockyard.cli import EXIT_BAD_INPUT, actor, config_option, fail_config, main, parse_sets
+from dockyard.cli import (
+    EXIT_BAD_INPUT,
+    LOCAL_API_MARK,
+    actor,
+    config_option,
+    fail_config,
+    main,
+    parse_sets,
+)
 from dockyard.config import ConfigError, SecretLookup, load_config
 from dockyard.images import progress
 from dockyard.report import SUCCEEDED
@@ -77,6 +86,7 @@ def _prefect_api() -> Iterator[None]:
     api = localapi.LocalApi()
     api.start()
     os.environ["PREFECT_API_URL"] = api.url
+    os.environ[LOCAL_API_MARK] = "1"  # no worker polls it: pool targets deploy in this run
     try:
         import flows.deploy  # noqa: F401  (imported while the API boots)
 
@@ -88,6 +98,7 @@ def _prefect_api() -> Iterator[None]:
     finally:
         api.stop()
         del os.environ["PREFECT_API_URL"]
+        del os.environ[LOCAL_API_MARK]
 
 
 class _PrefectSecretsOnUse:
@@ -214,11 +225,12 @@ def resume(flow_run_id: str, as_json: bool) -> None:
 
         with get_client(sync_client=True) as client:
             run = client.read_flow_run(flow_run_id)
-            if "config_path" not in run.parameters and run.parent_task_run_id:
-                parent = client.read_task_run(run.parent_task_run_id)  # a per-host run's deploy
+            per_host = "config_path" not in run.parameters or "host" in run.parameters
+            if per_host and run.parent_task_run_id:  # a subflow's or a pool worker's host run
+                parent = client.read_task_run(run.parent_task_run_id)
                 run = client.read_flow_run(parent.flow_run_id)
         params = run.parameters
-        if "config_path" not in params:
+        if "config_path" not in params or "host" in params:
             click.echo(
                 f"flow run {flow_run_id} is not a dockyard deploy run; give the deploy run's id "
                 "(dockyard deploy --json prints it as flow_run_id)",

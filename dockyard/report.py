@@ -74,6 +74,16 @@ class HostReport:
     finished: str = ""
     unchanged: list[str] = field(default_factory=list)
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> HostReport:
+        """The report from its `asdict` form (as a pool worker's host run sends it back)."""
+        return cls(**{
+            **data,
+            "steps": [StepReport(**s) for s in data.get("steps", [])],
+            "images": [ImageReport(**i) for i in data.get("images", [])],
+            "prunes": [PruneSection(**p) for p in data.get("prunes", [])],
+        })  # fmt: skip
+
 
 @dataclass
 class DeployReport:

@@ -22,7 +22,7 @@ from dockyard.disk.prune import GateStillFails
 from dockyard.report import FAILED, ROLLED_BACK, DeployReport, ImageReport
 from dockyard.rollout import RolloutPlan
 from dockyard.session import DeployRequest, Loaded, load, set_secret_lookup
-from flows.host_flow import HostJob, as_subflows
+from flows.host_flow import HostJob, per_target
 from flows.hosts import Step, in_thread, roll_out
 from flows.rollback import roll_back_to
 from flows.steps import StepRunner
@@ -174,9 +174,10 @@ def deploy(
     resumes: list[str] | None = None,
     force: bool = False,
 ) -> Any:
-    """Deploy every stack of the config to its targets by the rollout policy, one subflow run
-    per host; fail if any host failed or was not started. A stack the host already runs as
-    recorded is left as it is, unless `force`."""
+    """Deploy every stack of the config to its targets by the rollout policy, one flow run per
+    host (a subflow, or a pool worker's run for a target with `pool`); fail if any host failed
+    or was not started. A stack the host already runs as recorded is left as it is, unless
+    `force`."""
     run_id = str(flow_run.get_id() or "local")
     request = DeployRequest(config_path, dict(variables or {}), run_id, actor,
                             tuple(resumes or ()), force)  # fmt: skip
@@ -185,7 +186,7 @@ def deploy(
     names = [t.name for t in loaded.config.targets if not hosts or t.name in hosts]
     job = HostJob(lambda r: StepRunner(r, loaded.config.steps), request, loaded, deploy_stack)
     plan = RolloutPlan.make(names, loaded.config.rollout)
-    reports, decisions = roll_out(plan, as_subflows(job), loaded.masker)
+    reports, decisions = roll_out(plan, per_target(job), loaded.masker)
     report = DeployReport(run_id, loaded.release, reports, decisions)
     create_markdown_artifact(report.to_markdown(), key="deploy-summary",
                              description="dockyard deploy summary")  # fmt: skip

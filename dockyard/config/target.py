@@ -34,6 +34,7 @@ from dockyard.ssh.limits import KEEPALIVE_FIX, MAX_CHANNELS, keepalive_problem
 _TARGET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _HOST_LABEL = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
 _USER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}")
+_POOL = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 
 
 def _host(value: str) -> str:
@@ -65,7 +66,8 @@ def _user(value: str) -> str:
 
 
 class TargetConfig(Model):
-    """One host: address, SSH key source, pinned host key and link tuning."""
+    """One host: address, SSH key source, pinned host key, link tuning, and the Prefect work
+    pool whose workers deploy it (`pool`; none: the deploy run itself does)."""
 
     name: Annotated[
         str, named(_TARGET_NAME, "target name", "use letters, digits and ._- (e.g. vm1)")
@@ -83,6 +85,11 @@ class TargetConfig(Model):
     keepalive_count_max: Int = Field(4, ge=0)
     connect_timeout: PositiveDuration = 10.0
     max_channels: Int = Field(8, ge=1, le=MAX_CHANNELS)
+    pool: (
+        Annotated[str, named(_POOL, "work pool name",
+                             "use lowercase letters, digits and - (e.g. dc-east), at most 63")]
+        | None
+    ) = None  # fmt: skip
     _private_key: SecretStr | None = PrivateAttr(None)
     _passphrase: SecretStr | None = PrivateAttr(None)
 

@@ -153,6 +153,12 @@ def test_parse_duration_rejects(text: object) -> None:
 
 BAD_CONFIGS: list[tuple[str, dict[str, Any], str, list[str]]] = [
     (
+        "work pool name with capitals and spaces",
+        {"targets.0.pool": "DC East"},
+        "targets[0].pool",
+        ["bad work pool name 'DC East'", "lowercase letters, digits and -"],
+    ),
+    (
         "unknown key, nearest match",
         {"targets.0.keepalive": 5},
         "targets[0].keepalive",
@@ -747,3 +753,10 @@ def test_env_value_with_a_quote_is_refused_at_validate_without_showing_it(
     text = str(error)
     assert "stacks[0].env.DB_PASSWORD" in text and "single quote" in text
     assert "it's-x9" not in text
+
+
+def test_a_target_names_its_work_pool_or_none(project: Path) -> None:
+    data = full_config()
+    assert load(project, data).targets[0].pool is None
+    set_path(data, "targets.0.pool", "dc-east")
+    assert load(project, data).targets[0].pool == "dc-east"
