@@ -9,7 +9,9 @@ SQLite database under PREFECT_HOME, so `dockyard resume` finds them.
 
 A fresh PREFECT_HOME (a CI job) would spend most of its start migrating a new database, so
 the first migrated database of each Prefect version is kept under ~/.cache/dockyard (cache that
-directory in CI) and copied into a fresh PREFECT_HOME before the API starts."""
+directory in CI) and copied into a fresh PREFECT_HOME before the API starts; an API whose
+database was just copied from it skips the migration check. Automations (the triggers
+service) stay off: a one-run API has none to run."""
 
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 
 from dockyard.errors import DockyardError
@@ -33,6 +36,7 @@ SERVER_ENV = {
     "PREFECT_UI_ENABLED": "false",
     "PREFECT_SERVER_REGISTER_BLOCKS_ON_START": "false",
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_SERVER_SERVICES_TRIGGERS_ENABLED": "false",
     "PREFECT__SERVER_EPHEMERAL": "1",
     "PREFECT__SERVER_FINAL": "1",
 }
@@ -56,6 +60,15 @@ def _database(env: os._Environ[str] | dict[str, str]) -> Path | None:
     ):
         return None
     return Path(env.get("PREFECT_HOME") or Path.home() / ".prefect").expanduser() / "prefect.db"
+
+
+def server_env(base: Mapping[str, str], seeded: bool) -> dict[str, str]:
+    """The API subprocess's environment: `base` with SERVER_ENV; without the migration check
+    when its database was `seeded` from the migrated template of this Prefect version."""
+    env = {**base, **SERVER_ENV}
+    if seeded:
+        env["PREFECT_SERVER_DATABASE_MIGRATE_ON_START"] = "false"
+    return env
 
 
 def _template() -> Path:
@@ -82,13 +95,14 @@ class LocalApi:
 
     def start(self) -> None:
         template = _template()
-        if self.fresh and self.database and template.is_file():
+        seeded = bool(self.fresh and self.database and template.is_file())
+        if seeded and self.database:
             self.database.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(template, self.database)
         argv = [sys.executable, "-m", "uvicorn", "--factory",
                 "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port",
                 str(self.port), "--log-level", "error", "--lifespan", "on"]  # fmt: skip
-        env = {**os.environ, **SERVER_ENV}
+        env = server_env(os.environ, seeded)
         with self.log.open("wb") as out:
             self.process = subprocess.Popen(
                 argv, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=out

@@ -136,13 +136,15 @@ def fresh_step(name: str, run_name: str) -> Callable[[F], Task[..., Any]]:
 # --- Recovery hook: the lease check and the host journal around every step ------------------
 
 LEASE_FREE_STEPS = frozenset({"preflight", "lock", "unlock", "diagnostics"})
+_journals = journal.Journals()
 
 
 def recovered(name: str, *, journaled: bool) -> Callable[[F], F]:
     """Before a step: stop if this run lost its lease on the stack (LeaseLost). A journaled
     (cached) step is skipped with its recorded result when the host's journal says it finished
     in this attempt, whatever Prefect's cache holds (a new runner has none), and is journaled
-    once it finishes. The skip shows as Cached, like a Prefect cache hit."""
+    once it finishes. The skip shows as Cached, like a Prefect cache hit. The journal is read
+    from the host once per lease (the lock step drops the copy this run kept)."""
 
     def decorate(fn: F) -> F:
         signature = inspect.signature(fn)
@@ -151,21 +153,24 @@ def recovered(name: str, *, journaled: bool) -> Callable[[F], F]:
         def step(*args: Any, **kwargs: Any) -> Any:
             bound = signature.bind(*args, **kwargs).arguments
             request, host, project = bound["request"], bound["host"], bound["project"]
+            scope = (request.run_id, host, project)
             if name not in LEASE_FREE_STEPS:
                 locking.check(request, host, project)
+            if name == "lock":
+                _journals.forget(scope)
             if not journaled:
                 return fn(*args, **kwargs)
             hs = host_stack(request, host, project, log=get_run_logger().info)
             run, state, attempt = locking.runner(hs), hs.project.state, bound["attempt"]
             key = f"{name} {bound['subject']}" if "subject" in bound else name
-            entry = journal.lookup(run, state, attempt, key)
+            entry = _journals.lookup(scope, run, state, attempt, key)
             if entry is not None:
                 when = time.strftime("%H:%M:%S UTC", time.gmtime(entry.finished_at))
                 hs.log(f"{key}: finished at {when} in this attempt (host journal): skipped")
                 return Completed(data=Outcome(entry.result, 0), name="Cached",
                                  message="finished in this attempt (host journal)")  # fmt: skip
             outcome: Outcome = fn(*args, **kwargs)
-            journal.record(run, state, attempt, key, outcome.value, hs.mask)
+            _journals.record(scope, run, state, attempt, key, outcome.value, hs.mask)
             return outcome
 
         return step  # type: ignore[return-value]

@@ -34,12 +34,13 @@ def test_a_step_is_unknown_until_recorded_then_comes_back_with_its_result(
     state: HostState,
 ) -> None:
     host = ShHost()
-    assert journal.lookup(host, state, "a1", "pull app:v3") is None
+    assert journal.read_attempt(host, state, "a1") == {}
     journal.record(host, state, "a1", "pull app:v3", PULLED, Masker())
-    entry = journal.lookup(host, state, "a1", "pull app:v3")
-    assert entry is not None and entry.result == PULLED and entry.step == "pull app:v3"
-    assert journal.lookup(host, state, "a2", "pull app:v3") is None  # another attempt
-    assert journal.lookup(host, state, "a1", "pull app:v4") is None
+    journal.record(host, state, "a1", "up", None, Masker())
+    entries = journal.read_attempt(host, state, "a1")
+    assert sorted(entries) == ["pull_app_v3", "up"]
+    assert entries["pull_app_v3"].result == PULLED and entries["pull_app_v3"].step == "pull app:v3"
+    assert journal.read_attempt(host, state, "a2") == {}  # another attempt
     assert not list(Path(state.journal("a1")).glob("*.tmp.*"))
 
 
@@ -53,5 +54,32 @@ def test_an_unreadable_entry_names_the_file_and_the_fix(state: HostState) -> Non
     path = Path(state.journal_entry("a1", "up"))
     path.parent.mkdir(parents=True)
     path.write_text('{"step": "up", "fin')
-    with pytest.raises(journal.JournalError, match="remove it"):
-        journal.lookup(ShHost(), state, "a1", "up")
+    with pytest.raises(journal.JournalError, match=r"up\.json is unreadable .*remove it"):
+        journal.Journals().lookup("s", ShHost(), state, "a1", "up")
+
+
+def test_an_attempt_is_read_once_and_every_record_still_reaches_the_host(
+    state: HostState,
+) -> None:
+    host, journals = ShHost(), journal.Journals()
+    journal.record(ShHost(), state, "a1", "sync", ["a.yml"], Masker())
+    assert journals.lookup("vm1/shop", host, state, "a1", "sync").result == ["a.yml"]
+    assert journals.lookup("vm1/shop", host, state, "a1", "env") is None
+    assert len(host.commands) == 1  # one read for both lookups
+    journals.record("vm1/shop", host, state, "a1", "env", ".env", Masker())
+    assert len(host.commands) == 2  # the write went to the host
+    assert journals.lookup("vm1/shop", host, state, "a1", "env").result == ".env"
+    assert len(host.commands) == 2
+    assert journal.read_attempt(ShHost(), state, "a1")["env"].result == ".env"
+
+
+def test_a_new_attempt_or_a_forgotten_scope_reads_the_host_again(state: HostState) -> None:
+    host, journals = ShHost(), journal.Journals()
+    assert journals.lookup("vm1/shop", host, state, "a1", "up") is None
+    journal.record(ShHost(), state, "a1", "up", None, Masker())  # another runner, meanwhile
+    assert journals.lookup("vm1/shop", host, state, "a1", "up") is None  # the copy read before
+    assert journals.lookup("vm2/shop", host, state, "a1", "up") is not None  # another scope
+    journals.forget("vm1/shop")
+    assert journals.lookup("vm1/shop", host, state, "a1", "up") is not None
+    assert journals.lookup("vm1/shop", host, state, "a2", "up") is None
+    assert len(host.commands) == 4

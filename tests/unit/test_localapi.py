@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from deployments.localapi import SERVER_ENV, wanted
+from deployments.localapi import SERVER_ENV, server_env, wanted
 
 
 def test_a_local_api_only_without_an_api_url_and_with_ephemeral_mode_allowed() -> None:
@@ -16,6 +16,14 @@ def test_the_local_api_skips_ui_block_registration_and_telemetry() -> None:
     assert SERVER_ENV["PREFECT_UI_ENABLED"] == "false"
     assert SERVER_ENV["PREFECT_SERVER_REGISTER_BLOCKS_ON_START"] == "false"
     assert SERVER_ENV["PREFECT_SERVER_ANALYTICS_ENABLED"] == "false"
+    assert SERVER_ENV["PREFECT_SERVER_SERVICES_TRIGGERS_ENABLED"] == "false"
+
+
+def test_only_a_database_seeded_from_the_template_skips_the_migration_check() -> None:
+    seeded = server_env({"PREFECT_HOME": "/ci/prefect"}, seeded=True)
+    assert seeded["PREFECT_SERVER_DATABASE_MIGRATE_ON_START"] == "false"
+    assert seeded["PREFECT_HOME"] == "/ci/prefect" and seeded["PREFECT_UI_ENABLED"] == "false"
+    assert "PREFECT_SERVER_DATABASE_MIGRATE_ON_START" not in server_env({}, seeded=False)
 
 
 def test_only_the_default_sqlite_database_is_seeded_from_the_template() -> None:

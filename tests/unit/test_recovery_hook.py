@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from dockyard import journal
 from dockyard.commands.hoststate import HostState
 from dockyard.lock import Lease, LeaseLost, LockOwner, LockResult
 from dockyard.masking import Masker
@@ -27,6 +28,7 @@ def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> HostState:
     monkeypatch.setattr(policy, "host_stack", lambda *_a, **_k: hs)
     monkeypatch.setattr(policy, "get_run_logger", lambda: logging.getLogger("test"))
     monkeypatch.setattr(locking, "runner", lambda _hs: ShHost())
+    monkeypatch.setattr(policy, "_journals", journal.Journals())
     return hs.project.state
 
 
@@ -44,6 +46,23 @@ def test_a_journaled_step_runs_once_then_comes_back_cached(state: HostState) -> 
     assert calls == ["app:v2"]
     assert step(REQUEST, "vm1", "shop", "a2", "app:v2").value == ["done", "app:v2"]  # new attempt
     assert calls == ["app:v2", "app:v2"]
+
+
+def test_after_the_lock_step_the_journal_is_read_from_the_host_again(state: HostState) -> None:
+    calls: list[str] = []
+
+    def up(request: DeployRequest, host: str, project: str, attempt: str) -> Any:
+        calls.append(attempt)
+        return policy.Outcome("up", 1)
+
+    step = policy.recovered("up", journaled=True)(up)
+    take_lock = policy.recovered("lock", journaled=False)(lambda request, host, project: None)
+    assert step(REQUEST, "vm1", "shop", "a1").value == "up"
+    Path(state.journal_entry("a1", "up")).unlink()  # e.g. removed by hand to run it again
+    assert step(REQUEST, "vm1", "shop", "a1").name == "Cached"  # this lease's copy
+    take_lock(REQUEST, "vm1", "shop")
+    assert step(REQUEST, "vm1", "shop", "a1").value == "up"
+    assert calls == ["a1", "a1"]
 
 
 def test_a_lost_lease_stops_the_step_before_it_runs(
