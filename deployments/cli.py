@@ -136,7 +136,7 @@ def _unchanged(config_path: str, variables: dict[str, str], hosts: list[str], as
     set_secret_lookup(lookup)
     request = DeployRequest(config_path, variables, actor=actor())
     checks = noop.check_hosts(request, hosts)
-    if all(c.unchanged for c in checks):
+    if len(checks) == len(hosts) and all(c.unchanged for c in checks):
         _print_report(noop.report(load(request).release, checks).to_json(), as_json)
         sys.exit(0)
 

@@ -12,6 +12,7 @@ from dockyard.deadline import Deadline
 from dockyard.errors import DockyardError
 from dockyard.pipeline.converge import converge
 from dockyard.report import DeployReport, HostReport, StepReport
+from dockyard.rollout import RolloutPlan
 from dockyard.session import DeployRequest, host_stack, load
 
 NO_FLOW_RUN = "unchanged on every host: no flow run was started (--force runs every step)"
@@ -53,10 +54,18 @@ def _quiet(_line: str) -> None:
 
 
 def check_hosts(request: DeployRequest, hosts: list[str]) -> list[HostCheck]:
-    """Each host's check, `rollout.parallel` at a time, in the order given."""
-    parallel = max(1, min(len(hosts), load(request).config.rollout.parallel))
-    with ThreadPoolExecutor(parallel, thread_name_prefix="converge") as pool:
-        return list(pool.map(lambda h: check_host(request, h), hosts))
+    """Each host's check batch by batch in rollout order (canary first), `rollout.parallel`
+    at a time; stops after the first batch with a changed host, so hosts a stopped rollout
+    would not start are not even connected to."""
+    rollout = load(request).config.rollout
+    checks: list[HostCheck] = []
+    for batch in RolloutPlan.make(hosts, rollout).batches:
+        parallel = max(1, min(len(batch.hosts), rollout.parallel))
+        with ThreadPoolExecutor(parallel, thread_name_prefix="converge") as pool:
+            checks += pool.map(lambda h: check_host(request, h), batch.hosts)
+        if not all(c.unchanged for c in checks):
+            break
+    return checks
 
 
 def report(release: str, checks: list[HostCheck]) -> DeployReport:
