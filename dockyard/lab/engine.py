@@ -10,7 +10,7 @@ from pathlib import Path
 import docker
 
 from dockyard.lab.layout import LabLayout
-from dockyard.lab.procs import LabProcessError, run_checked
+from dockyard.lab.procs import LabProcessError, require_programs, run_checked
 from dockyard.lab.vmspec import VmSpec
 
 EXTERNAL_NETWORK = "edge"
@@ -20,11 +20,8 @@ ADDRESS_POOL = {"base": "10.214.0.0/16", "size": 24}
 
 def require_binaries() -> None:
     """Fail with the install command if the engine's programs are missing."""
-    missing = [b for b in ("dockerd", "docker", "containerd", "ip") if not shutil.which(b)]
-    if missing:
-        raise LabProcessError(
-            f"missing {', '.join(missing)}: run `apt-get install docker.io iproute2` (as root)"
-        )
+    require_programs(("dockerd", "docker", "containerd", "ip"),
+                     "apt-get install docker.io iproute2", " (as root)")  # fmt: skip
 
 
 def ready(docker_host: str) -> bool:

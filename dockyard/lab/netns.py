@@ -7,7 +7,7 @@ import contextlib
 import shutil
 from pathlib import Path
 
-from dockyard.lab.procs import LabProcessError, run_checked
+from dockyard.lab.procs import LabProcessError, require_programs, run_checked
 from dockyard.lab.vmspec import REGISTRY_AUTH_PORT, REGISTRY_PORT, VmSpec
 
 STEP_TIMEOUT = 10
@@ -15,11 +15,8 @@ STEP_TIMEOUT = 10
 
 def require_binaries() -> None:
     """Fail with the install command if the VM programs are missing."""
-    missing = [b for b in ("ip", "iptables", "nsenter", "unshare") if not shutil.which(b)]
-    if missing:
-        raise LabProcessError(
-            f"missing {', '.join(missing)}: run `apt-get install iproute2 iptables util-linux`"
-        )
+    require_programs(("ip", "iptables", "nsenter", "unshare"),
+                     "apt-get install iproute2 iptables util-linux")  # fmt: skip
 
 
 def exists(vm: VmSpec) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -123,3 +124,11 @@ def run_checked(argv: list[str], timeout: float, env: dict[str, str] | None = No
             f"{' '.join(argv)} exited {done.returncode}: {(done.stderr or done.stdout).strip()}"
         )
     return done.stdout
+
+
+def require_programs(programs: tuple[str, ...], install: str, note: str = "") -> None:
+    """Fail naming each of `programs` not on PATH and the `install` command that brings them
+    (`note` follows the command)."""
+    missing = [p for p in programs if not shutil.which(p)]
+    if missing:
+        raise LabProcessError(f"missing {', '.join(missing)}: run `{install}`{note}")

@@ -7,15 +7,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from dockyard.lab.layout import LabLayout
-from dockyard.lab.procs import LabProcessError, run_checked
+from dockyard.lab.procs import require_programs, run_checked
 from dockyard.lab.vmspec import SSH_PORT, VmSpec
 
 
 def require_binaries() -> None:
     """Fail with the install command if sshd or ssh-keygen is missing."""
-    missing = [b for b in ("sshd", "ssh-keygen") if not shutil.which(b)]
-    if missing:
-        raise LabProcessError(f"missing {', '.join(missing)}: run `apt-get install openssh-server`")
+    require_programs(("sshd", "ssh-keygen"), "apt-get install openssh-server")
 
 
 def _keygen(path: Path, comment: str) -> None:
