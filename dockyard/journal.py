@@ -117,15 +117,22 @@ class Journals:
 
     def __init__(self) -> None:
         self._read: dict[Hashable, tuple[str, dict[str, Entry]]] = {}
+        self._reading: dict[Hashable, threading.Lock] = {}
         self._lock = threading.Lock()
 
     def _entries(self, scope: Hashable, runner: Runner, state: HostState,
                  attempt: str) -> dict[str, Entry]:  # fmt: skip
+        """The scope's copy, read from the host under the scope's own lock: one host's read
+        never waits for another's."""
         with self._lock:
-            held = self._read.get(scope)
+            reading = self._reading.setdefault(scope, threading.Lock())
+        with reading:
+            with self._lock:
+                held = self._read.get(scope)
             if held is None or held[0] != attempt:
                 held = (attempt, read_attempt(runner, state, attempt))
-                self._read[scope] = held
+                with self._lock:
+                    self._read[scope] = held
             return held[1]
 
     def lookup(self, scope: Hashable, runner: Runner, state: HostState, attempt: str,
