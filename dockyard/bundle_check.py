@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dockyard.commands.compose import ENV_FILE
-from dockyard.compose_files import ComposeDoc, ComposeFileError, ComposeSet, Ref
+from dockyard.compose.files import ComposeDoc, ComposeFileError, ComposeSet, Ref
 from dockyard.config import DeployConfig, StackConfig
 
 _MISSING_FIX = "create it in the bundle or fix the path (relative to the file that names it)"

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Literal
 
 from dockyard import yamlsafe
-from dockyard.compose_files import ComposeFileError, ComposeSet, Effective, problem
+from dockyard.compose.files import ComposeFileError, ComposeSet, Effective, problem
 from dockyard.images.ref import DEFAULT_TAG, ImageKind, ImageRef, InvalidImageRef, classify
 from dockyard.names import ENV_NAME
 

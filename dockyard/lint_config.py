@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from dockyard import yamlsafe
-from dockyard.compose_files import ComposeFileError
+from dockyard.compose.files import ComposeFileError
 from dockyard.lint import interpolate
 
 _SECRET = "${secret:"

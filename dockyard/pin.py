@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from dockyard.compose_files import LOCAL_PULL_POLICIES, ComposeFileError, problem, read
+from dockyard.compose.files import LOCAL_PULL_POLICIES, ComposeFileError, problem, read
 from dockyard.images.errors import RegistryError
 from dockyard.images.ref import DEFAULT_TAG, ImageRef, InvalidImageRef
 

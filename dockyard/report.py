@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -157,3 +158,35 @@ class DeployReport:
             for prune in host.prunes:
                 lines += prune.to_markdown()
         return "\n".join(lines)
+
+
+def deploy_text(report: Mapping[str, Any]) -> str:
+    """The deploy report (DeployReport.to_json) as `dockyard deploy` prints it."""
+    run = f"flow run {report['flow_run_id']}" if report["flow_run_id"] else "no flow run"
+    lines = [f"deploy {report['result']} (release {report['release']}, {run})"]
+    for name, host in report["hosts"].items():
+        lines.append(
+            f"\n{name}: {host['result']}" + (f": {host['error']}" if host["error"] else "")
+        )
+        for step in host["steps"]:
+            attempts = f" x{step['attempts']}" if step["attempts"] > 1 else ""
+            lines.append(
+                f"  {step['name']:28} {step['state']:10} {step['seconds']:7.2f}s{attempts}"
+            )
+        for image in host["images"]:
+            size = f" {image['bytes'] / 1e6:.1f} MB" if image["bytes"] else ""
+            lines.append(f"  {image['action']:6} {image['image']}{size}  ({image['reason']})")
+        lines += [f"  note: {note}" for note in host["notes"]]
+        if host["diagnostics"]:
+            lines.append("\n" + host["diagnostics"])
+    return "\n".join(lines)
+
+
+def rollback_text(report: Mapping[str, Any]) -> str:
+    """The rollback report (DeployReport.to_json) as `dockyard rollback` prints it."""
+    lines = []
+    for name, host in report["hosts"].items():
+        error = f": {host['error']}" if host["error"] else ""
+        lines.append(f"{name}: {host['result']}{error}")
+        lines += [f"  {note}" for note in host["notes"]]
+    return "\n".join(lines)

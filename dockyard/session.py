@@ -9,14 +9,15 @@ from pathlib import Path
 
 from dockyard.commands.compose import ComposeProject
 from dockyard.config import DeployConfig, SecretLookup, StackConfig, TargetConfig, load_config
+from dockyard.host.releases import config_hash
 from dockyard.masking import Masker
-from dockyard.release_identity import config_hash
 from dockyard.runner import LinkRunner
 from dockyard.ssh.link import Link
 from dockyard.ssh.pool import default_pool
 from dockyard.ssh.settings import LinkSettings
 
 Log = Callable[[str], None]
+LOCAL_API_MARK = "DOCKYARD_LOCAL_API"  # "1" while the CLI's one-run local API serves a deploy
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,9 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.runtime import flow_run
 from prefect.states import Failed
 
-from dockyard import releases
 from dockyard.config import StackConfig
 from dockyard.disk.prune import GateStillFails
+from dockyard.host import releases
 from dockyard.report import FAILED, ROLLED_BACK, DeployReport, ImageReport
 from dockyard.rollout import RolloutPlan
 from dockyard.session import DeployRequest, Loaded, load, set_secret_lookup

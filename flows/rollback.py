@@ -9,8 +9,8 @@ from prefect import flow
 from prefect.runtime import flow_run
 from prefect.states import Failed
 
-from dockyard import releases
 from dockyard.config import StackConfig
+from dockyard.host import releases
 from dockyard.report import FAILED, ROLLED_BACK, DeployReport
 from dockyard.session import DeployRequest, Loaded, load, set_secret_lookup
 from flows.hosts import Step, deploy_hosts

@@ -8,17 +8,19 @@ import httpx
 from prefect.client.orchestration import get_client
 from prefect.exceptions import ObjectNotFound
 
-from dockyard.convergence import Convergence
-from dockyard.pipeline import diagnostics, locking
-from dockyard.pipeline.converge import converge
-from dockyard.pipeline.preflight import HostFacts, preflight
+from dockyard.converge.check import converge
+from dockyard.converge.verdict import Convergence
+from dockyard.host import lease
+from dockyard.host.facts import DockerProbe
+from dockyard.pipeline import diagnostics
+from dockyard.pipeline.preflight import preflight
 from dockyard.session import DeployRequest
 from tasks.context import stack_for
 from tasks.policy import current_deadline, fresh_step
 
 
 @fresh_step("preflight", "preflight {host}")
-def check_host(request: DeployRequest, host: str, project: str) -> HostFacts:
+def check_host(request: DeployRequest, host: str, project: str) -> DockerProbe:
     """Connect (strict host key) and check docker, the daemon and compose."""
     return preflight(stack_for(request, host, project), current_deadline())
 
@@ -30,10 +32,10 @@ def converge_stack(request: DeployRequest, host: str, project: str) -> Convergen
 
 
 @fresh_step("lock", "lock {host}/{project}")
-def take_lock(request: DeployRequest, host: str, project: str) -> locking.Locked:
+def take_lock(request: DeployRequest, host: str, project: str) -> lease.Locked:
     """Take the host-side deploy lock of the stack."""
     hs = stack_for(request, host, project)
-    locked = locking.take(hs, request, current_deadline().left(), is_run_finished=flow_run_finished)
+    locked = lease.take(hs, request, current_deadline().left(), is_run_finished=flow_run_finished)
     if locked.note:
         hs.log(locked.note)
     return locked
@@ -52,7 +54,7 @@ def flow_run_finished(run_id: str) -> bool:
 @fresh_step("unlock", "unlock {host}/{project}")
 def release_lock(request: DeployRequest, host: str, project: str) -> None:
     """Release the lock if this run holds it."""
-    locking.release(stack_for(request, host, project), request, current_deadline().left())
+    lease.release(stack_for(request, host, project), request, current_deadline().left())
 
 
 @fresh_step("diagnostics", "diagnostics {host}/{project}")

@@ -21,11 +21,10 @@ from prefect.client.schemas.objects import TaskRun
 from prefect.context import TaskRunContext
 from prefect.states import Completed, State
 
-from dockyard import journal
 from dockyard.config import StepPolicy
 from dockyard.deadline import Deadline
 from dockyard.errors import DockyardError
-from dockyard.pipeline import locking
+from dockyard.host import journal, lease
 from dockyard.session import DeployRequest, host_stack, load
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -155,13 +154,13 @@ def recovered(name: str, *, journaled: bool) -> Callable[[F], F]:
             request, host, project = bound["request"], bound["host"], bound["project"]
             scope = (request.run_id, host, project)
             if name not in LEASE_FREE_STEPS:
-                locking.check(request, host, project)
+                lease.check(request, host, project)
             if name == "lock":
                 _journals.forget(scope)
             if not journaled:
                 return fn(*args, **kwargs)
             hs = host_stack(request, host, project, log=get_run_logger().info)
-            run, state, attempt = locking.runner(hs), hs.project.state, bound["attempt"]
+            run, state, attempt = lease.runner(hs), hs.project.state, bound["attempt"]
             key = f"{name} {bound['subject']}" if "subject" in bound else name
             entry = _journals.lookup(scope, run, state, attempt, key)
             if entry is not None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dockyard import releases
 from dockyard.disk.ownership import read_ownership
 from dockyard.disk.prune import PruneReport
 from dockyard.disk.prune import cleanup as remove_untagged
-from dockyard.pipeline import checks, record
-from dockyard.releases import Release
+from dockyard.host import record, releases
+from dockyard.host.releases import Release
+from dockyard.host.rollback import restore
+from dockyard.pipeline import checks
 from dockyard.session import DeployRequest
 from tasks.context import stack_for
 from tasks.policy import current_deadline, fresh_step
@@ -43,7 +44,7 @@ def rollback(request: DeployRequest, host: str, project: str, to: Release) -> li
     """Return the stack to release `to`: files, .env, service set and images by digest."""
     hs = stack_for(request, host, project)
     hs.log(f"rolling back to release {to.id} of {to.time}")
-    notes = record.rollback(hs, to, current_deadline())
+    notes = restore(hs, to, current_deadline())
     for note in notes:
         hs.log(note)
     return notes

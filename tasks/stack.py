@@ -7,9 +7,9 @@ from dockyard.deadline import Deadline
 from dockyard.disk.gate import DiskGate
 from dockyard.disk.ownership import read_ownership
 from dockyard.disk.prune import PruneReport, ensure_space
+from dockyard.host.facts import DockerProbe
+from dockyard.host.releases import Release
 from dockyard.pipeline import bundle, jobs, up
-from dockyard.pipeline.preflight import HostFacts
-from dockyard.releases import Release
 from dockyard.session import DeployRequest
 from tasks.context import stack_for
 from tasks.policy import cached_step, current_deadline, fresh_step
@@ -36,7 +36,7 @@ def write_env(request: DeployRequest, host: str, project: str, attempt: str) -> 
 
 @fresh_step("disk", "disk gate {host}/{project}")
 def disk_gate(
-    request: DeployRequest, host: str, project: str, facts: HostFacts, protected: list[str]
+    request: DeployRequest, host: str, project: str, facts: DockerProbe, protected: list[str]
 ) -> PruneReport:
     """Free space thresholds; prune only what dockyard owns, in steps (never what `protected`
     names, nor any stack's kept releases)."""

@@ -1,4 +1,4 @@
-"""The `dockyard` entry point: core commands plus those that run the Prefect flow."""
+"""`dockyard deploy` and `dockyard resume`: run the deploy flow and print its report."""
 
 from __future__ import annotations
 
@@ -11,43 +11,22 @@ from contextlib import contextmanager
 import click
 
 from deployments import localapi
-from deployments import pools as _pool_command  # noqa: F401  (registers `pool`)
-from deployments import rollback as _rollback_command  # noqa: F401  (registers `rollback`)
-from dockyard import cli_lock as _lock_command  # noqa: F401  (registers `lock`)
-from dockyard.cli import (
+from deployments.cli.options import (
     EXIT_BAD_INPUT,
-    LOCAL_API_MARK,
     actor,
     config_option,
-    fail_config,
-    main,
+    or_exit,
     parse_sets,
+    secret_lookup,
 )
-from dockyard.config import ConfigError, SecretLookup, load_config
+from dockyard.config import SecretLookup, load_config
 from dockyard.images import progress
-from dockyard.report import SUCCEEDED
-
-__all__ = ["main"]
+from dockyard.report import SUCCEEDED, deploy_text
+from dockyard.session import LOCAL_API_MARK
 
 
 def _print_report(report: dict, as_json: bool) -> None:
-    if as_json:
-        click.echo(json.dumps(report, indent=2))
-        return
-    run = f"flow run {report['flow_run_id']}" if report["flow_run_id"] else "no flow run"
-    click.echo(f"deploy {report['result']} (release {report['release']}, {run})")
-    for name, host in report["hosts"].items():
-        click.echo(f"\n{name}: {host['result']}" + (f": {host['error']}" if host["error"] else ""))
-        for step in host["steps"]:
-            attempts = f" x{step['attempts']}" if step["attempts"] > 1 else ""
-            click.echo(f"  {step['name']:28} {step['state']:10} {step['seconds']:7.2f}s{attempts}")
-        for image in host["images"]:
-            size = f" {image['bytes'] / 1e6:.1f} MB" if image["bytes"] else ""
-            click.echo(f"  {image['action']:6} {image['image']}{size}  ({image['reason']})")
-        for note in host["notes"]:
-            click.echo(f"  note: {note}")
-        if host["diagnostics"]:
-            click.echo("\n" + host["diagnostics"])
+    click.echo(json.dumps(report, indent=2) if as_json else deploy_text(report))
 
 
 @contextmanager
@@ -101,43 +80,18 @@ def _prefect_api() -> Iterator[None]:
         del os.environ[LOCAL_API_MARK]
 
 
-class _PrefectSecretsOnUse:
-    """tasks.secrets.PrefectSecrets, imported when a secret is first looked up there: a deploy
-    whose secrets are all in the environment never imports Prefect for them."""
-
-    def _real(self) -> SecretLookup:
-        from tasks.secrets import PrefectSecrets
-
-        return PrefectSecrets()
-
-    def where(self, name: str) -> str:
-        return self._real().where(name)
-
-    def __call__(self, name: str) -> str | None:
-        return self._real()(name)
-
-
-def secret_lookup() -> SecretLookup | None:
-    """Prefect Secret blocks as the second secret source when a Prefect API is configured
-    (the flow registers the same lookup on the worker); none otherwise. Prefect is imported
-    only if a secret is missing from the environment."""
-    if not os.environ.get("PREFECT_API_URL"):
-        return None
-    return _PrefectSecretsOnUse()
-
-
 def _unchanged(config_path: str, variables: dict[str, str], hosts: list[str], as_json: bool,
                lookup: SecretLookup | None) -> None:  # fmt: skip
     """Exit 0 with the report when every selected host already runs this release as recorded
-    (dockyard/noop.py); return when any stack on any host needs the flow."""
-    from dockyard import noop
+    (dockyard/converge/fleet.py); return when any stack on any host needs the flow."""
+    from dockyard.converge import fleet
     from dockyard.session import DeployRequest, load, set_secret_lookup
 
     set_secret_lookup(lookup)
     request = DeployRequest(config_path, variables, actor=actor())
-    checks = noop.check_hosts(request, hosts)
+    checks = fleet.check_hosts(request, hosts)
     if len(checks) == len(hosts) and all(c.unchanged for c in checks):
-        _print_report(noop.report(load(request).release, checks).to_json(), as_json)
+        _print_report(fleet.report(load(request).release, checks).to_json(), as_json)
         sys.exit(0)
 
 
@@ -162,7 +116,7 @@ def _run_flow(
     sys.exit(0 if report["result"] == SUCCEEDED else 1)
 
 
-@main.command()
+@click.command()
 @config_option
 @click.option("--host", "hosts", multiple=True, help="Only these targets (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
@@ -182,11 +136,7 @@ def deploy(config_path: str, sets: tuple[str, ...], hosts: tuple[str, ...], as_j
     they are; when all are, no flow run is started."""
     variables = parse_sets(sets)
     lookup = secret_lookup()
-    try:
-        config = load_config(config_path, variables, secret_lookup=lookup)
-    except ConfigError as exc:
-        fail_config(exc)
-        return
+    config = or_exit(load_config, config_path, variables, secret_lookup=lookup)
     unknown = sorted(set(hosts) - {t.name for t in config.targets})
     if unknown:
         click.echo(f"unknown --host {', '.join(unknown)}", err=True)
@@ -215,7 +165,7 @@ def _resume_rollout(flow_run_id: str, targets: list[str], hosts: tuple[str, ...]
     return left
 
 
-@main.command()
+@click.command()
 @click.argument("flow_run_id")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def resume(flow_run_id: str, as_json: bool) -> None:
@@ -241,55 +191,3 @@ def resume(flow_run_id: str, as_json: bool) -> None:
         resumes = [*(params.get("resumes") or []), flow_run_id]
         _run_flow(params["config_path"], params.get("variables") or {}, params.get("hosts") or [],
                   as_json, resumes)  # fmt: skip
-
-
-@main.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=4200, show_default=True, type=int)
-def server(host: str, port: int) -> None:
-    """Start a Prefect server with the UI (SQLite under $PREFECT_HOME; PostgreSQL when
-    PREFECT_API_DATABASE_CONNECTION_URL points at one)."""
-    import os
-    import shutil
-
-    prefect = shutil.which("prefect") or os.path.join(os.path.dirname(sys.executable), "prefect")
-    click.echo(f"Prefect UI and API: http://{host}:{port}  (export PREFECT_API_URL="
-               f"http://{host}:{port}/api)")  # fmt: skip
-    os.environ.setdefault("PREFECT_UI_API_URL", f"http://{host}:{port}/api")
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.execv(prefect, [prefect, "server", "start", "--host", host, "--port", str(port)])
-
-
-@main.command()
-@config_option
-@click.option("--name", default=None, help="Deployment name (default: the config file's stem).")
-def serve(config_path: str, sets: tuple[str, ...], name: str | None) -> None:
-    """Register the deploy flow for this config as a deployment and serve its runs."""
-    from deployments.serving import serve_config
-
-    try:
-        config = load_config(config_path, parse_sets(sets))
-    except ConfigError as exc:
-        fail_config(exc)
-        return
-    serve_config(config_path, config, name)
-
-
-@main.command()
-@click.argument("deployment")
-@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE")
-@click.option("--wait", is_flag=True, help="Wait for the run; exit 0 if it completed, else 1.")
-@click.option("--timeout", default=3600.0, show_default=True, help="Seconds to wait.")
-def trigger(deployment: str, sets: tuple[str, ...], wait: bool, timeout: float) -> None:
-    """Start a run of a served deployment (e.g. from CI) and print its UI URL."""
-    from prefect.settings import PREFECT_UI_URL
-
-    from deployments.serving import trigger as start
-
-    run = start(deployment, parse_sets(sets), wait, timeout)
-    ui = PREFECT_UI_URL.value()
-    click.echo(f"flow run {run.id}: {ui}/runs/flow-run/{run.id}" if ui else f"flow run {run.id}")
-    if wait:
-        state = run.state.type.value if run.state else "UNKNOWN"
-        click.echo(f"finished: {state} ({run.state.message if run.state else ''})")
-        sys.exit(0 if state == "COMPLETED" else 1)

@@ -1,73 +1,22 @@
-"""The core `dockyard` commands: lab, validate, exec, plan, releases, rollback, lint, pin."""
+"""Input checks without a host: `dockyard validate`, `lint` and `pin`."""
 
 from __future__ import annotations
 
-import getpass
-import json
-import os
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
-from dockyard.config import ConfigError, DeployConfig, load_config, load_targets
-
-if TYPE_CHECKING:
-    from dockyard.lab.lab import Lab
-    from dockyard.session import HostStack
-
-# Only config loading is imported up front: the SSH link, the lab (docker, httpx) and Prefect
-# load inside the commands that use them, so validate, lint and --help start fast.
-
-EXIT_BAD_INPUT = 2
-EXIT_LINK_LOST = 255
-LOCAL_API_MARK = "DOCKYARD_LOCAL_API"  # "1" while the CLI's one-run local API serves a deploy
+from deployments.cli.options import EXIT_BAD_INPUT, config_option, or_exit, parse_sets
+from dockyard.config import DeployConfig, load_config
 
 
-def actor() -> str:
-    """Who deploys: $DOCKYARD_ACTOR, the CI's actor, or the local user."""
-    return os.environ.get("DOCKYARD_ACTOR") or os.environ.get("GITHUB_ACTOR") or getpass.getuser()
-
-
-def parse_sets(values: tuple[str, ...]) -> dict[str, str]:
-    """`--set K=V` options to a mapping; a malformed one is a usage error."""
-    out = {}
-    for item in values:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--set")
-        out[key] = value
-    return out
-
-
-def config_option(fn: Callable[..., object]) -> Callable[..., object]:
-    fn = click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
-                      help="A variable for ${KEY} in the config (repeatable).")(fn)  # fmt: skip
-    return click.option("-c", "--config", "config_path", required=True,
-                        type=click.Path(dir_okay=False), help="deploy.yaml")(fn)  # fmt: skip
-
-
-def fail_config(exc: ConfigError) -> None:
-    click.echo(str(exc), err=True)
-    sys.exit(EXIT_BAD_INPUT)
-
-
-@click.group()
-def main() -> None:
-    """Deploy Docker Compose stacks to VMs over SSH as a Prefect flow."""
-
-
-@main.command()
+@click.command()
 @config_option
 def validate(config_path: str, sets: tuple[str, ...]) -> None:
     """Check deploy.yaml without contacting any host (exit 2 with every problem found)."""
-    try:
-        config = load_config(config_path, parse_sets(sets))
-    except ConfigError as exc:
-        fail_config(exc)
-        return
+    config = or_exit(load_config, config_path, parse_sets(sets))
     _check_bundles(config_path, config)
     targets = ", ".join(f"{t.name} ({t.user}@{t.host}:{t.port})" for t in config.targets)
     stacks = ", ".join(s.project for s in config.stacks)
@@ -87,92 +36,7 @@ def _check_bundles(config_path: str, config: DeployConfig) -> None:
         sys.exit(EXIT_BAD_INPUT)
 
 
-@main.command("exec", context_settings={"ignore_unknown_options": True})
-@click.option("-c", "--config", "config_path", required=True, type=click.Path(dir_okay=False))
-@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE")
-@click.option("--host", "hosts", multiple=True, help="Only these targets (repeatable).")
-@click.option("--timeout", default=3600.0, show_default=True, help="Seconds per host.")
-@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
-def exec_(
-    config_path: str,
-    sets: tuple[str, ...],
-    hosts: tuple[str, ...],
-    timeout: float,
-    command: tuple[str, ...],
-) -> None:
-    """Run a command on the targets over the dockyard SSH link, streaming its output."""
-    from dockyard.session import link_for
-    from dockyard.ssh.errors import CommandTimeout, LinkError
-
-    try:
-        targets = load_targets(config_path, parse_sets(sets))
-    except ConfigError as exc:
-        fail_config(exc)
-        return
-    chosen = [t for t in targets if not hosts or t.name in hosts]
-    if hosts and len(chosen) != len(set(hosts)):
-        unknown = sorted(set(hosts) - {t.name for t in targets})
-        click.echo(f"unknown --host {', '.join(unknown)}; targets are "
-                   f"{', '.join(t.name for t in targets)}", err=True)  # fmt: skip
-        sys.exit(EXIT_BAD_INPUT)
-    worst = 0
-    for target in chosen:
-        prefix = f"[{target.name}] " if len(chosen) > 1 else ""
-
-        def show(stream: str, line: str, prefix: str = prefix) -> None:
-            click.echo(prefix + line.rstrip("\n"), err=stream == "stderr")
-
-        try:
-            result = link_for(target).run(list(command), timeout=timeout, on_output=show,
-                                          check=False)  # fmt: skip
-            status = result.exit_status
-        except CommandTimeout as exc:
-            click.echo(f"{prefix}{exc}", err=True)
-            status = 124
-        except LinkError as exc:
-            click.echo(f"{prefix}{exc}", err=True)
-            status = EXIT_LINK_LOST
-        worst = status if status and not worst else worst
-    sys.exit(worst)
-
-
-@main.command()
-@config_option
-@click.option("--json", "as_json", is_flag=True, help="One JSON list for machines.")
-def plan(config_path: str, sets: tuple[str, ...], as_json: bool) -> None:
-    """Show, per host and image, whether a deploy would skip, pull or verify it (no changes)."""
-    from dockyard.deadline import Deadline
-    from dockyard.errors import DockyardError
-    from dockyard.images.steps import plan_stack
-    from dockyard.session import DeployRequest, host_stack, load
-    from dockyard.ssh.errors import CommandFailed, LinkError
-
-    request = DeployRequest(config_path, parse_sets(sets))
-    try:
-        loaded = load(request)
-    except ConfigError as exc:
-        fail_config(exc)
-        return
-    rows = []
-    for target in loaded.config.targets:
-        for stack in loaded.config.stacks:
-            hs = host_stack(request, target.name, stack.project, log=lambda _m: None)
-            try:
-                timeout = loaded.config.steps.policy("plan").timeout
-                decisions = plan_stack(hs, Deadline("plan", timeout)).plan.to_json()
-            except DockyardError as exc:
-                click.echo(f"{target.name}: {loaded.masker(str(exc))}", err=True)
-                link_lost = isinstance(exc, LinkError) and not isinstance(exc, CommandFailed)
-                sys.exit(EXIT_LINK_LOST if link_lost else 1)
-            rows += [{"host": target.name, "project": stack.project, **d} for d in decisions]
-    if as_json:
-        click.echo(json.dumps(rows, indent=2))
-        return
-    for r in rows:
-        click.echo(f"{r['host']:8} {r['action']:6} {r['kind']:10} {r['image']:70} {r['reason']}")
-
-
-@main.command()
+@click.command()
 @click.argument("compose_file", required=False, type=click.Path())
 @click.option("-c", "--config", "config_path", type=click.Path(),
               help="Lint every compose file of this deploy.yaml's stacks instead.")  # fmt: skip
@@ -182,7 +46,7 @@ def lint(compose_file: str | None, config_path: str | None, sets: tuple[str, ...
     """Report unpinned and mutable images (exit 1 if any), with file, line and service.
 
     Exit 0 clean, 1 findings, 2 input that cannot be linted (one line naming file and fix)."""
-    from dockyard.compose_files import ComposeFileError
+    from dockyard.compose.files import ComposeFileError
     from dockyard.lint import lint_compose
 
     if bool(compose_file) == bool(config_path):
@@ -217,14 +81,14 @@ def _compose_files(
     return [(s.files, s.variables, s.moving_tags) for s in stacks]
 
 
-@main.command()
+@click.command()
 @click.argument("compose_file", type=click.Path())
 @click.option("--write", is_flag=True, help="Rewrite the file in place (default: print it).")
 def pin(compose_file: str, write: bool) -> None:
     """Rewrite image tags to tag@digest, resolved from the registry, keeping the layout.
 
     Exit 0 pinned, 1 a registry that cannot be reached (retry), 2 bad input or unknown image."""
-    from dockyard.compose_files import ComposeFileError
+    from dockyard.compose.files import ComposeFileError
     from dockyard.images.registry import RegistryClient
     from dockyard.pin import PinFailed, pin_compose
 
@@ -242,110 +106,3 @@ def pin(compose_file: str, write: bool) -> None:
         sys.exit(EXIT_BAD_INPUT)
     if not write:
         click.echo(text, nl=False)
-
-
-@main.group()
-@click.option("--state-dir", default=None, help="Lab state directory (default .lab).")
-@click.pass_context
-def lab(ctx: click.Context, state_dir: str | None) -> None:
-    """The real local target: Docker engine, registries, sshd and fault proxy on loopback."""
-    from dockyard.lab.lab import Lab
-    from dockyard.lab.layout import LabLayout
-
-    ctx.obj = Lab(LabLayout.from_env(state_dir), say=lambda m: click.echo(m, err=True))
-
-
-def _lab_call(fn: Callable[[], None]) -> None:
-    from dockyard.lab.procs import LabProcessError
-
-    try:
-        fn()
-    except LabProcessError as exc:
-        click.echo(f"lab: {exc}", err=True)
-        sys.exit(EXIT_BAD_INPUT)
-
-
-@lab.command("up")
-@click.option(
-    "--vms",
-    type=click.IntRange(1, 254),
-    default=2,
-    show_default=True,
-    help="VMs: vm1 and vm2 share the lab engine; vm3..vmN each get their own namespaces, "
-    "engine and sshd. VMs already up are kept.",
-)
-@click.pass_obj
-def lab_up(lab: Lab, vms: int) -> None:
-    """Start the lab (idempotent: only what is not running is started)."""
-    _lab_call(lambda: lab.up(vms))
-    click.echo(f"lab is up under {lab.layout.root}")
-
-
-@lab.command("down")
-@click.option("--vms-only", is_flag=True, help="Remove only the isolated VMs (vm3..vmN).")
-@click.pass_obj
-def lab_down(lab: Lab, vms_only: bool) -> None:
-    """Stop exactly the processes `up` started."""
-    _lab_call(lab.vms.down if vms_only else lab.down)
-    click.echo("the lab's isolated VMs are down" if vms_only else "lab is down")
-
-
-@lab.command("status")
-@click.pass_obj
-def lab_status(lab: Lab) -> None:
-    """Show each lab process and whether it runs; exit 1 if any is down."""
-    click.echo(json.dumps(lab.status(), indent=2))
-    sys.exit(0 if lab.running() else 1)
-
-
-@lab.command("env")
-@click.option("--shell", is_flag=True, help="Print `export K=V` lines for eval.")
-@click.pass_obj
-def lab_env(lab: Lab, shell: bool) -> None:
-    """Print what a client needs: host, port, user, key, known_hosts, registries."""
-    for key, value in lab.env().items():
-        click.echo(f"export {key}='{value}'" if shell else f"{key}={value}")
-
-
-def _stack_hosts(config_path: str, sets: tuple[str, ...]) -> list[HostStack]:
-    """Every (host, stack) HostStack of a config, for the release commands."""
-    from dockyard.session import DeployRequest, host_stack, load
-
-    request = DeployRequest(config_path, parse_sets(sets), actor=actor())
-    try:
-        loaded = load(request)
-    except ConfigError as exc:
-        fail_config(exc)
-        raise
-    return [
-        host_stack(request, t.name, s.project, log=lambda m: click.echo(m, err=True))
-        for t in loaded.config.targets
-        for s in loaded.config.stacks
-    ]
-
-
-@main.command("releases")
-@config_option
-@click.option("--json", "as_json", is_flag=True, help="One JSON list for machines.")
-def releases_(config_path: str, sets: tuple[str, ...], as_json: bool) -> None:
-    """List the release records kept on each host, oldest first."""
-    from dataclasses import asdict
-
-    from dockyard import releases
-    from dockyard.ssh.errors import LinkError
-
-    rows = []
-    for hs in _stack_hosts(config_path, sets):
-        try:
-            found = releases.read_all(hs.link, hs.project.state.root)
-        except LinkError as exc:
-            click.echo(str(exc), err=True)
-            sys.exit(EXIT_LINK_LOST)
-        where = {"host": hs.target.name, "project": hs.stack.project}
-        rows += [{**where, **asdict(r)} for r in found]
-    if as_json:
-        click.echo(json.dumps(rows, indent=2))
-        return
-    for r in rows:
-        click.echo(f"{r['host']:8} {r['project']:10} {r['time']}  {r['result']:12} {r['id']}  "
-                   f"run {r['run_id']}  by {r['actor']}")  # fmt: skip

@@ -7,14 +7,13 @@ import sys
 
 import click
 
-from dockyard import lock
-from dockyard.cli import _stack_hosts, config_option, main
+from deployments.cli.options import config_option, stack_hosts
 from dockyard.errors import DeployError
-from dockyard.pipeline.locking import runner
+from dockyard.host import lease
 from dockyard.ssh.errors import LinkError
 
 
-def describe(seen: lock.Seen) -> str:
+def describe(seen: lease.Seen) -> str:
     """One line on the lock as seen: free, unreadable, or its holder and lease time left."""
     if seen.text is None:
         return "free"
@@ -26,7 +25,7 @@ def describe(seen: lock.Seen) -> str:
     return f"held by {holder.describe()}; {lease}"
 
 
-@main.group("lock")
+@click.group("lock")
 def lock_group() -> None:
     """The stacks' host-side deploy leases."""
 
@@ -37,9 +36,9 @@ def lock_group() -> None:
 def status(config_path: str, sets: tuple[str, ...], as_json: bool) -> None:
     """Name the holder of each stack's lock on each host."""
     rows = []
-    for hs in _stack_hosts(config_path, sets):
+    for hs in stack_hosts(config_path, sets):
         try:
-            seen = lock.read(runner(hs), hs.project.state)
+            seen = lease.read(hs.runner, hs.project.state)
         except (DeployError, LinkError) as exc:
             click.echo(f"{hs.target.name}/{hs.stack.project}: {exc}", err=True)
             sys.exit(1)
@@ -63,11 +62,11 @@ def release_(config_path: str, sets: tuple[str, ...], force: bool) -> None:
     """Free each stack's lock: one left by a dead deploy (its lease lapsed, or unreadable), or
     with --force any lock, even one a running deploy renews (that deploy then stops)."""
     refused = False
-    for hs in _stack_hosts(config_path, sets):
+    for hs in stack_hosts(config_path, sets):
         name = f"{hs.target.name}/{hs.stack.project}"
-        run = runner(hs)
+        run = hs.runner
         try:
-            seen = lock.read(run, hs.project.state)
+            seen = lease.read(run, hs.project.state)
             holder = seen.owner
             if seen.text is None:
                 click.echo(f"{name}: free")
@@ -75,7 +74,7 @@ def release_(config_path: str, sets: tuple[str, ...], force: bool) -> None:
                 click.echo(f"{name}: {describe(seen)}: not released (a deploy may be running; "
                            "--force frees it anyway)", err=True)  # fmt: skip
                 refused = True
-            elif lock.swap(run, hs.project.state, seen.text, None) is None:
+            elif lease.swap(run, hs.project.state, seen.text, None) is None:
                 click.echo(f"{name}: released (was {describe(seen)})")
             else:
                 click.echo(f"{name}: the lock changed meanwhile: run it again", err=True)

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import click
 
-from dockyard.cli import EXIT_BAD_INPUT, config_option, fail_config, main, parse_sets
-from dockyard.config import ConfigError, load_targets
+from deployments.cli.options import EXIT_BAD_INPUT, config_option, or_exit, parse_sets
+from dockyard.config import load_targets
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 ENTRYPOINT = "flows/pool_host.py:pool_host_deploy"
 API_TIMEOUT = 30.0
 
@@ -50,7 +50,7 @@ def deploy_pool(name: str, config_path: str) -> str:
     return str(deployment_id)
 
 
-@main.group()
+@click.group()
 def pool() -> None:
     """Prefect work pools that deploy targets with `pool:` (needs PREFECT_API_URL)."""
 
@@ -64,11 +64,7 @@ def pool_deploy(config_path: str, sets: tuple[str, ...], names: tuple[str, ...])
     then start workers with `prefect worker start --pool NAME --type process`."""
     from prefect.settings import PREFECT_API_REQUEST_TIMEOUT, PREFECT_API_URL, temporary_settings
 
-    try:
-        targets = load_targets(config_path, parse_sets(sets))
-    except ConfigError as exc:
-        fail_config(exc)
-        return
+    targets = or_exit(load_targets, config_path, parse_sets(sets))
     named = sorted({t.pool for t in targets if t.pool})
     chosen = list(names) or named
     if not chosen or not PREFECT_API_URL.value():

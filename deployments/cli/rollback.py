@@ -6,11 +6,12 @@ import sys
 
 import click
 
-from dockyard.cli import actor, config_option, fail_config, main, parse_sets
-from dockyard.config import ConfigError, load_config
+from deployments.cli.options import actor, config_option, or_exit, parse_sets, secret_lookup
+from dockyard.config import load_config
+from dockyard.report import rollback_text
 
 
-@main.command("rollback")
+@click.command("rollback")
 @config_option
 @click.option("--to", "to", default=None, help="Release id (default: the last good one before).")
 @click.option("--host", "hosts", multiple=True, help="Only these targets (repeatable).")
@@ -20,13 +21,7 @@ def rollback_(
     """Return each host's stacks to a previous release (files, .env, services and digests, under
     the lock, health checked, recorded), as the deploy flow does after a failed release."""
     variables = parse_sets(sets)
-    from deployments.cli import secret_lookup
-
-    try:
-        load_config(config_path, variables, secret_lookup=secret_lookup())
-    except ConfigError as exc:
-        fail_config(exc)
-        return
+    or_exit(load_config, config_path, variables, secret_lookup=secret_lookup())
     from flows.rollback import rollback as rollback_flow
 
     state = rollback_flow(config_path, variables, list(hosts) or None, actor(), to,
@@ -35,8 +30,7 @@ def rollback_(
     if not isinstance(report, dict):
         click.echo(f"rollback crashed: {state.message}", err=True)
         sys.exit(1)
-    for name, host in report["hosts"].items():
-        click.echo(f"{name}: {host['result']}" + (f": {host['error']}" if host["error"] else ""))
-        for note in host["notes"]:
-            click.echo(f"  {note}")
+    text = rollback_text(report)
+    if text:
+        click.echo(text)
     sys.exit(0 if not report["failed_hosts"] else 1)

@@ -7,7 +7,8 @@ of the core runs them through `dockyard.runner.Runner` and never writes shell it
     compose    docker compose for one project (config, up, run, stop, restart, ps, logs)
     disk       df of the data root; listing, inspecting and removing images and containers
     docker     the docker CLI: host probe, inspect, networks, disk usage
-    hoststate  every path under a stack's `.dockyard/` and the scripts that read or write them
+    hoststate  every path under a stack's `.dockyard/` (paths) and the scripts that read or write
+               them, by family: release (switch, history), lease, journal (attempts), jobs
     remote     what the SSH link runs itself: command wrapper, kill, env file, checked uploads
     shell      quoting and the few plain file operations (mkdir, rm) the steps need
 """

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from dockyard.commands.docker import network_names
-from dockyard.commands.hoststate import HostState
+from dockyard.commands.hoststate.paths import HostState
 from dockyard.commands.shell import quote
 
 ENV_FILE = ".env"

@@ -3,12 +3,13 @@
 Docker server and compose versions, DockerRootDir and its df, every image with its RepoDigests,
 the stack's containers (compose labels, image id, state), and the stack's lock, attempt and
 release head from .dockyard/. Files travel base64-encoded (any bytes are valid JSON that way)
-and capped; a fact the host cannot give prints `null`. dockyard/hostfacts.py parses it."""
+and capped; a fact the host cannot give prints `null`. dockyard/host/facts.py reads and parses
+it."""
 
 from __future__ import annotations
 
 from dockyard.commands.docker import ROOT_DIR
-from dockyard.commands.hoststate import HostState
+from dockyard.commands.hoststate.paths import HostState
 from dockyard.commands.shell import quote
 
 FACTS_VERSION = 1

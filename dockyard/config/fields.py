@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, SecretStr
 
-from dockyard.envfile import carries
+from dockyard.compose.envfile import carries
 from dockyard.names import ENV_NAME
 
 _DURATION = re.compile(

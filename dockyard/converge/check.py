@@ -11,13 +11,12 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from dockyard.convergence import Convergence, RecordedRelease, RecordedService, decide
+from dockyard.converge.verdict import Convergence, RecordedRelease, RecordedService, decide
 from dockyard.deadline import Deadline
-from dockyard.hostfacts import HostFacts
+from dockyard.host.facts import HostFacts, read_facts
 from dockyard.images.errors import RegistryError
 from dockyard.images.plan import DigestSource, PlanPolicy, plan_pulls
 from dockyard.images.registry import RegistryClient
-from dockyard.pipeline.facts import read_facts
 from dockyard.session import HostStack
 
 FORCED = Convergence("changed", ("--force: every step runs",))

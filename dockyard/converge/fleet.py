@@ -7,10 +7,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from dockyard.convergence import Convergence
+from dockyard.converge.check import converge
+from dockyard.converge.verdict import Convergence
 from dockyard.deadline import Deadline
 from dockyard.errors import DockyardError
-from dockyard.pipeline.converge import converge
 from dockyard.report import DeployReport, HostReport, StepReport
 from dockyard.rollout import RolloutPlan
 from dockyard.session import DeployRequest, host_stack, load

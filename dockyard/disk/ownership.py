@@ -12,13 +12,13 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
-from dockyard import releases
-from dockyard.commands.hoststate import HostState
+from dockyard.commands.hoststate.paths import HostState
 from dockyard.config import DeployConfig, StackConfig
 from dockyard.deadline import Deadline
 from dockyard.disk.inventory import EngineContainer, EngineImage
+from dockyard.host import releases
+from dockyard.host.releases import Release
 from dockyard.images.ref import ImageRef, InvalidImageRef, matches_local
-from dockyard.releases import Release
 from dockyard.ssh.link import Link
 
 _IMAGE_ID = re.compile(r"(?:sha256:)?([0-9a-f]{12,64})")

@@ -1,4 +1,5 @@
-"""Parse the host-facts document (dockyard/commands/facts.py) into typed facts for one deploy."""
+"""Host facts: read the facts document (dockyard/commands/facts.py) in one round trip and parse it
+into typed facts for one deploy; the probe preflight reads (docker, compose, data root)."""
 
 from __future__ import annotations
 
@@ -9,15 +10,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from dockyard.commands.facts import FACTS_VERSION
-from dockyard.convergence import RunningContainer
+from dockyard.commands.facts import FACTS_VERSION, host_facts
+from dockyard.converge.verdict import RunningContainer
+from dockyard.deadline import Deadline
 from dockyard.errors import DeployError
 from dockyard.images.plan import LocalImage
+from dockyard.session import HostStack
 
 SERVICE = "com.docker.compose.service"
 CONFIG_HASH = "com.docker.compose.config-hash"
 PROJECT = "com.docker.compose.project"
 ONE_OFF = "com.docker.compose.oneoff"
+FACTS_CAP = 60.0
 
 
 class FactsError(DeployError):
@@ -124,3 +128,19 @@ def _release(line: str | None, host: str) -> dict[str, Any] | None:
         raise FactsError(f"{host}: the last line of .dockyard/releases.jsonl is not a release "
                          "record; fix: repair or remove that line")  # fmt: skip
     return record
+
+
+def read_facts(hs: HostStack, deadline: Deadline) -> HostFacts:
+    """The facts of `hs`'s host and stack, from one remote script."""
+    script = host_facts(hs.stack.project, hs.project.state)
+    out = hs.runner.run(script, deadline=deadline, cap=FACTS_CAP, quiet=True)
+    return parse(out.stdout, hs.target.name)
+
+
+@dataclass(frozen=True)
+class DockerProbe:
+    """Versions and paths preflight's probe found on the host."""
+
+    docker_server: str
+    compose: str
+    data_root: str

@@ -16,8 +16,7 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
 
-from dockyard.commands import hoststate
-from dockyard.commands.hoststate import HostState
+from dockyard.commands.hoststate.paths import HostState, entry_name, write_atomic
 from dockyard.commands.shell import quote
 from dockyard.deadline import Deadline
 from dockyard.errors import DeployError
@@ -48,7 +47,7 @@ def encode(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         name = type(value).__name__
         if TYPES.get(name) is not type(value):
-            raise TypeError(f"{name} is not a journal result type (dockyard.journal.TYPES)")
+            raise TypeError(f"{name} is not a journal result type (dockyard.host.journal.TYPES)")
         return {"__type__": name, **encode(dataclasses.asdict(value))}
     if isinstance(value, list | tuple):
         return [encode(v) for v in value]
@@ -105,7 +104,7 @@ def record(
     entry = Entry(step, time.time(), result)
     text = json.dumps({"step": step, "finished_at": entry.finished_at, "result": encode(result)})
     path = state.journal_entry(attempt, step)
-    runner.run(hoststate.write_atomic(path), deadline=_deadline(), stdin=masker(text).encode(),
+    runner.run(write_atomic(path), deadline=_deadline(), stdin=masker(text).encode(),
                quiet=True)  # fmt: skip
     return entry
 
@@ -138,7 +137,7 @@ class Journals:
     def lookup(self, scope: Hashable, runner: Runner, state: HostState, attempt: str,
                step: str) -> Entry | None:  # fmt: skip
         """The entry of `step` in `attempt`, or None if it has not finished there."""
-        return self._entries(scope, runner, state, attempt).get(hoststate.entry_name(step))
+        return self._entries(scope, runner, state, attempt).get(entry_name(step))
 
     def record(self, scope: Hashable, runner: Runner, state: HostState, attempt: str, step: str,
                result: Any, masker: Masker) -> Entry:  # fmt: skip
@@ -146,7 +145,7 @@ class Journals:
         entries = self._entries(scope, runner, state, attempt)
         entry = record(runner, state, attempt, step, result, masker)
         with self._lock:
-            entries[hoststate.entry_name(step)] = entry
+            entries[entry_name(step)] = entry
         return entry
 
     def forget(self, scope: Hashable) -> None:

@@ -1,18 +1,24 @@
-"""The host-side deploy lock as a lease: taken and renewed by compare-and-swap on the host."""
+"""The host-side deploy lock as a lease: taken and renewed by compare-and-swap on the host, and
+the lock step of a stack (take it, keep it renewed, open or resume the attempt, release it)."""
 
 from __future__ import annotations
 
 import json
+import os
+import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 
-from dockyard.commands import hoststate
-from dockyard.commands.hoststate import HostState
+from dockyard.commands.hoststate.journal import attempt_close, attempt_open
+from dockyard.commands.hoststate.lease import NO_FLOCK, lock_read, lock_remove, lock_swap
+from dockyard.commands.hoststate.paths import HostState
 from dockyard.deadline import Deadline
 from dockyard.errors import DeployError, LockHeld
-from dockyard.runner import Runner
+from dockyard.runner import LinkRunner, Runner
+from dockyard.session import DeployRequest, HostStack
 from dockyard.ssh.errors import LinkError
 
 CALL_TIMEOUT = 30.0
@@ -99,7 +105,7 @@ def _run(runner: Runner, script: str, stdin: bytes | None = None) -> str:
     result = runner.run(
         script, deadline=Deadline("lock", CALL_TIMEOUT), check=False, stdin=stdin, quiet=True
     )
-    if result.exit_status == hoststate.NO_FLOCK:
+    if result.exit_status == NO_FLOCK:
         raise DeployError(
             "the host has no flock(1), which the deploy lock needs: install util-linux "
             "(Debian/Ubuntu) or the distribution's flock package"
@@ -114,13 +120,13 @@ def _run(runner: Runner, script: str, stdin: bytes | None = None) -> str:
 
 def read(runner: Runner, state: HostState) -> Seen:
     """The lock as it is now (no change)."""
-    return _parse_seen(_run(runner, hoststate.lock_read(state)))
+    return _parse_seen(_run(runner, lock_read(state)))
 
 
 def swap(runner: Runner, state: HostState, expected: str | None, new: str | None) -> Seen | None:
     """One compare-and-swap on the host: None if the lock was `expected` and is now `new`
     (None: removed); else what is there instead."""
-    out = _run(runner, hoststate.lock_swap(state, expected, new is not None),
+    out = _run(runner, lock_swap(state, expected, new is not None),
                None if new is None else new.encode())  # fmt: skip
     status, _, rest = out.partition("\n")
     if status.strip() == "SWAPPED":
@@ -195,9 +201,9 @@ def _held(state: HostState, seen: Seen) -> LockHeld:
     )
 
 
-def release(runner: Runner, state: HostState, run_id: str | None) -> bool:
+def remove(runner: Runner, state: HostState, run_id: str | None) -> bool:
     """Remove the lock if `run_id` holds it (None: whoever holds it); True if removed."""
-    return "REMOVED" in _run(runner, hoststate.lock_remove(state, run_id))
+    return "REMOVED" in _run(runner, lock_remove(state, run_id))
 
 
 class Lease:
@@ -263,4 +269,98 @@ class Lease:
     def release(self) -> bool:
         """Stop renewing and remove the lock if it is still ours."""
         self.stop()
-        return release(self.runner, self.state, self.owner.run_id)
+        return remove(self.runner, self.state, self.owner.run_id)
+
+
+OPEN = "open"
+
+_leases: dict[tuple[str, str, str], Lease] = {}
+_leases_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Locked:
+    """The lock is held; `attempt` keys the journal and cached steps of this release here."""
+
+    path: str
+    attempt: str
+    note: str
+
+
+def runner(hs: HostStack) -> LinkRunner:
+    return hs.runner
+
+
+def _key(hs: HostStack, run_id: str) -> tuple[str, str, str]:
+    return (run_id, hs.target.name, hs.stack.project)
+
+
+def take(
+    hs: HostStack, request: DeployRequest, timeout: float,
+    is_run_finished: RunFinished | None = None,
+) -> Locked:  # fmt: skip
+    """Acquire the lease (waiting up to steps.wait), start renewing it, and open or resume
+    the attempt. If anything fails after the lock was taken, it is released again."""
+    settings = hs.config.steps.lock
+    deployer = f"{socket.gethostname()}:{os.getpid()}"
+
+    def owner(host_now: float) -> LockOwner:
+        return LockOwner(request.run_id, hs.loaded.release, request.actor, deployer,
+                              host_now, host_now + settings.expiry)  # fmt: skip
+
+    run = runner(hs)
+    held = acquire(
+        run, hs.project.state, owner, expiry=settings.expiry, wait=settings.wait,
+        run_id=request.run_id, resumes=frozenset(request.resumes),
+        is_run_finished=is_run_finished,
+    )  # fmt: skip
+    lease = Lease(run, hs.project.state, held, settings.expiry, hs.log)
+    try:
+        lease.start()
+        opened = attempt(hs, timeout)
+    except BaseException:
+        lease.release()
+        raise
+    with _leases_lock:
+        old = _leases.pop(_key(hs, request.run_id), None)
+        _leases[_key(hs, request.run_id)] = lease
+    if old is not None:
+        old.stop()
+    note = f"took over a lock {held.reason}" if held.replaced else ""
+    return Locked(held.path, opened, note)
+
+
+def check(request: DeployRequest, host: str, project: str) -> None:
+    """Raise LeaseLost if this run held the stack's lease in this process and lost it."""
+    with _leases_lock:
+        lease = _leases.get((request.run_id, host, project))
+    if lease is not None:
+        lease.check()
+
+
+def attempt(hs: HostStack, timeout: float) -> str:
+    """The token of this release's open attempt on the host, or a new one.
+
+    An attempt stays open until the release is recorded (succeeded or rolled back): a resume,
+    a Retry or a rerun of a release whose deploy did not finish reuses it, so its finished
+    steps are skipped (from the journal on the host). Any other deploy opens a new attempt and
+    runs every step; a wiped host has no attempt file at all."""
+    fresh = f"{hs.loaded.release} {OPEN} {uuid.uuid4().hex}"
+    script = attempt_open(hs.project.state, hs.loaded.release, fresh)
+    out = runner(hs).run(script, deadline=Deadline("lock", timeout), quiet=True).stdout
+    return out.strip().rsplit(" ", 1)[-1]
+
+
+def close_attempt(hs: HostStack, outcome: str, timeout: float) -> None:
+    """Mark the release's attempt finished (`outcome`: succeeded, rolled_back)."""
+    script = attempt_close(hs.project.state, hs.loaded.release, outcome)
+    runner(hs).run(script, deadline=Deadline("record", timeout), quiet=True)
+
+
+def release(hs: HostStack, request: DeployRequest, timeout: float) -> None:
+    """Stop renewing and release the lock if this run holds it."""
+    with _leases_lock:
+        lease = _leases.pop(_key(hs, request.run_id), None)
+    if lease is not None:
+        lease.stop()
+    remove(runner(hs), hs.project.state, request.run_id)

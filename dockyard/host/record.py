@@ -1,17 +1,14 @@
-"""Release records and rollback: what runs now, by digest; back to the last good release."""
+"""Release records: what runs now on a stack, by digest, appended to the host's release history."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Mapping
 
-from dockyard import releases
-from dockyard.commands.compose import image_override
 from dockyard.deadline import Deadline
-from dockyard.hostfacts import HostFacts
-from dockyard.pipeline import locking, switch
-from dockyard.pipeline.facts import read_facts
-from dockyard.releases import Release
+from dockyard.host import lease, releases
+from dockyard.host.facts import HostFacts, read_facts
+from dockyard.host.releases import Release
 from dockyard.session import HostStack
 
 
@@ -55,27 +52,5 @@ def record(
     )
     releases.append(hs.link, hs.project.state.root, release, timeout=deadline.left())
     if result == "succeeded":
-        locking.close_attempt(hs, result, deadline.left())
+        lease.close_attempt(hs, result, deadline.left())
     return release
-
-
-def rollback(hs: HostStack, to: Release, deadline: Deadline) -> list[str]:
-    """Return the stack to release `to`: its files, .env and service set (services it did not
-    have are stopped and removed) and its images by digest; close the failed release's
-    attempt so that a rerun of it redoes its steps. Returns notes for the report."""
-    locking.close_attempt(hs, "rolled_back", deadline.left())
-    runner = hs.runner
-    notes = []
-    try:
-        changed = switch.switch(hs, runner, deadline, to.id)
-        notes.append(f"restored release {to.id}'s files and .env ({len(changed)} change(s))")
-    except switch.ReleaseNotStaged as exc:
-        notes.append(f"{exc}: rolled back images only")
-    runner.write_file(hs.project.state.override, image_override(to.images).encode(),
-                      mode=0o644, deadline=deadline)  # fmt: skip
-    wait = max(1.0, min(hs.stack.up.wait_timeout, deadline.left() - 5))
-    argv = hs.project.up(
-        wait_timeout=wait, remove_orphans=True, extra_files=(hs.project.state.override,)
-    )
-    runner.run(argv, deadline=deadline)
-    return notes

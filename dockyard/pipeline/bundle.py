@@ -9,14 +9,14 @@ from dataclasses import replace
 from pathlib import Path
 
 from dockyard.commands.compose import ENV_FILE, ComposeProject
-from dockyard.commands.hoststate import (
+from dockyard.commands.hoststate.release import (
     RELEASE_ID,
     install_manifest,
     pending_changes,
     seed_release,
 )
+from dockyard.compose.envfile import render
 from dockyard.deadline import Deadline
-from dockyard.envfile import render
 from dockyard.errors import DeployError
 from dockyard.runner import Runner
 from dockyard.session import HostStack

@@ -6,7 +6,7 @@ import time
 
 from dockyard.deadline import Deadline
 from dockyard.errors import HealthCheckFailed
-from dockyard.health import ContainerState, check_http, parse_ps, unhealthy
+from dockyard.pipeline.health import ContainerState, check_http, parse_ps, unhealthy
 from dockyard.session import HostStack
 from dockyard.ssh.errors import CommandFailed
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dockyard.commands import docker
 from dockyard.deadline import Deadline
 from dockyard.errors import DockyardError
-from dockyard.health import parse_ps
+from dockyard.pipeline.health import parse_ps
 from dockyard.runner import Command
 from dockyard.session import HostStack
 

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from dockyard.errors import HealthCheckFailed
 from dockyard.ssh.link import Link
-from dockyard.tls_channel import TlsStream, client_context
+from dockyard.ssh.tls_channel import TlsStream, client_context
 
 
 @dataclass(frozen=True)

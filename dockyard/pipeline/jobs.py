@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import time
 
-from dockyard.commands import hoststate
+from dockyard.commands.hoststate.jobs import JOB_CHUNK, job_poll, job_start, job_wrapper
 from dockyard.config import JobConfig
 from dockyard.deadline import Deadline
 from dockyard.errors import JobFailed
+from dockyard.host.lease import runner
 from dockyard.pipeline.bundle import release_project
-from dockyard.pipeline.locking import runner
 from dockyard.runner import Runner
 from dockyard.session import HostStack
 
@@ -34,8 +34,8 @@ def run_job(hs: HostStack, job: JobConfig, attempt: str, deadline: Deadline) -> 
         argv = project.run_job(job.service, job.command or ())
     job_dir = project.state.job_dir(attempt, job.name)
     run = runner(hs)
-    wrapper = hoststate.job_wrapper(job_dir, argv, max(1, int(deadline.left())))
-    script = hoststate.job_start(job_dir, _wait(deadline), TAIL)
+    wrapper = job_wrapper(job_dir, argv, max(1, int(deadline.left())))
+    script = job_start(job_dir, _wait(deadline), TAIL)
     out = run.run(script, deadline=deadline, cap=CALL_CAP, stdin=wrapper.encode(),
                   quiet=True).stdout  # fmt: skip
     first, _, rest = out.partition("\n")
@@ -76,12 +76,12 @@ def _follow(
         for text in output.splitlines():
             hs.log(hs.mask(text))
         state, _, detail = line.strip().partition(" ")
-        if state == "EXIT" and chunk < hoststate.JOB_CHUNK:
+        if state == "EXIT" and chunk < JOB_CHUNK:
             return int(detail), tail
         if state == "LOST":
             raise _lost(f"job in {job_dir}", job_dir, detail)
         deadline.check(f"waiting for the job in {job_dir}")
-        polled = run.run(hoststate.job_poll(job_dir, offset, _wait(deadline)), deadline=deadline,
+        polled = run.run(job_poll(job_dir, offset, _wait(deadline)), deadline=deadline,
                          cap=CALL_CAP, quiet=True).stdout  # fmt: skip
 
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from dockyard.commands import docker
 from dockyard.deadline import Deadline
 from dockyard.errors import DeployError
+from dockyard.host.facts import DockerProbe
 from dockyard.session import HostStack
 from dockyard.ssh.errors import CommandFailed
 
@@ -15,16 +14,7 @@ class PreflightFailed(DeployError):
     """The host cannot run the stack: no docker, no daemon, or no compose plugin."""
 
 
-@dataclass(frozen=True)
-class HostFacts:
-    """Versions and paths found on the host."""
-
-    docker_server: str
-    compose: str
-    data_root: str
-
-
-def preflight(hs: HostStack, deadline: Deadline) -> HostFacts:
+def preflight(hs: HostStack, deadline: Deadline) -> DockerProbe:
     """Probe docker, the daemon and compose in one command."""
     try:
         out = hs.runner.run(docker.probe(), deadline=deadline, quiet=True).stdout.split()
@@ -35,4 +25,4 @@ def preflight(hs: HostStack, deadline: Deadline) -> HostFacts:
         ) from exc
     if len(out) != 3:
         raise PreflightFailed(f"{hs.target.name}: unexpected docker probe output {out!r}")
-    return HostFacts(*out)
+    return DockerProbe(*out)

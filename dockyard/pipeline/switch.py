@@ -3,14 +3,10 @@ last N releases' files on the host."""
 
 from __future__ import annotations
 
-from dockyard.commands.hoststate import (
-    RELEASE_ID,
-    prune_releases,
-    switch_release,
-)
+from dockyard.commands.hoststate.release import RELEASE_ID, prune_releases, switch_release
 from dockyard.deadline import Deadline
 from dockyard.errors import DeployError
-from dockyard.releases import Release
+from dockyard.host.releases import Release
 from dockyard.runner import Runner
 from dockyard.session import HostStack
 

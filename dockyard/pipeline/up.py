@@ -7,12 +7,12 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-from dockyard.commands.hoststate import write_atomic
+from dockyard.commands.hoststate.paths import write_atomic
 from dockyard.commands.remote import command_line
 from dockyard.deadline import Deadline
+from dockyard.host.releases import Release
 from dockyard.pipeline import switch
 from dockyard.pipeline.bundle import release_project
-from dockyard.releases import Release
 from dockyard.runner import Runner
 from dockyard.session import HostStack
 

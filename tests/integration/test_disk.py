@@ -16,10 +16,10 @@ from dockyard.disk.gate import GB, DiskGate, disk_status
 from dockyard.disk.inventory import read_inventory
 from dockyard.disk.ownership import Ownership, OwnStack
 from dockyard.disk.prune import GateStillFails, PruneStep, ensure_space
+from dockyard.host.releases import Release
 from dockyard.lab.images import RandomLayer, RegistryPusher, SyntheticImage, build
 from dockyard.lab.lab import Lab
 from dockyard.masking import Masker
-from dockyard.releases import Release
 from dockyard.runner import LinkRunner
 from dockyard.ssh.link import Link
 from dockyard.ssh.settings import LinkSettings

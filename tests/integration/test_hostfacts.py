@@ -6,8 +6,8 @@ import json
 import uuid
 
 from dockyard.commands.facts import host_facts
-from dockyard.commands.hoststate import HostState
-from dockyard.hostfacts import parse
+from dockyard.commands.hoststate.paths import HostState
+from dockyard.host.facts import parse
 from dockyard.lab.lab import Lab
 from dockyard.ssh.link import Link
 from tests.integration.test_ssh_link import link_settings

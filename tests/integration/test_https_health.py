@@ -19,8 +19,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from dockyard.errors import HealthCheckFailed
-from dockyard.health import check_http, http_get
 from dockyard.lab.lab import Lab
+from dockyard.pipeline.health import check_http, http_get
 from dockyard.ssh.link import Link
 from dockyard.ssh.settings import LinkSettings
 

@@ -13,8 +13,8 @@ from click.testing import CliRunner
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from deployments.cli import main
 from dockyard.bundle_check import check_stack, outside_links
-from dockyard.cli import main
 from dockyard.config import StackConfig
 
 GOOD = """\

@@ -1,5 +1,5 @@
-"""The release switch scripts of dockyard/commands/hoststate.py: as strings, and run by a real
-`sh` on a temporary directory laid out like a stack's remote_dir."""
+"""The release switch scripts of dockyard/commands/hoststate/release.py: as strings, and run by a
+real `sh` on a temporary directory laid out like a stack's remote_dir."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from dockyard.commands.hoststate import (
-    HostState,
+from dockyard.commands.hoststate.paths import HostState
+from dockyard.commands.hoststate.release import (
     checked,
     drop_unlisted,
     install_manifest,

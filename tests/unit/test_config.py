@@ -23,7 +23,7 @@ from dockyard.config import (
     load_targets,
     parse_duration,
 )
-from dockyard.release_identity import config_hash
+from dockyard.host.releases import config_hash
 from dockyard.steps import STEP_NAMES
 from tests.unit.configkit import (
     DELETE,
@@ -735,7 +735,7 @@ def test_config_hash_stable_across_processes(project: Path) -> None:
     path = write(project, full_config())
     script = (
         "import sys; from dockyard.config import load_config; "
-        "from dockyard.release_identity import config_hash; "
+        "from dockyard.host.releases import config_hash; "
         f"print(config_hash(load_config(sys.argv[1], {VARIABLES!r}, {ENVIRON!r})))"
     )
     env = {**os.environ, "PYTHONHASHSEED": "12345"}

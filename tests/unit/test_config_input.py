@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from dockyard.cli import main
+from deployments.cli import main
 from tests.unit.configkit import (
     ENVIRON,
     SECRET,

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 
-from dockyard.convergence import RunningContainer
-from dockyard.hostfacts import HostFacts
+from dockyard.converge.check import judge, recorded
+from dockyard.converge.verdict import RunningContainer
+from dockyard.host.facts import HostFacts
+from dockyard.host.record import recorded_services, running_images
 from dockyard.images.plan import LocalImage, PlanPolicy
-from dockyard.pipeline.converge import judge, recorded
-from dockyard.pipeline.record import recorded_services, running_images
 
 R = "127.0.0.1:5000/dockyard"
 APP_ID, DB_ID, WORKER_ID = ("sha256:" + c * 64 for c in "abc")

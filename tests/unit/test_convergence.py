@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from dockyard.convergence import (
+from dockyard.converge.verdict import (
     SKIPPED_WHEN_UNCHANGED,
     RecordedRelease,
     RecordedService,

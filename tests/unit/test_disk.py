@@ -29,8 +29,8 @@ from dockyard.disk.prune import (
     ensure_space,
     removable_images,
 )
+from dockyard.host.releases import Release
 from dockyard.images.ref import InvalidImageRef
-from dockyard.releases import Release
 from dockyard.runner import RunResult
 from tests.fakes import FakeRunner
 

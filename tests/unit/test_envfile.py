@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dockyard.envfile import EnvValueError, quote, render
+from dockyard.compose.envfile import EnvValueError, quote, render
 
 
 class TestRender:

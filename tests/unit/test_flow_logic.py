@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from dockyard.config import RolloutConfig
-from dockyard.convergence import Convergence
+from dockyard.converge.verdict import Convergence
+from dockyard.host.releases import Release
 from dockyard.masking import Masker
-from dockyard.releases import Release
 from dockyard.report import FAILED, NOT_STARTED, ROLLED_BACK, SUCCEEDED, DeployReport, HostReport
 from dockyard.rollout import RolloutPlan
 from dockyard.session import DeployRequest

@@ -10,7 +10,14 @@ from pathlib import Path
 import pytest
 
 from dockyard.errors import HealthCheckFailed
-from dockyard.health import ContainerState, HttpTarget, check_http, http_get, parse_ps, unhealthy
+from dockyard.pipeline.health import (
+    ContainerState,
+    HttpTarget,
+    check_http,
+    http_get,
+    parse_ps,
+    unhealthy,
+)
 
 ROWS = [
     {"Service": "api", "Name": "shop-api-1", "State": "running", "Health": "healthy",

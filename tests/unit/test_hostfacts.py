@@ -9,8 +9,8 @@ import subprocess
 import pytest
 
 from dockyard.commands.facts import FILE_CAP, host_facts
-from dockyard.commands.hoststate import HostState
-from dockyard.hostfacts import Disk, FactsError, parse
+from dockyard.commands.hoststate.paths import HostState
+from dockyard.host.facts import Disk, FactsError, parse
 
 STATE = HostState("/srv/shop app")
 APP_ID = "sha256:" + "0a" * 32

@@ -9,8 +9,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from dockyard.commands import hoststate
-from dockyard.commands.hoststate import HostState
+from dockyard.commands.hoststate.jobs import JOB_CHUNK, job_poll, job_start, job_wrapper
+from dockyard.commands.hoststate.paths import HostState
 from dockyard.config import JobConfig
 from dockyard.deadline import Deadline
 from dockyard.errors import JobFailed
@@ -96,10 +96,8 @@ def test_a_job_still_running_is_joined_never_started_twice(stack: Stack, tmp_pat
     gate = tmp_path / "gate"
     migrate = job(tmp_path, counting(tmp_path, f"while [ ! -e {gate} ]; do sleep 0.05; done"))
     d = stack.project.state.job_dir("a1", "migrate")
-    wrapper = hoststate.job_wrapper(
-        d, Project(stack.project.state).run_job("m", migrate.command or []), 30
-    )
-    started = ShHost().run(hoststate.job_start(d, 0, 100), stdin=wrapper.encode()).stdout
+    wrapper = job_wrapper(d, Project(stack.project.state).run_job("m", migrate.command or []), 30)
+    started = ShHost().run(job_start(d, 0, 100), stdin=wrapper.encode()).stdout
     assert started.splitlines()[0] == "STARTED"  # the first deployer started it, then died
     timer = threading.Timer(0.5, gate.touch)
     timer.start()
@@ -172,7 +170,7 @@ def test_a_long_job_is_polled_until_it_ends(
 
 
 def test_output_longer_than_one_chunk_is_read_to_its_end(stack: Stack, tmp_path: Path) -> None:
-    lines = 2 * hoststate.JOB_CHUNK // 10
+    lines = 2 * JOB_CHUNK // 10
     migrate = job(tmp_path, f"seq -w 1 {lines} | sed 's/^/line-/'; echo last-line")
     tail = jobs.run_job(stack, migrate, "a1", Deadline("job", 30))  # type: ignore[arg-type]
     assert tail.endswith("last-line\n") and len(tail) == jobs.TAIL
@@ -181,7 +179,7 @@ def test_output_longer_than_one_chunk_is_read_to_its_end(stack: Stack, tmp_path:
 
 
 def test_job_poll_waits_only_while_the_job_runs() -> None:
-    script = hoststate.job_poll("/srv/shop/.dockyard/jobs/a1/migrate", 10, 5)
+    script = job_poll("/srv/shop/.dockyard/jobs/a1/migrate", 10, 5)
     assert "[ $i -lt 50 ] && [ ! -f /srv/shop/.dockyard/jobs/a1/migrate/exit ]" in script
     assert "tail -c +11 /srv/shop/.dockyard/jobs/a1/migrate/out" in script
-    assert f"head -c {hoststate.JOB_CHUNK}" in script
+    assert f"head -c {JOB_CHUNK}" in script

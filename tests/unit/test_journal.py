@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from dockyard import journal
-from dockyard.commands.hoststate import HostState
+from dockyard.commands.hoststate.paths import HostState
+from dockyard.host import journal
 from dockyard.images.pull import PullResult
 from dockyard.masking import Masker
 from tests.unit.shhost import ShHost

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from dockyard.cli import main
+from deployments.cli import main
 from tests.unit.test_yamlsafe import BOMB
 
 

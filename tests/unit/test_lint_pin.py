@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from dockyard.compose_files import ComposeFileError
+from dockyard.compose.files import ComposeFileError
 from dockyard.images.ref import ImageRef
 from dockyard.lint import FLOATING_TAGS, Finding, interpolate, lint_compose, whole_variable
 from dockyard.pin import pin_compose
@@ -359,7 +359,7 @@ def test_lint_follows_extends_to_the_image_line(tmp_path: Path) -> None:
 def test_lint_config_uses_stack_env_and_moving_tags(tmp_path: Path) -> None:
     from click.testing import CliRunner
 
-    from dockyard.cli import main
+    from deployments.cli import main
 
     (tmp_path / "stack").mkdir()
     (tmp_path / "stack" / "compose.yml").write_text(
@@ -394,7 +394,7 @@ def test_lint_config_uses_stack_env_and_moving_tags(tmp_path: Path) -> None:
 def test_lint_config_of_the_example_needs_no_key_or_secret() -> None:
     from click.testing import CliRunner
 
-    from dockyard.cli import main
+    from deployments.cli import main
 
     result = CliRunner(env={"DB_PASSWORD": None, "LAB_REGISTRY_PASSWORD": None}).invoke(
         main, ["lint", "-c", str(EXAMPLE.parents[1] / "deploy.yaml")]
@@ -407,7 +407,7 @@ def test_lint_config_of_the_example_needs_no_key_or_secret() -> None:
 def test_lint_config_ignores_the_bundle_dotenv(tmp_path: Path) -> None:
     from click.testing import CliRunner
 
-    from dockyard.cli import main
+    from deployments.cli import main
 
     (tmp_path / "compose.yml").write_text("services:\n  a: {image: 'x:${TAG}'}\n")
     (tmp_path / ".env").write_text("TAG=1\n")  # dockyard replaces it with the stack's env

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from dockyard import lock
-from dockyard.commands.hoststate import HostState
+from dockyard.commands.hoststate.paths import HostState
 from dockyard.errors import LockHeld
-from dockyard.lock import Lease, LeaseLost, LockOwner
+from dockyard.host import lease
+from dockyard.host.lease import Lease, LeaseLost, LockOwner
 from tests.unit.shhost import ShHost
 
 pytestmark = pytest.mark.timeout(60)  # acquire() loops: a regression must fail, not hang
@@ -57,9 +57,9 @@ class Sleeper:
         self.now += seconds
 
 
-def take(state: HostState, run_id: str = "ours", **kwargs: Any) -> lock.LockResult:
+def take(state: HostState, run_id: str = "ours", **kwargs: Any) -> lease.LockResult:
     options: dict[str, Any] = {"expiry": EXPIRY, "wait": 0.0, "run_id": run_id, **kwargs}
-    return lock.acquire(ShHost(), state, lambda now: owner_at(run_id, now), **options)
+    return lease.acquire(ShHost(), state, lambda now: owner_at(run_id, now), **options)
 
 
 class TestAcquire:
@@ -156,62 +156,62 @@ def race(state: HostState, names: list[str]) -> tuple[list[str], list[str]]:
 class TestSwapAndRelease:
     def test_swap_only_replaces_what_was_expected(self, state: HostState) -> None:
         host = ShHost()
-        assert lock.swap(host, state, None, "one") is None
-        seen = lock.swap(host, state, "other", "two")
+        assert lease.swap(host, state, None, "one") is None
+        seen = lease.swap(host, state, "other", "two")
         assert seen is not None and seen.text == "one"
-        assert lock.swap(host, state, "one", None) is None
+        assert lease.swap(host, state, "one", None) is None
         assert not Path(state.lock).exists()
 
     def test_release_removes_only_our_lock_unless_forced(self, state: HostState) -> None:
         put(state, owner_at("theirs", time.time()).text())
-        assert lock.release(ShHost(), state, "ours") is False
+        assert lease.remove(ShHost(), state, "ours") is False
         assert held_by(state) == "theirs"
-        assert lock.release(ShHost(), state, None) is True
+        assert lease.remove(ShHost(), state, None) is True
         assert held_by(state) is None
-        assert lock.release(ShHost(), state, None) is False
+        assert lease.remove(ShHost(), state, None) is False
 
 
 def leased(state: HostState, expiry: float = EXPIRY) -> Lease:
-    held = lock.acquire(ShHost(), state, lambda now: owner_at("ours", now, expiry), expiry=expiry,
+    held = lease.acquire(ShHost(), state, lambda now: owner_at("ours", now, expiry), expiry=expiry,
                         wait=0, run_id="ours")  # fmt: skip
     return Lease(ShHost(), state, held, expiry, log=lambda _m: None)
 
 
 class TestLease:
     def test_renew_extends_the_expiry_on_the_host(self, state: HostState) -> None:
-        lease = leased(state)
+        held = leased(state)
         before = json.loads(Path(state.lock).read_text())["expires_at"]
         time.sleep(0.05)
-        lease.renew()
+        held.renew()
         after = json.loads(Path(state.lock).read_text())["expires_at"]
-        assert after > before and lease.lost == ""
-        lease.check()
+        assert after > before and held.lost == ""
+        held.check()
 
     def test_a_taken_over_lock_makes_check_raise_lease_lost(self, state: HostState) -> None:
-        lease = leased(state)
+        held = leased(state)
         put(state, owner_at("thief", time.time()).text())
-        lease.renew()
+        held.renew()
         with pytest.raises(LeaseLost, match="run thief"):
-            lease.check()
-        assert lease.release() is False and held_by(state) == "thief"
+            held.check()
+        assert held.release() is False and held_by(state) == "thief"
 
     def test_the_background_thread_keeps_a_short_lease_alive(self, state: HostState) -> None:
-        lease = leased(state, expiry=1.0).start()
+        held = leased(state, expiry=1.0).start()
         time.sleep(2.5)  # over two expiries: without renewal it would have lapsed
-        seen = lock.read(ShHost(), state)
+        seen = lease.read(ShHost(), state)
         assert seen.owner is not None and not seen.owner.expired(seen.host_now)
-        lease.check()
-        assert lease.release() is True and held_by(state) is None
+        held.check()
+        assert held.release() is True and held_by(state) is None
 
     def test_renewal_failing_past_the_expiry_loses_the_lease(self, state: HostState) -> None:
-        lease = leased(state, expiry=1.0)
-        lease.runner = Broken()
-        lease.renew()
-        assert lease.lost == ""  # still inside the lease: try again
+        held = leased(state, expiry=1.0)
+        held.runner = Broken()
+        held.renew()
+        assert held.lost == ""  # still inside the held: try again
         time.sleep(1.0)
-        lease.renew()
+        held.renew()
         with pytest.raises(LeaseLost, match="could not be renewed"):
-            lease.check()
+            held.check()
 
 
 class Broken(ShHost):

@@ -6,9 +6,8 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 
-from dockyard.cli import LOCAL_API_MARK
 from dockyard.report import HostReport, ImageReport, PruneSection, StepReport
-from dockyard.session import DeployRequest
+from dockyard.session import LOCAL_API_MARK, DeployRequest
 from flows.host_flow import pool_parameters, pool_request, pools_usable
 
 REQUEST = DeployRequest("/srv/deploy.yaml", {"APP_IMAGE": "reg/app:v2"}, "parent-7", "ci",

@@ -9,11 +9,10 @@ from typing import Any
 
 import pytest
 
-from dockyard import journal
-from dockyard.commands.hoststate import HostState
-from dockyard.lock import Lease, LeaseLost, LockOwner, LockResult
+from dockyard.commands.hoststate.paths import HostState
+from dockyard.host import journal, lease
+from dockyard.host.lease import Lease, LeaseLost, LockOwner, LockResult
 from dockyard.masking import Masker
-from dockyard.pipeline import locking
 from dockyard.session import DeployRequest
 from tasks import policy
 from tests.unit.shhost import ShHost
@@ -27,7 +26,7 @@ def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> HostState:
                          log=lambda _line: None, mask=Masker())  # fmt: skip
     monkeypatch.setattr(policy, "host_stack", lambda *_a, **_k: hs)
     monkeypatch.setattr(policy, "get_run_logger", lambda: logging.getLogger("test"))
-    monkeypatch.setattr(locking, "runner", lambda _hs: ShHost())
+    monkeypatch.setattr(lease, "runner", lambda _hs: ShHost())
     monkeypatch.setattr(policy, "_journals", journal.Journals())
     return hs.project.state
 
@@ -69,9 +68,9 @@ def test_a_lost_lease_stops_the_step_before_it_runs(
     state: HostState, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     owner = LockOwner("run-1", "r-1", "ci", "here:1", 0.0, 1.0)
-    lease = Lease(ShHost(), state, LockResult(state.lock, owner, 0.0), 120.0)
-    lease.lost = "the lock is now held by run other"
-    monkeypatch.setitem(locking._leases, ("run-1", "vm1", "shop"), lease)
+    held = Lease(ShHost(), state, LockResult(state.lock, owner, 0.0), 120.0)
+    held.lost = "the lock is now held by run other"
+    monkeypatch.setitem(lease._leases, ("run-1", "vm1", "shop"), held)
     ran: list[bool] = []
     step = policy.recovered("up", journaled=False)(lambda request, host, project: ran.append(True))
     with pytest.raises(LeaseLost, match="run other"):

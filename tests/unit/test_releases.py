@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from dockyard import releases
-from dockyard.releases import (
+from dockyard.host import releases
+from dockyard.host.releases import (
     RELEASES_FILE,
     Release,
     append,

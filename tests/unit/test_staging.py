@@ -12,8 +12,8 @@ import pytest
 
 from dockyard.commands.compose import ComposeProject
 from dockyard.deadline import Deadline
+from dockyard.host.releases import Release
 from dockyard.pipeline import bundle, switch, up
-from dockyard.releases import Release
 from dockyard.ssh.link import RunResult
 from tests.fakes import FakeRunner
 

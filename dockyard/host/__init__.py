@@ -1,0 +1,1 @@
+"""A stack's state on its host: facts, lease, attempt journal, releases, record, rollback."""
