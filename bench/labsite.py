@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.commands import run_checked
-from dockyard.lab.lab import LabState
 from dockyard.lab.layout import DEFAULT_STATE_DIR, LabLayout
+from dockyard.lab.state import LabState
 
 DOCKYARD = str(Path(sys.executable).with_name("dockyard"))
 

@@ -14,7 +14,6 @@ from dockyard.masking import Masker
 from dockyard.runner import LinkRunner
 from dockyard.ssh.link import Link
 from dockyard.ssh.pool import default_pool
-from dockyard.ssh.settings import LinkSettings
 
 Log = Callable[[str], None]
 LOCAL_API_MARK = "DOCKYARD_LOCAL_API"  # "1" while the CLI's one-run local API serves a deploy
@@ -71,7 +70,7 @@ def load(request: DeployRequest) -> Loaded:
 
 def link_for(target: TargetConfig) -> Link:
     """The pooled link of `target` (connected lazily, rebuilt when found dead)."""
-    default_pool.register(LinkSettings.from_target(target))
+    default_pool.register(target.link_settings())
     return default_pool.get(target.name)
 
 

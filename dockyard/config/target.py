@@ -28,8 +28,9 @@ from dockyard.config.fields import (
     PositiveDuration,
     named,
 )
-from dockyard.ssh.keys import KeyProblem, known_hosts_name, parse_host_key
+from dockyard.ssh.keys import KeyProblem, parse_host_key
 from dockyard.ssh.limits import KEEPALIVE_FIX, MAX_CHANNELS, keepalive_problem
+from dockyard.ssh.settings import LinkSettings, known_hosts_name
 
 _TARGET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _HOST_LABEL = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
@@ -107,6 +108,25 @@ class TargetConfig(Model):
     def known_hosts_name(self) -> str:
         """The name this host has in known_hosts (`[host]:port` unless port 22)."""
         return known_hosts_name(self.host, self.port)
+
+    def link_settings(self) -> LinkSettings:
+        """The SSH link settings of this validated target (key data and passphrase read at load)."""
+        return LinkSettings(
+            name=self.name,
+            host=self.host,
+            port=self.port,
+            user=self.user,
+            key_file=self.key_file,
+            key_data=self.private_key.get_secret_value() if self.private_key else None,
+            key_passphrase=self.passphrase.get_secret_value() if self.passphrase else None,
+            use_agent=self.agent,
+            known_hosts=self.known_hosts,
+            host_key=self.host_key,
+            keepalive_interval=self.keepalive_interval,
+            keepalive_count_max=self.keepalive_count_max,
+            connect_timeout=self.connect_timeout,
+            max_channels=self.max_channels,
+        )
 
     def with_secrets(
         self, private_key: SecretStr | None, passphrase: SecretStr | None

@@ -7,7 +7,6 @@ import json
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import docker
@@ -18,36 +17,13 @@ from dockyard.lab.images import RegistryPusher, build
 from dockyard.lab.layout import LabLayout
 from dockyard.lab.procs import (
     LabProcessError,
-    ManagedProcess,
     port_open,
     run_checked,
     spawn,
     wait_until,
 )
+from dockyard.lab.state import LabState
 from dockyard.lab.vms import LabVms
-
-
-@dataclass
-class LabState:
-    """What `up` started (by pid) and created, persisted in state.json."""
-
-    processes: dict[str, ManagedProcess] = field(default_factory=dict)
-    created_bridge: bool = False
-    images: dict[str, str] = field(default_factory=dict)
-
-    @classmethod
-    def load(cls, path: Path) -> LabState:
-        if not path.exists():
-            return cls()
-        raw = json.loads(path.read_text())
-        procs = {
-            role: ManagedProcess(role, p["pid"], tuple(p["argv"]), p.get("start_ticks", -1))
-            for role, p in raw.get("processes", {}).items()
-        }
-        return cls(procs, raw.get("created_bridge", False), raw.get("images", {}))
-
-    def save(self, path: Path) -> None:
-        path.write_text(json.dumps(asdict(self), indent=2))
 
 
 class Lab:

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import Protocol
 
 from dockyard.lab import engine, netns, sshd
 from dockyard.lab.faultproxy import ProxyControl
+from dockyard.lab.layout import LabLayout
 from dockyard.lab.procs import LabProcessError, port_open
+from dockyard.lab.state import LabState
 from dockyard.lab.vmspec import (
     REGISTRY_AUTH_PORT,
     REGISTRY_PORT,
@@ -19,16 +22,28 @@ from dockyard.lab.vmspec import (
     vm_spec,
 )
 
-if TYPE_CHECKING:
-    from dockyard.lab.lab import Lab
-
 PROXY_ROLE = "faultproxy-vms"
+
+
+class LabHost(Protocol):
+    """What the isolated VMs need of their lab (dockyard.lab.lab.Lab)."""
+
+    layout: LabLayout
+    state: LabState
+    say: Callable[[str], None]
+
+    def ensure(self, role: str, argv: list[str], port: int | None, ready: Callable[[], bool],
+               env: dict[str, str] | None = None, timeout: float = 60) -> None: ...  # fmt: skip
+
+    def reload(self) -> None: ...
+
+    def save(self) -> None: ...
 
 
 class LabVms:
     """Bring a lab's isolated VMs up and down; their names are kept in the lab state."""
 
-    def __init__(self, lab: Lab) -> None:
+    def __init__(self, lab: LabHost) -> None:
         self.lab = lab
         self.created_file = lab.layout.root / "vms" / "created.json"
 

@@ -31,11 +31,6 @@ class KeyProblem(ValueError):
         self.fix = fix
 
 
-def known_hosts_name(host: str, port: int) -> str:
-    """The host's name in known_hosts: `host`, or `[host]:port` off port 22."""
-    return host if port == 22 else f"[{host}]:{port}"
-
-
 def parse_host_key(line: str) -> paramiko.PKey:
     """The key of a pinned `host_key: "ssh-ed25519 AAAA..."` line."""
     fields = line.split()

@@ -5,9 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dockyard.config import TargetConfig
-from dockyard.ssh.keys import known_hosts_name
 from dockyard.ssh.limits import MAX_CHANNELS, keepalive_problem
+
+
+def known_hosts_name(host: str, port: int) -> str:
+    """The host's name in known_hosts: `host`, or `[host]:port` off port 22."""
+    return host if port == 22 else f"[{host}]:{port}"
 
 
 @dataclass(frozen=True)
@@ -66,23 +69,3 @@ class LinkSettings:
     def dead_after(self) -> float:
         """Seconds without an answer to keepalive probes after which the peer is dead (0: never)."""
         return self.keepalive_interval * self.keepalive_count_max
-
-    @classmethod
-    def from_target(cls, target: TargetConfig) -> LinkSettings:
-        """Settings for a validated deploy.yaml target (key data and passphrase read at load)."""
-        return cls(
-            name=target.name,
-            host=target.host,
-            port=target.port,
-            user=target.user,
-            key_file=target.key_file,
-            key_data=target.private_key.get_secret_value() if target.private_key else None,
-            key_passphrase=target.passphrase.get_secret_value() if target.passphrase else None,
-            use_agent=target.agent,
-            known_hosts=target.known_hosts,
-            host_key=target.host_key,
-            keepalive_interval=target.keepalive_interval,
-            keepalive_count_max=target.keepalive_count_max,
-            connect_timeout=target.connect_timeout,
-            max_channels=target.max_channels,
-        )

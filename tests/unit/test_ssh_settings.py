@@ -68,7 +68,7 @@ def test_keepalive_off_needs_no_count() -> None:
     assert settings(keepalive_interval=0, keepalive_count_max=0).dead_after == 0
 
 
-def test_from_target_carries_key_data_and_tuning(tmp_path: Path) -> None:
+def test_a_target_s_link_settings_carry_key_data_and_tuning(tmp_path: Path) -> None:
     target = TargetConfig.model_validate(
         {
             "name": "vm1",
@@ -82,7 +82,7 @@ def test_from_target_carries_key_data_and_tuning(tmp_path: Path) -> None:
             "max_channels": 4,
         },
     ).with_secrets(SecretStr(KEY_TEXT), SecretStr("pass"))
-    s = LinkSettings.from_target(target)
+    s = target.link_settings()
     assert (s.port, s.key_data, s.key_passphrase, s.host_key) == (2222, KEY_TEXT, "pass", HOST_KEY)
     assert (s.keepalive_interval, s.keepalive_count_max, s.max_channels) == (5.0, 3, 4)
     assert s.key_file is None and not s.use_agent
