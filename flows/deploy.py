@@ -3,7 +3,7 @@
 The flow only orders steps: every remote action is a task (tasks/), every decision about the
 host is core (dockyard/). `deploy_stack` and `deploy_host` take the step runner as a parameter,
 so their logic (the rollback window, stack order, failed-host isolation) is tested without
-Prefect (tests/unit/test_flow_logic.py)."""
+Prefect (tests/unit/flows/test_flow_logic.py)."""
 
 from __future__ import annotations
 

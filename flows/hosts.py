@@ -1,7 +1,7 @@
 """Per host: the stacks in order; hosts by the rollout plan, one host's failure isolated.
 
 Shared by the deploy and rollback flows; the step runner is a parameter, so the logic is tested
-without Prefect (tests/unit/test_flow_logic.py)."""
+without Prefect (tests/unit/flows/test_flow_logic.py)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The command layer: pure builders of every argv and script dockyard runs on a host.
 
 Nothing here runs anything or touches the network; each builder returns a `list[str]` (argv)
-or one POSIX `sh` script, and is tested as strings (tests/unit/test_commands_*.py). The rest
+or one POSIX `sh` script, and is tested as strings (tests/unit/commands/). The rest
 of the core runs them through `dockyard.runner.Runner` and never writes shell itself.
 
     compose    docker compose for one project (config, up, run, stop, restart, ps, logs)

@@ -32,7 +32,7 @@ from dockyard.lab.faultproxy import (
 from dockyard.lab.faultproxy_http import MalformedRequest, parse_request_head
 
 pytestmark = pytest.mark.timeout(30)
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def _echo(sock: socket.socket) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 from dockyard.lab.catalog import lab_images, service
 from dockyard.lab.images import build
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples/lab/stack/docker-compose.yml"
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples/lab/stack/docker-compose.yml"
 
 
 def test_same_spec_builds_the_same_digest_and_sizes() -> None:
