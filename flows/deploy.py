@@ -25,7 +25,7 @@ from dockyard.session import DeployRequest, Loaded, load, set_secret_lookup
 from flows.host_flow import HostJob, per_target
 from flows.hosts import Step, in_thread, roll_out
 from flows.rollback import roll_back_to
-from flows.steps import StepRunner
+from flows.step_runner import StepRunner
 from tasks import host as host_tasks
 from tasks import images as image_tasks
 from tasks import release as release_tasks

@@ -20,7 +20,7 @@ from dockyard.session import DeployRequest, Loaded
 
 
 class Step(Protocol):
-    """What the flow needs of a step runner (flows.steps.StepRunner, or a test's fake)."""
+    """What the flow needs of a step runner (flows.step_runner.StepRunner, or a test's fake)."""
 
     report: HostReport
 

@@ -16,7 +16,7 @@ from dockyard.session import load, set_secret_lookup
 from flows.deploy import deploy_stack
 from flows.host_flow import HOST_FLOW, pool_request, send_report
 from flows.hosts import deploy_host
-from flows.steps import StepRunner
+from flows.step_runner import StepRunner
 from tasks.secrets import PrefectSecrets
 
 

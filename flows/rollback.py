@@ -14,7 +14,7 @@ from dockyard.host import releases
 from dockyard.report import FAILED, ROLLED_BACK, DeployReport
 from dockyard.session import DeployRequest, Loaded, load, set_secret_lookup
 from flows.hosts import Step, deploy_hosts
-from flows.steps import StepRunner
+from flows.step_runner import StepRunner
 from tasks import host as host_tasks
 from tasks import release as release_tasks
 from tasks.secrets import PrefectSecrets

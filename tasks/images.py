@@ -7,9 +7,9 @@ import time
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
 from dockyard.images import progress as pull_progress
-from dockyard.images import steps as images
 from dockyard.images.plan import ImageDecision
 from dockyard.images.pull import PullResult
+from dockyard.pipeline import images
 from dockyard.session import DeployRequest
 from tasks.context import stack_for
 from tasks.policy import cached_step, current_deadline, fresh_step

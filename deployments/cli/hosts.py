@@ -70,7 +70,7 @@ def plan(config_path: str, sets: tuple[str, ...], as_json: bool) -> None:
     """Show, per host and image, whether a deploy would skip, pull or verify it (no changes)."""
     from dockyard.deadline import Deadline
     from dockyard.errors import DockyardError
-    from dockyard.images.steps import plan_stack
+    from dockyard.pipeline.images import plan_stack
     from dockyard.session import DeployRequest, host_stack, load
     from dockyard.ssh.errors import CommandFailed, LinkError
 

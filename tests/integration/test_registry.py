@@ -15,7 +15,6 @@ from dockyard.images.facts import inspect_local_images
 from dockyard.images.plan import PlanPolicy, plan_pulls
 from dockyard.images.ref import ImageKind, ImageRef
 from dockyard.images.registry import RegistryClient
-from dockyard.images.steps import plan_stack, pull_on_host
 from dockyard.lab.catalog import lab_images
 from dockyard.lab.faultproxy import ProxyControl
 from dockyard.lab.images import SyntheticImage, build
@@ -23,6 +22,7 @@ from dockyard.lab.lab import Lab
 from dockyard.lab.registry import AUTH_USER
 from dockyard.lint import lint_compose
 from dockyard.pin import image_entries, pin_compose
+from dockyard.pipeline.images import plan_stack, pull_on_host
 from dockyard.session import DeployRequest, host_stack
 from tests.integration.conftest import REPO
 from tests.integration.deploykit import Deploy, app, migrator, release_vars
