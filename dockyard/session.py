@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from dockyard.commands.compose import ComposeProject
@@ -39,6 +40,18 @@ class Loaded:
     config: DeployConfig
     release: str
     masker: Masker
+
+    @cached_property
+    def _targets(self) -> dict[str, TargetConfig]:
+        return {t.name: t for t in self.config.targets}
+
+    @cached_property
+    def _stacks(self) -> dict[str, StackConfig]:
+        return {s.project: s for s in self.config.stacks}
+
+    def host_stack(self, host: str, project: str, log: Log = print) -> HostStack:
+        """The HostStack of target `host` and stack `project` (a dict lookup each)."""
+        return HostStack(self, self._targets[host], self._stacks[project], log)
 
 
 _loaded: dict[tuple[str, tuple[tuple[str, str], ...]], Loaded] = {}
@@ -111,7 +124,4 @@ class HostStack:
 
 def host_stack(request: DeployRequest, host: str, project: str, log: Log = print) -> HostStack:
     """The HostStack for a target name and stack project of the request's config."""
-    loaded = load(request)
-    target = next(t for t in loaded.config.targets if t.name == host)
-    stack = next(s for s in loaded.config.stacks if s.project == project)
-    return HostStack(loaded, target, stack, log)
+    return load(request).host_stack(host, project, log)

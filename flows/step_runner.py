@@ -9,7 +9,8 @@ from prefect import Task
 
 from dockyard.config import StepsConfig
 from dockyard.report import HostReport, StepReport
-from tasks.policy import Outcome, options
+from tasks.outcome import Outcome
+from tasks.policy import options
 
 
 class StepRunner:

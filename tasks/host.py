@@ -15,27 +15,27 @@ from dockyard.host.facts import DockerProbe
 from dockyard.pipeline import diagnostics
 from dockyard.pipeline.preflight import preflight
 from dockyard.session import DeployRequest
-from tasks.context import stack_for
-from tasks.policy import current_deadline, fresh_step
+from tasks.context import current_deadline, current_stack
+from tasks.policy import fresh_step
 
 
 @fresh_step("preflight", "preflight {host}")
 def check_host(request: DeployRequest, host: str, project: str) -> DockerProbe:
     """Connect (strict host key) and check docker, the daemon and compose."""
-    return preflight(stack_for(request, host, project), current_deadline())
+    return preflight(current_stack(), current_deadline())
 
 
 @fresh_step("converge", "converge {host}/{project}")
 def converge_stack(request: DeployRequest, host: str, project: str) -> Convergence:
     """Whether the host already runs this release as recorded (one read of the host)."""
-    return converge(stack_for(request, host, project), current_deadline(), request.force)
+    return converge(current_stack(), current_deadline(), request.force)
 
 
 @fresh_step("lock", "lock {host}/{project}")
 def take_lock(request: DeployRequest, host: str, project: str) -> lease.Locked:
     """Take the host-side deploy lock of the stack."""
-    hs = stack_for(request, host, project)
-    locked = lease.take(hs, request, current_deadline().left(), is_run_finished=flow_run_finished)
+    hs = current_stack()
+    locked = lease.take(hs, request, current_deadline(), is_run_finished=flow_run_finished)
     if locked.note:
         hs.log(locked.note)
     return locked
@@ -54,10 +54,10 @@ def flow_run_finished(run_id: str) -> bool:
 @fresh_step("unlock", "unlock {host}/{project}")
 def release_lock(request: DeployRequest, host: str, project: str) -> None:
     """Release the lock if this run holds it."""
-    lease.release(stack_for(request, host, project), request, current_deadline().left())
+    lease.release(current_stack(), request, current_deadline())
 
 
 @fresh_step("diagnostics", "diagnostics {host}/{project}")
 def collect_diagnostics(request: DeployRequest, host: str, project: str, failure: str) -> str:
     """Disk, compose ps and log tails of failed services (best effort, masked)."""
-    return diagnostics.collect(stack_for(request, host, project), failure, current_deadline())
+    return diagnostics.collect(current_stack(), failure, current_deadline())

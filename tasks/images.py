@@ -11,8 +11,8 @@ from dockyard.images.plan import ImageDecision
 from dockyard.images.pull import PullResult
 from dockyard.pipeline import images
 from dockyard.session import DeployRequest
-from tasks.context import stack_for
-from tasks.policy import cached_step, current_deadline, fresh_step
+from tasks.context import current_deadline, current_stack
+from tasks.policy import cached_step, fresh_step
 
 PROGRESS_EVERY = 1.0
 
@@ -20,7 +20,7 @@ PROGRESS_EVERY = 1.0
 @fresh_step("plan", "plan {host}/{project}")
 def plan_images(request: DeployRequest, host: str, project: str) -> images.StackPlan:
     """Resolve the stack and decide per image: skip, pull or verify (reads only)."""
-    hs = stack_for(request, host, project)
+    hs = current_stack()
     stack_plan = images.plan_stack(hs, current_deadline())
     for d in stack_plan.plan.decisions:
         hs.log(f"{d.action:6} {d.image} ({d.kind.value}): {d.reason}")
@@ -32,7 +32,7 @@ def verify_images(
     request: DeployRequest, host: str, project: str, attempt: str, stack_plan: images.StackPlan
 ) -> list[str]:
     """Every per-deploy or to-be-pulled image exists in its registry, before any change."""
-    hs = stack_for(request, host, project)
+    hs = current_stack()
     return images.verify_in_registry(hs, stack_plan.plan, current_deadline())
 
 
@@ -46,7 +46,7 @@ def pull_image(
     decision: ImageDecision,
 ) -> PullResult:
     """Pull one image; retried alone on transient errors, skipped once done for this release."""
-    hs = stack_for(request, host, project)
+    hs = current_stack()
     artifact = create_progress_artifact(0.0, description=f"pull {subject} on {host}")
     last = [0.0]
 

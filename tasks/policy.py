@@ -1,17 +1,16 @@
 """How dockyard tasks retry, time out, mask and cache: the one boundary between core and Prefect.
 
 Every step task is made by `cached_step` or `fresh_step`. Each try of a step runs under one
-Deadline from its `steps.<name>.timeout`; whatever leaves the step (result, exception with its
-causes, log lines) passes the config's masker; only errors whose `transient` is true are retried."""
+Deadline from its `steps.<name>.timeout`, with its HostStack resolved once (tasks/context.py),
+inside the recovery hook (tasks/recovery.py); whatever leaves the step (result, exception with
+its causes, log lines) passes the config's masker; only errors whose `transient` is true are
+retried."""
 
 from __future__ import annotations
 
-import contextvars
 import functools
 import inspect
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import requests
@@ -19,24 +18,17 @@ from prefect import Task, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import TaskRun
 from prefect.context import TaskRunContext
-from prefect.states import Completed, State
+from prefect.states import State
 
 from dockyard.config import StepPolicy
 from dockyard.deadline import Deadline
 from dockyard.errors import DockyardError
-from dockyard.host import journal, lease
-from dockyard.session import DeployRequest, host_stack, load
+from dockyard.session import DeployRequest, load
+from tasks import recovery
+from tasks.context import running
+from tasks.outcome import Outcome
 
 F = TypeVar("F", bound=Callable[..., Any])
-_deadline: contextvars.ContextVar[Deadline] = contextvars.ContextVar("dockyard_step_deadline")
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What a step task returns: its (masked) value and the try that produced it."""
-
-    value: Any
-    attempts: int
 
 
 def is_transient(exc: BaseException | None) -> bool:
@@ -83,30 +75,31 @@ def options(policy: StepPolicy) -> dict[str, Any]:
     }
 
 
-def current_deadline() -> Deadline:
-    """The Deadline of the step task running in this context."""
-    return _deadline.get()
-
-
-def _bounded(name: str, fn: F) -> F:
-    """Run `fn` under the step's Deadline; mask its result and any exception it raises."""
+def _bounded(name: str, journaled: bool, fn: F) -> F:
+    """Run `fn` on its HostStack under the step's Deadline, inside the recovery hook; mask its
+    result and any exception it raises."""
     signature = inspect.signature(fn)
 
     @functools.wraps(fn)
-    def bounded(*args: Any, **kwargs: Any) -> Outcome:
-        request: DeployRequest = signature.bind(*args, **kwargs).arguments["request"]
-        loaded = load(request)
+    def bounded(*args: Any, **kwargs: Any) -> Any:
+        bound = signature.bind(*args, **kwargs).arguments
+        loaded = load(bound["request"])
         context = TaskRunContext.get()
         attempt = context.task_run.run_count if context and context.task_run else 1
-        token = _deadline.set(Deadline(name, loaded.config.steps.policy(name).timeout))
+        logger = get_run_logger()
+        hs = loaded.host_stack(bound["host"], bound["project"],
+                               log=lambda line: logger.info(loaded.masker(line)))  # fmt: skip
+        deadline = Deadline(name, loaded.config.steps.policy(name).timeout)
         try:
-            return Outcome(loaded.masker.value(fn(*args, **kwargs)), attempt)
+            with running(hs, deadline):
+                return recovery.recovered(
+                    name, journaled, bound, hs, deadline,
+                    lambda: Outcome(loaded.masker.value(fn(*args, **kwargs)), attempt),
+                )  # fmt: skip
         except Exception as exc:
             masked = loaded.masker.exception(exc)
             masked.attempts = attempt  # type: ignore[attr-defined]
             raise masked from masked.__cause__
-        finally:
-            _deadline.reset(token)
 
     return bounded  # type: ignore[return-value]
 
@@ -117,7 +110,7 @@ def _step(
     def decorate(fn: F) -> Task[..., Any]:
         return task(
             name=name, task_run_name=run_name, retry_condition_fn=retry_transient, **task_options
-        )(recovered(name, journaled=journaled)(_bounded(name, fn)))
+        )(_bounded(name, journaled, fn))
 
     return decorate
 
@@ -130,48 +123,3 @@ def cached_step(name: str, run_name: str) -> Callable[[F], Task[..., Any]]:
 def fresh_step(name: str, run_name: str) -> Callable[[F], Task[..., Any]]:
     """A step that runs on every attempt (lock, plan, health, record, diagnostics, cleanup)."""
     return _step(name, run_name, False, cache_policy=NO_CACHE)
-
-
-# --- Recovery hook: the lease check and the host journal around every step ------------------
-
-LEASE_FREE_STEPS = frozenset({"preflight", "lock", "unlock", "diagnostics"})
-_journals = journal.Journals()
-
-
-def recovered(name: str, *, journaled: bool) -> Callable[[F], F]:
-    """Before a step: stop if this run lost its lease on the stack (LeaseLost). A journaled
-    (cached) step is skipped with its recorded result when the host's journal says it finished
-    in this attempt, whatever Prefect's cache holds (a new runner has none), and is journaled
-    once it finishes. The skip shows as Cached, like a Prefect cache hit. The journal is read
-    from the host once per lease (the lock step drops the copy this run kept)."""
-
-    def decorate(fn: F) -> F:
-        signature = inspect.signature(fn)
-
-        @functools.wraps(fn)
-        def step(*args: Any, **kwargs: Any) -> Any:
-            bound = signature.bind(*args, **kwargs).arguments
-            request, host, project = bound["request"], bound["host"], bound["project"]
-            scope = (request.run_id, host, project)
-            if name not in LEASE_FREE_STEPS:
-                lease.check(request, host, project)
-            if name == "lock":
-                _journals.forget(scope)
-            if not journaled:
-                return fn(*args, **kwargs)
-            hs = host_stack(request, host, project, log=get_run_logger().info)
-            run, state, attempt = lease.runner(hs), hs.project.state, bound["attempt"]
-            key = f"{name} {bound['subject']}" if "subject" in bound else name
-            entry = _journals.lookup(scope, run, state, attempt, key)
-            if entry is not None:
-                when = time.strftime("%H:%M:%S UTC", time.gmtime(entry.finished_at))
-                hs.log(f"{key}: finished at {when} in this attempt (host journal): skipped")
-                return Completed(data=Outcome(entry.result, 0), name="Cached",
-                                 message="finished in this attempt (host journal)")  # fmt: skip
-            outcome: Outcome = fn(*args, **kwargs)
-            _journals.record(scope, run, state, attempt, key, outcome.value, hs.mask)
-            return outcome
-
-        return step  # type: ignore[return-value]
-
-    return decorate

@@ -10,20 +10,20 @@ from dockyard.host.releases import Release
 from dockyard.host.rollback import restore
 from dockyard.pipeline import checks
 from dockyard.session import DeployRequest
-from tasks.context import stack_for
-from tasks.policy import current_deadline, fresh_step
+from tasks.context import current_deadline, current_stack
+from tasks.policy import fresh_step
 
 
 @fresh_step("health", "health {host}/{project}")
 def health(request: DeployRequest, host: str, project: str, services: tuple[str, ...]) -> list[str]:
     """Compose health, HTTP readiness and hooks."""
-    return checks.check(stack_for(request, host, project), services, current_deadline())
+    return checks.check(current_stack(), services, current_deadline())
 
 
 @fresh_step("releases", "releases {host}/{project}")
 def read_releases(request: DeployRequest, host: str, project: str) -> list[Release]:
     """The host's release records for this stack."""
-    hs = stack_for(request, host, project)
+    hs = current_stack()
     return releases.read_all(hs.link, hs.project.state.root)
 
 
@@ -34,7 +34,7 @@ def record_release(
 ) -> Release:  # fmt: skip
     """Append the release record (images by digest and config hash, the plan's `refs`, config
     hash, actor, run id, result) of this deploy's release, or of `release_id` (a rollback)."""
-    hs = stack_for(request, host, project)
+    hs = current_stack()
     return record.record(hs, release_id or hs.loaded.release, request.run_id, request.actor,
                          result, current_deadline(), refs)  # fmt: skip
 
@@ -42,7 +42,7 @@ def record_release(
 @fresh_step("rollback", "rollback {host}/{project}")
 def rollback(request: DeployRequest, host: str, project: str, to: Release) -> list[str]:
     """Return the stack to release `to`: files, .env, service set and images by digest."""
-    hs = stack_for(request, host, project)
+    hs = current_stack()
     hs.log(f"rolling back to release {to.id} of {to.time}")
     notes = restore(hs, to, current_deadline())
     for note in notes:
@@ -54,7 +54,7 @@ def rollback(request: DeployRequest, host: str, project: str, to: Release) -> li
 def cleanup(request: DeployRequest, host: str, project: str, protected: list[str]) -> PruneReport:
     """Remove the untagged images dockyard pulled for its stacks, never those `protected`
     names, any stack's kept releases, or another project's."""
-    hs = stack_for(request, host, project)
+    hs = current_stack()
     deadline = current_deadline()
     ownership = read_ownership(hs.link, hs.config, protected, deadline)
     return remove_untagged(hs.runner, deadline, ownership, hs.log)

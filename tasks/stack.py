@@ -11,15 +11,15 @@ from dockyard.host.facts import DockerProbe
 from dockyard.host.releases import Release
 from dockyard.pipeline import bundle, jobs, up
 from dockyard.session import DeployRequest
-from tasks.context import stack_for
-from tasks.policy import cached_step, current_deadline, fresh_step
+from tasks.context import current_deadline, current_stack
+from tasks.policy import cached_step, fresh_step
 
 
 @cached_step("sync", "sync {host}/{project}")
 def sync_bundle(request: DeployRequest, host: str, project: str, attempt: str) -> list[str]:
     """Stage the release's bundle beside the live one (changed files only, sha256-verified);
     returns what `up` will change in the project directory."""
-    hs = stack_for(request, host, project)
+    hs = current_stack()
     runner, deadline = hs.runner, current_deadline()
     pending = bundle.sync(hs, runner, deadline)
     hs.log(f"staged release {hs.loaded.release}; {len(pending)} file(s) change at up: "
@@ -30,7 +30,7 @@ def sync_bundle(request: DeployRequest, host: str, project: str, attempt: str) -
 @cached_step("env", "env {host}/{project}")
 def write_env(request: DeployRequest, host: str, project: str, attempt: str) -> str:
     """Write the staged release's .env by SFTP, mode 0600."""
-    hs = stack_for(request, host, project)
+    hs = current_stack()
     return bundle.write_env(hs, hs.runner, current_deadline())
 
 
@@ -40,7 +40,7 @@ def disk_gate(
 ) -> PruneReport:
     """Free space thresholds; prune only what dockyard owns, in steps (never what `protected`
     names, nor any stack's kept releases)."""
-    hs = stack_for(request, host, project)
+    hs = current_stack()
     disk = hs.config.disk
     deadline = current_deadline()
     ownership = read_ownership(hs.link, hs.config, protected, deadline)
@@ -52,7 +52,7 @@ def disk_gate(
 def run_job(request: DeployRequest, host: str, project: str, attempt: str, subject: str) -> str:
     """One ordered one-off job (provision, migrate); done once per attempt. Its own `timeout`
     (jobs[].timeout) bounds it, within the step's."""
-    hs = stack_for(request, host, project)
+    hs = current_stack()
     job = next(j for j in hs.stack.jobs if j.name == subject)
     step = current_deadline()
     deadline = Deadline("job", min(job.timeout, step.left()))
@@ -62,7 +62,7 @@ def run_job(request: DeployRequest, host: str, project: str, attempt: str, subje
 @cached_step("stop-first", "stop-before-up {host}/{project}")
 def stop_first(request: DeployRequest, host: str, project: str, attempt: str) -> list[str]:
     """Stop services that race `up` (e.g. autoheal)."""
-    hs = stack_for(request, host, project)
+    hs = current_stack()
     return up.stop_first(hs, hs.runner, current_deadline())
 
 
@@ -72,7 +72,7 @@ def compose_up(
 ) -> up.UpResult:
     """Switch to the staged release, `compose up -d --wait` with --pull never (dockyard pulled
     already), then drop release files past disk.keep_releases."""
-    hs = stack_for(request, host, project)
+    hs = current_stack()
     done = up.up(hs, hs.runner, current_deadline(), history)
     hs.log(
         f"switched to release {hs.loaded.release}: {', '.join(done.changed) or 'no file changed'}"
@@ -85,5 +85,5 @@ def compose_up(
 @cached_step("restarts", "restarts {host}/{project}")
 def gated_restarts(request: DeployRequest, host: str, project: str, attempt: str) -> list[str]:
     """Restart services whose watched config files changed."""
-    hs = stack_for(request, host, project)
+    hs = current_stack()
     return up.gated_restarts(hs, hs.runner, current_deadline())

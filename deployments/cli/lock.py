@@ -8,9 +8,15 @@ import sys
 import click
 
 from deployments.cli.options import config_option, stack_hosts
+from dockyard.deadline import Deadline
 from dockyard.errors import DeployError
 from dockyard.host import lease
 from dockyard.ssh.errors import LinkError
+
+
+def _deadline() -> Deadline:
+    """One stack's lock calls: as long as one call of a deploy's lock step may take."""
+    return Deadline("lock", lease.CALL_TIMEOUT)
 
 
 def describe(seen: lease.Seen) -> str:
@@ -38,7 +44,7 @@ def status(config_path: str, sets: tuple[str, ...], as_json: bool) -> None:
     rows = []
     for hs in stack_hosts(config_path, sets):
         try:
-            seen = lease.read(hs.runner, hs.project.state)
+            seen = lease.read(hs.runner, hs.project.state, _deadline())
         except (DeployError, LinkError) as exc:
             click.echo(f"{hs.target.name}/{hs.stack.project}: {exc}", err=True)
             sys.exit(1)
@@ -66,7 +72,8 @@ def release_(config_path: str, sets: tuple[str, ...], force: bool) -> None:
         name = f"{hs.target.name}/{hs.stack.project}"
         run = hs.runner
         try:
-            seen = lease.read(run, hs.project.state)
+            deadline = _deadline()
+            seen = lease.read(run, hs.project.state, deadline)
             holder = seen.owner
             if seen.text is None:
                 click.echo(f"{name}: free")
@@ -74,7 +81,7 @@ def release_(config_path: str, sets: tuple[str, ...], force: bool) -> None:
                 click.echo(f"{name}: {describe(seen)}: not released (a deploy may be running; "
                            "--force frees it anyway)", err=True)  # fmt: skip
                 refused = True
-            elif lease.swap(run, hs.project.state, seen.text, None) is None:
+            elif lease.swap(run, hs.project.state, seen.text, None, deadline) is None:
                 click.echo(f"{name}: released (was {describe(seen)})")
             else:
                 click.echo(f"{name}: the lock changed meanwhile: run it again", err=True)

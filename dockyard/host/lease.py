@@ -17,7 +17,7 @@ from dockyard.commands.hoststate.lease import NO_FLOCK, lock_read, lock_remove, 
 from dockyard.commands.hoststate.paths import HostState
 from dockyard.deadline import Deadline
 from dockyard.errors import DeployError, LockHeld
-from dockyard.runner import LinkRunner, Runner
+from dockyard.runner import Runner
 from dockyard.session import DeployRequest, HostStack
 from dockyard.ssh.errors import LinkError
 
@@ -101,9 +101,10 @@ def _parse_seen(out: str) -> Seen:
     return Seen(host_now, float(mtime) if exists else None, text if exists else None)
 
 
-def _run(runner: Runner, script: str, stdin: bytes | None = None) -> str:
+def _run(runner: Runner, script: str, deadline: Deadline, stdin: bytes | None = None) -> str:
+    """One lock script, within the caller's deadline (CALL_TIMEOUT at most)."""
     result = runner.run(
-        script, deadline=Deadline("lock", CALL_TIMEOUT), check=False, stdin=stdin, quiet=True
+        script, deadline=deadline, cap=CALL_TIMEOUT, check=False, stdin=stdin, quiet=True
     )
     if result.exit_status == NO_FLOCK:
         raise DeployError(
@@ -118,15 +119,16 @@ def _run(runner: Runner, script: str, stdin: bytes | None = None) -> str:
     return result.stdout
 
 
-def read(runner: Runner, state: HostState) -> Seen:
+def read(runner: Runner, state: HostState, deadline: Deadline) -> Seen:
     """The lock as it is now (no change)."""
-    return _parse_seen(_run(runner, lock_read(state)))
+    return _parse_seen(_run(runner, lock_read(state), deadline))
 
 
-def swap(runner: Runner, state: HostState, expected: str | None, new: str | None) -> Seen | None:
+def swap(runner: Runner, state: HostState, expected: str | None, new: str | None,
+         deadline: Deadline) -> Seen | None:  # fmt: skip
     """One compare-and-swap on the host: None if the lock was `expected` and is now `new`
     (None: removed); else what is there instead."""
-    out = _run(runner, lock_swap(state, expected, new is not None),
+    out = _run(runner, lock_swap(state, expected, new is not None), deadline,
                None if new is None else new.encode())  # fmt: skip
     status, _, rest = out.partition("\n")
     if status.strip() == "SWAPPED":
@@ -157,6 +159,7 @@ def acquire(
     state: HostState,
     make_owner: Callable[[float], LockOwner],
     *,
+    deadline: Deadline,
     expiry: float,
     wait: float,
     run_id: str,
@@ -169,14 +172,14 @@ def acquire(
     """Take the lock (`make_owner(host_now)` says who we are), waiting up to `wait` for a live
     holder. A free lock, a lapsed lease, a finished holder run, one this run resumes, or a file
     unreadable for over one expiry is taken over with one compare-and-swap: of many takers of
-    the same stale lock exactly one wins."""
+    the same stale lock exactly one wins. Every call to the host is within `deadline`."""
     ends = clock() + wait
     while True:
-        seen = read(runner, state)
+        seen = read(runner, state, deadline)
         reason = _why_takeable(seen, run_id, resumes, expiry, is_run_finished)
         if reason:
             owner = make_owner(seen.host_now)
-            if swap(runner, state, seen.text, owner.text()) is None:
+            if swap(runner, state, seen.text, owner.text(), deadline) is None:
                 replaced = seen.owner
                 offset = seen.host_now - time.time()
                 return LockResult(state.lock, owner, offset, replaced, reason)
@@ -201,9 +204,9 @@ def _held(state: HostState, seen: Seen) -> LockHeld:
     )
 
 
-def remove(runner: Runner, state: HostState, run_id: str | None) -> bool:
+def remove(runner: Runner, state: HostState, run_id: str | None, deadline: Deadline) -> bool:
     """Remove the lock if `run_id` holds it (None: whoever holds it); True if removed."""
-    return "REMOVED" in _run(runner, lock_remove(state, run_id))
+    return "REMOVED" in _run(runner, lock_remove(state, run_id), deadline)
 
 
 class Lease:
@@ -234,7 +237,8 @@ class Lease:
         started = time.monotonic()
         new = replace(self.owner, expires_at=time.time() + self.offset + self.expiry)
         try:
-            seen = swap(self.runner, self.state, self.owner.text(), new.text())
+            renewal = Deadline("lease renewal", CALL_TIMEOUT)  # the renewing thread's own call
+            seen = swap(self.runner, self.state, self.owner.text(), new.text(), renewal)
         except (DeployError, LinkError, OSError) as exc:  # retried until the lease would lapse
             if time.monotonic() >= self._valid_until - self.expiry / 8:
                 self.lost = f"the lease could not be renewed before it lapsed ({exc})"
@@ -266,10 +270,10 @@ class Lease:
         if self._thread.is_alive():
             self._thread.join(timeout=CALL_TIMEOUT + 5)
 
-    def release(self) -> bool:
+    def release(self, deadline: Deadline) -> bool:
         """Stop renewing and remove the lock if it is still ours."""
         self.stop()
-        return remove(self.runner, self.state, self.owner.run_id)
+        return remove(self.runner, self.state, self.owner.run_id, deadline)
 
 
 OPEN = "open"
@@ -287,16 +291,12 @@ class Locked:
     note: str
 
 
-def runner(hs: HostStack) -> LinkRunner:
-    return hs.runner
-
-
 def _key(hs: HostStack, run_id: str) -> tuple[str, str, str]:
     return (run_id, hs.target.name, hs.stack.project)
 
 
 def take(
-    hs: HostStack, request: DeployRequest, timeout: float,
+    hs: HostStack, request: DeployRequest, deadline: Deadline,
     is_run_finished: RunFinished | None = None,
 ) -> Locked:  # fmt: skip
     """Acquire the lease (waiting up to steps.wait), start renewing it, and open or resume
@@ -308,18 +308,21 @@ def take(
         return LockOwner(request.run_id, hs.loaded.release, request.actor, deployer,
                               host_now, host_now + settings.expiry)  # fmt: skip
 
-    run = runner(hs)
+    run = hs.runner
     held = acquire(
-        run, hs.project.state, owner, expiry=settings.expiry, wait=settings.wait,
+        run, hs.project.state, owner, deadline=deadline, expiry=settings.expiry,
+        wait=settings.wait,
         run_id=request.run_id, resumes=frozenset(request.resumes),
         is_run_finished=is_run_finished,
     )  # fmt: skip
     lease = Lease(run, hs.project.state, held, settings.expiry, hs.log)
     try:
         lease.start()
-        opened = attempt(hs, timeout)
+        opened = attempt(hs, deadline)
     except BaseException:
-        lease.release()
+        lease.release(
+            Deadline("unlock", CALL_TIMEOUT)
+        )  # cleanup: even when the step's time is spent
         raise
     with _leases_lock:
         old = _leases.pop(_key(hs, request.run_id), None)
@@ -338,7 +341,7 @@ def check(request: DeployRequest, host: str, project: str) -> None:
         lease.check()
 
 
-def attempt(hs: HostStack, timeout: float) -> str:
+def attempt(hs: HostStack, deadline: Deadline) -> str:
     """The token of this release's open attempt on the host, or a new one.
 
     An attempt stays open until the release is recorded (succeeded or rolled back): a resume,
@@ -347,20 +350,20 @@ def attempt(hs: HostStack, timeout: float) -> str:
     runs every step; a wiped host has no attempt file at all."""
     fresh = f"{hs.loaded.release} {OPEN} {uuid.uuid4().hex}"
     script = attempt_open(hs.project.state, hs.loaded.release, fresh)
-    out = runner(hs).run(script, deadline=Deadline("lock", timeout), quiet=True).stdout
+    out = hs.runner.run(script, deadline=deadline, cap=CALL_TIMEOUT, quiet=True).stdout
     return out.strip().rsplit(" ", 1)[-1]
 
 
-def close_attempt(hs: HostStack, outcome: str, timeout: float) -> None:
+def close_attempt(hs: HostStack, outcome: str, deadline: Deadline) -> None:
     """Mark the release's attempt finished (`outcome`: succeeded, rolled_back)."""
     script = attempt_close(hs.project.state, hs.loaded.release, outcome)
-    runner(hs).run(script, deadline=Deadline("record", timeout), quiet=True)
+    hs.runner.run(script, deadline=deadline, cap=CALL_TIMEOUT, quiet=True)
 
 
-def release(hs: HostStack, request: DeployRequest, timeout: float) -> None:
+def release(hs: HostStack, request: DeployRequest, deadline: Deadline) -> None:
     """Stop renewing and release the lock if this run holds it."""
     with _leases_lock:
         lease = _leases.pop(_key(hs, request.run_id), None)
     if lease is not None:
         lease.stop()
-    remove(runner(hs), hs.project.state, request.run_id)
+    remove(hs.runner, hs.project.state, request.run_id, deadline)

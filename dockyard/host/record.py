@@ -52,5 +52,5 @@ def record(
     )
     releases.append(hs.link, hs.project.state.root, release, timeout=deadline.left())
     if result == "succeeded":
-        lease.close_attempt(hs, result, deadline.left())
+        lease.close_attempt(hs, result, deadline)
     return release

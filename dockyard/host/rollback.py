@@ -14,7 +14,7 @@ def restore(hs: HostStack, to: Release, deadline: Deadline) -> list[str]:
     """Return the stack to release `to`: its files, .env and service set (services it did not
     have are stopped and removed) and its images by digest; close the failed release's
     attempt so that a rerun of it redoes its steps. Returns notes for the report."""
-    lease.close_attempt(hs, "rolled_back", deadline.left())
+    lease.close_attempt(hs, "rolled_back", deadline)
     runner = hs.runner
     notes = []
     try:

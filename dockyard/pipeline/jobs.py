@@ -13,7 +13,6 @@ from dockyard.commands.hoststate.jobs import JOB_CHUNK, job_poll, job_start, job
 from dockyard.config import JobConfig
 from dockyard.deadline import Deadline
 from dockyard.errors import JobFailed
-from dockyard.host.lease import runner
 from dockyard.pipeline.bundle import release_project
 from dockyard.runner import Runner
 from dockyard.session import HostStack
@@ -33,7 +32,7 @@ def run_job(hs: HostStack, job: JobConfig, attempt: str, deadline: Deadline) -> 
     else:
         argv = project.run_job(job.service, job.command or ())
     job_dir = project.state.job_dir(attempt, job.name)
-    run = runner(hs)
+    run = hs.runner
     wrapper = job_wrapper(job_dir, argv, max(1, int(deadline.left())))
     script = job_start(job_dir, _wait(deadline), TAIL)
     out = run.run(script, deadline=deadline, cap=CALL_CAP, stdin=wrapper.encode(),

@@ -28,6 +28,8 @@ class ShHost:
         cap: float | None = None,
         quiet: bool = False,
     ) -> RunResult:
+        if deadline:
+            deadline.check()  # as LinkRunner: a spent step deadline never reaches the host
         text = cmd if isinstance(cmd, str) else " ".join(cmd)
         self.commands.append(text)
         limit = deadline.left(cap) if deadline else (timeout or 30)

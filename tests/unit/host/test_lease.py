@@ -12,9 +12,11 @@ from typing import Any
 import pytest
 
 from dockyard.commands.hoststate.paths import HostState
-from dockyard.errors import LockHeld
+from dockyard.deadline import Deadline
+from dockyard.errors import LockHeld, StepTimeout
 from dockyard.host import lease
 from dockyard.host.lease import Lease, LeaseLost, LockOwner
+from tests.fakes import FakeRunner
 from tests.unit.shhost import ShHost
 
 pytestmark = pytest.mark.timeout(60)  # acquire() loops: a regression must fail, not hang
@@ -57,8 +59,13 @@ class Sleeper:
         self.now += seconds
 
 
+def deadline(seconds: float = 30.0) -> Deadline:
+    return Deadline("lock", seconds)
+
+
 def take(state: HostState, run_id: str = "ours", **kwargs: Any) -> lease.LockResult:
-    options: dict[str, Any] = {"expiry": EXPIRY, "wait": 0.0, "run_id": run_id, **kwargs}
+    options: dict[str, Any] = {"expiry": EXPIRY, "wait": 0.0, "run_id": run_id,
+                               "deadline": deadline(), **kwargs}  # fmt: skip
     return lease.acquire(ShHost(), state, lambda now: owner_at(run_id, now), **options)
 
 
@@ -156,24 +163,33 @@ def race(state: HostState, names: list[str]) -> tuple[list[str], list[str]]:
 class TestSwapAndRelease:
     def test_swap_only_replaces_what_was_expected(self, state: HostState) -> None:
         host = ShHost()
-        assert lease.swap(host, state, None, "one") is None
-        seen = lease.swap(host, state, "other", "two")
+        assert lease.swap(host, state, None, "one", deadline()) is None
+        seen = lease.swap(host, state, "other", "two", deadline())
         assert seen is not None and seen.text == "one"
-        assert lease.swap(host, state, "one", None) is None
+        assert lease.swap(host, state, "one", None, deadline()) is None
         assert not Path(state.lock).exists()
 
     def test_release_removes_only_our_lock_unless_forced(self, state: HostState) -> None:
         put(state, owner_at("theirs", time.time()).text())
-        assert lease.remove(ShHost(), state, "ours") is False
+        assert lease.remove(ShHost(), state, "ours", deadline()) is False
         assert held_by(state) == "theirs"
-        assert lease.remove(ShHost(), state, None) is True
+        assert lease.remove(ShHost(), state, None, deadline()) is True
         assert held_by(state) is None
-        assert lease.remove(ShHost(), state, None) is False
+        assert lease.remove(ShHost(), state, None, deadline()) is False
+
+
+def test_lock_calls_run_within_the_caller_s_deadline(state: HostState) -> None:
+    """A spent step deadline stops the lock read before it reaches the host."""
+    spent = Deadline("lock", 0.0)
+    host = FakeRunner()
+    with pytest.raises(StepTimeout, match="lock"):
+        lease.read(host, state, spent)
+    assert host.asked == []
 
 
 def leased(state: HostState, expiry: float = EXPIRY) -> Lease:
-    held = lease.acquire(ShHost(), state, lambda now: owner_at("ours", now, expiry), expiry=expiry,
-                        wait=0, run_id="ours")  # fmt: skip
+    held = lease.acquire(ShHost(), state, lambda now: owner_at("ours", now, expiry),
+                         deadline=deadline(), expiry=expiry, wait=0, run_id="ours")  # fmt: skip
     return Lease(ShHost(), state, held, expiry, log=lambda _m: None)
 
 
@@ -193,15 +209,15 @@ class TestLease:
         held.renew()
         with pytest.raises(LeaseLost, match="run thief"):
             held.check()
-        assert held.release() is False and held_by(state) == "thief"
+        assert held.release(deadline()) is False and held_by(state) == "thief"
 
     def test_the_background_thread_keeps_a_short_lease_alive(self, state: HostState) -> None:
         held = leased(state, expiry=1.0).start()
         time.sleep(2.5)  # over two expiries: without renewal it would have lapsed
-        seen = lease.read(ShHost(), state)
+        seen = lease.read(ShHost(), state, deadline())
         assert seen.owner is not None and not seen.owner.expired(seen.host_now)
         held.check()
-        assert held.release() is True and held_by(state) is None
+        assert held.release(deadline()) is True and held_by(state) is None
 
     def test_renewal_failing_past_the_expiry_loses_the_lease(self, state: HostState) -> None:
         held = leased(state, expiry=1.0)

@@ -33,6 +33,7 @@ class Project:
 @dataclass
 class Stack:
     project: Project
+    runner: ShHost = field(default_factory=ShHost)
     logged: list[str] = field(default_factory=list)
     target: SimpleNamespace = field(default_factory=lambda: SimpleNamespace(name="vm1"))
 
@@ -50,9 +51,8 @@ def host() -> ShHost:
 
 @pytest.fixture
 def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, host: ShHost) -> Stack:
-    monkeypatch.setattr(jobs, "runner", lambda _hs: host)
     monkeypatch.setattr(jobs, "WAIT", 0.3)
-    staged = Stack(Project(HostState(str(tmp_path / "shop"))))
+    staged = Stack(Project(HostState(str(tmp_path / "shop"))), runner=host)
     monkeypatch.setattr(jobs, "release_project", lambda _hs: staged.project)
     return staged
 
