@@ -78,7 +78,7 @@ def deploy_stack(
     may_roll_back = False
     try:
         facts = step(host_tasks.check_host, request, host, p)
-        verdict = step(host_tasks.converge_stack, request, host, p)
+        verdict = step(host_tasks.converge_stack, request, host, p, facts)
         if verdict.unchanged:
             report.unchanged.append(p)
             report.notes.append(f"{p}: unchanged: {'; '.join(verdict.reasons)} (--force runs "

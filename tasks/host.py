@@ -11,7 +11,7 @@ from prefect.exceptions import ObjectNotFound
 from dockyard.converge.check import converge
 from dockyard.converge.verdict import Convergence
 from dockyard.host import lease
-from dockyard.host.facts import DockerProbe
+from dockyard.host.facts import HostFacts
 from dockyard.pipeline import diagnostics
 from dockyard.pipeline.preflight import preflight
 from dockyard.session import DeployRequest
@@ -20,15 +20,18 @@ from tasks.policy import fresh_step
 
 
 @fresh_step("preflight", "preflight {host}")
-def check_host(request: DeployRequest, host: str, project: str) -> DockerProbe:
-    """Connect (strict host key) and check docker, the daemon and compose."""
+def check_host(request: DeployRequest, host: str, project: str) -> HostFacts:
+    """Connect (strict host key) and read the stack's host facts (one round trip): docker, the
+    daemon and compose must answer. The later steps get these facts, not another read."""
     return preflight(current_stack(), current_deadline())
 
 
 @fresh_step("converge", "converge {host}/{project}")
-def converge_stack(request: DeployRequest, host: str, project: str) -> Convergence:
-    """Whether the host already runs this release as recorded (one read of the host)."""
-    return converge(current_stack(), current_deadline(), request.force)
+def converge_stack(
+    request: DeployRequest, host: str, project: str, facts: HostFacts
+) -> Convergence:
+    """Whether the host already runs this release as recorded (from preflight's facts)."""
+    return converge(current_stack(), facts, current_deadline(), request.force)
 
 
 @fresh_step("lock", "lock {host}/{project}")

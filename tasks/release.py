@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from dockyard.disk.ownership import read_ownership
 from dockyard.disk.prune import PruneReport
-from dockyard.disk.prune import cleanup as remove_untagged
 from dockyard.host import record, releases
 from dockyard.host.releases import Release
 from dockyard.host.rollback import restore
-from dockyard.pipeline import checks
+from dockyard.pipeline import checks, disk
 from dockyard.session import DeployRequest
 from tasks.context import current_deadline, current_stack
 from tasks.policy import fresh_step
@@ -24,7 +22,7 @@ def health(request: DeployRequest, host: str, project: str, services: tuple[str,
 def read_releases(request: DeployRequest, host: str, project: str) -> list[Release]:
     """The host's release records for this stack."""
     hs = current_stack()
-    return releases.read_all(hs.link, hs.project.state.root)
+    return releases.read_all(hs.runner, hs.project.state, current_deadline())
 
 
 @fresh_step("record", "record {host}/{project}")
@@ -54,7 +52,4 @@ def rollback(request: DeployRequest, host: str, project: str, to: Release) -> li
 def cleanup(request: DeployRequest, host: str, project: str, protected: list[str]) -> PruneReport:
     """Remove the untagged images dockyard pulled for its stacks, never those `protected`
     names, any stack's kept releases, or another project's."""
-    hs = current_stack()
-    deadline = current_deadline()
-    ownership = read_ownership(hs.link, hs.config, protected, deadline)
-    return remove_untagged(hs.runner, deadline, ownership, hs.log)
+    return disk.cleanup(current_stack(), protected, current_deadline())

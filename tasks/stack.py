@@ -4,12 +4,10 @@ restarts (cached per release)."""
 from __future__ import annotations
 
 from dockyard.deadline import Deadline
-from dockyard.disk.gate import DiskGate
-from dockyard.disk.ownership import read_ownership
-from dockyard.disk.prune import PruneReport, ensure_space
-from dockyard.host.facts import DockerProbe
+from dockyard.disk.prune import PruneReport
+from dockyard.host.facts import HostFacts
 from dockyard.host.releases import Release
-from dockyard.pipeline import bundle, jobs, up
+from dockyard.pipeline import bundle, disk, jobs, up
 from dockyard.session import DeployRequest
 from tasks.context import current_deadline, current_stack
 from tasks.policy import cached_step, fresh_step
@@ -36,16 +34,11 @@ def write_env(request: DeployRequest, host: str, project: str, attempt: str) -> 
 
 @fresh_step("disk", "disk gate {host}/{project}")
 def disk_gate(
-    request: DeployRequest, host: str, project: str, facts: DockerProbe, protected: list[str]
+    request: DeployRequest, host: str, project: str, facts: HostFacts, protected: list[str]
 ) -> PruneReport:
     """Free space thresholds; prune only what dockyard owns, in steps (never what `protected`
     names, nor any stack's kept releases)."""
-    hs = current_stack()
-    disk = hs.config.disk
-    deadline = current_deadline()
-    ownership = read_ownership(hs.link, hs.config, protected, deadline)
-    gate = DiskGate(disk.min_free_gb, disk.max_used_pct)
-    return ensure_space(hs.runner, deadline, facts.data_root, gate, ownership, hs.log)
+    return disk.gate(current_stack(), facts, protected, current_deadline())
 
 
 @cached_step("job", "job {subject} {host}/{project}")

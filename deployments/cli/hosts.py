@@ -102,14 +102,17 @@ def releases_(config_path: str, sets: tuple[str, ...], as_json: bool) -> None:
     """List the release records kept on each host, oldest first."""
     from dataclasses import asdict
 
+    from dockyard.deadline import Deadline
+    from dockyard.errors import StepTimeout
     from dockyard.host import releases
     from dockyard.ssh.errors import LinkError
 
     rows = []
     for hs in stack_hosts(config_path, sets):
         try:
-            found = releases.read_all(hs.link, hs.project.state.root)
-        except LinkError as exc:
+            deadline = Deadline("releases", releases.CALL_CAP)
+            found = releases.read_all(hs.runner, hs.project.state, deadline)
+        except (LinkError, StepTimeout) as exc:
             click.echo(str(exc), err=True)
             sys.exit(EXIT_LINK_LOST)
         where = {"host": hs.target.name, "project": hs.stack.project}

@@ -75,3 +75,21 @@ def host_facts(project: str, state: HostState) -> str:
         "printf '}\\n'",
     ]
     return "\n".join(parts) + "\n"
+
+
+def stack_containers(project: str) -> str:
+    """The facts script's `images` and `containers` parts alone, images limited to those the
+    stack's containers run: what runs after `up` (the release record), in one round trip."""
+    label = quote(f"label=com.docker.compose.project={project}")
+    ids = f"docker ps -aq --no-trunc --filter {label}"
+    images = _list(f"{ids} | xargs -r docker inspect --format '{{{{.Image}}}}'",
+                   f"docker image inspect --format {quote(_IMAGE)}")  # fmt: skip
+    containers = _list(ids, f"docker inspect --format {quote(_CONTAINER)}")
+    parts = [
+        f'printf \'{{"facts":{FACTS_VERSION},"images":\'',
+        images,
+        "printf ',\"containers\":'",
+        containers,
+        "printf '}\\n'",
+    ]
+    return "\n".join(parts) + "\n"

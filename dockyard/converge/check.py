@@ -1,6 +1,7 @@
 """The convergence step: one read of the host, registry HEADs for what may move, the verdict.
 
-`judge` is pure (facts in, verdict out); `converge` reads the facts and asks the registry.
+`judge` is pure (facts in, verdict out); `converge` asks the registry about the facts a deploy
+read once (preflight) or the pre-flow check read.
 Unchanged means: no deploy holds the stack's lock, the host's newest release record is a
 deploy's success of this very release, nothing needs pulling by the same plan a deploy makes
 (mutable tags and `pull: always` are asked of the registry), and every recorded container runs
@@ -13,7 +14,7 @@ from typing import Any
 
 from dockyard.converge.verdict import Convergence, RecordedRelease, RecordedService, decide
 from dockyard.deadline import Deadline
-from dockyard.host.facts import HostFacts, read_facts
+from dockyard.host.facts import HostFacts
 from dockyard.images.errors import RegistryError
 from dockyard.images.plan import DigestSource, PlanPolicy, plan_pulls
 from dockyard.images.registry import RegistryClient
@@ -51,12 +52,9 @@ def _asking(policy: PlanPolicy) -> PlanPolicy:
 
 
 def judge(
-    facts: HostFacts, release_id: str, policy: PlanPolicy, digest_of: DigestSource,
-    force: bool = False,
-) -> Convergence:  # fmt: skip
+    facts: HostFacts, release_id: str, policy: PlanPolicy, digest_of: DigestSource
+) -> Convergence:
     """The verdict for one stack from its host facts; `digest_of` answers registry digests."""
-    if force:
-        return FORCED
     if facts.lock:
         return _changed("a deploy holds the stack's lock: the full deploy waits for it")
     current = recorded(facts.release_head)
@@ -70,13 +68,15 @@ def judge(
     return decide(release_id, current, facts.containers, to_pull)
 
 
-def converge(hs: HostStack, deadline: Deadline, force: bool = False) -> Convergence:
-    """Whether `hs`'s host already runs this release as recorded (one facts read, then the
-    registry only for tags the plan must ask about). A registry that does not answer makes the
-    verdict `changed`: the full deploy then reports it with its retries."""
+def converge(
+    hs: HostStack, facts: HostFacts, deadline: Deadline, force: bool = False
+) -> Convergence:
+    """Whether `hs`'s host already runs this release as recorded, from its `facts` (the
+    registry is asked only for tags the plan must ask about); `force` is changed without
+    asking. A registry that does not answer makes the verdict `changed`: the full deploy then
+    reports it with its retries."""
     if force:
         return FORCED
-    facts = read_facts(hs, deadline)
     policy = PlanPolicy.from_config(hs.config, hs.stack.project)
     try:
         with RegistryClient.from_config(hs.config.images.registries, deadline=deadline) as reg:

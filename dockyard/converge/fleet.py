@@ -11,9 +11,10 @@ from dockyard.converge.check import converge
 from dockyard.converge.verdict import Convergence
 from dockyard.deadline import Deadline
 from dockyard.errors import DockyardError
+from dockyard.host.facts import read_facts
 from dockyard.report import DeployReport, HostReport, StepReport
 from dockyard.rollout import RolloutPlan
-from dockyard.session import DeployRequest, host_stack, load
+from dockyard.session import DeployRequest, load
 
 NO_FLOW_RUN = "unchanged on every host: no flow run was started (--force runs every step)"
 
@@ -40,8 +41,8 @@ def check_host(request: DeployRequest, host: str) -> HostCheck:
     verdicts = {}
     for stack in loaded.config.stacks:
         try:
-            verdicts[stack.project] = converge(host_stack(request, host, stack.project, _quiet),
-                                               deadline)  # fmt: skip
+            hs = loaded.host_stack(host, stack.project, _quiet)
+            verdicts[stack.project] = converge(hs, read_facts(hs, deadline), deadline)
         except (DockyardError, OSError) as exc:
             reason = loaded.masker(f"the host could not be checked ({type(exc).__name__}: {exc})")
             verdicts[stack.project] = Convergence("changed", (reason,))

@@ -19,7 +19,7 @@ from dockyard.disk.inventory import EngineContainer, EngineImage
 from dockyard.host import releases
 from dockyard.host.releases import Release
 from dockyard.images.ref import ImageRef, InvalidImageRef, matches_local
-from dockyard.ssh.link import Link
+from dockyard.runner import Runner
 
 _IMAGE_ID = re.compile(r"(?:sha256:)?([0-9a-f]{12,64})")
 
@@ -140,18 +140,20 @@ class Ownership:
 
 
 def read_ownership(
-    link: Link, config: DeployConfig, protected: Iterable[str], deadline: Deadline
+    runner: Runner, config: DeployConfig, protected: Iterable[str], deadline: Deadline
 ) -> Ownership:
-    """What dockyard owns on the host behind `link`: the config's stacks with their release
-    histories there, keeping `protected` and every stack's last `disk.keep_releases`."""
-    stacks = _read_stacks(link, config.stacks, deadline)
+    """What dockyard owns on `runner`'s host: the config's stacks with their release histories
+    there, keeping `protected` and every stack's last `disk.keep_releases`."""
+    stacks = _read_stacks(runner, config.stacks, deadline)
     return Ownership.of(stacks, protected, config.disk.keep_releases)
 
 
-def _read_stacks(link: Link, stacks: Iterable[StackConfig], deadline: Deadline) -> list[OwnStack]:
+def _read_stacks(
+    runner: Runner, stacks: Iterable[StackConfig], deadline: Deadline
+) -> list[OwnStack]:
     found = []
     for stack in stacks:
         deadline.check(f"reading the release history of {stack.project}")
-        history = releases.read_all(link, HostState(stack.remote_dir).root)
+        history = releases.read_all(runner, HostState(stack.remote_dir), deadline)
         found.append(OwnStack(stack.project, stack.remote_dir, tuple(history)))
     return found

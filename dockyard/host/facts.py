@@ -1,5 +1,6 @@
 """Host facts: read the facts document (dockyard/commands/facts.py) in one round trip and parse it
-into typed facts for one deploy; the probe preflight reads (docker, compose, data root)."""
+into typed facts. A deploy reads them once per stack (preflight) and hands them to the steps
+that need them (converge, the disk gate); the record reads what runs after `up` alone."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from dockyard.commands.facts import FACTS_VERSION, host_facts
+from dockyard.commands.facts import FACTS_VERSION, host_facts, stack_containers
 from dockyard.converge.verdict import RunningContainer
 from dockyard.deadline import Deadline
 from dockyard.errors import DeployError
@@ -137,10 +138,8 @@ def read_facts(hs: HostStack, deadline: Deadline) -> HostFacts:
     return parse(out.stdout, hs.target.name)
 
 
-@dataclass(frozen=True)
-class DockerProbe:
-    """Versions and paths preflight's probe found on the host."""
-
-    docker_server: str
-    compose: str
-    data_root: str
+def read_stack_containers(hs: HostStack, deadline: Deadline) -> HostFacts:
+    """The stack's containers and the images they run, now (the other facts left empty)."""
+    out = hs.runner.run(stack_containers(hs.stack.project), deadline=deadline, cap=FACTS_CAP,
+                        quiet=True)  # fmt: skip
+    return parse(out.stdout, hs.target.name)

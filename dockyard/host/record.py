@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 from dockyard.deadline import Deadline
 from dockyard.host import lease, releases
-from dockyard.host.facts import HostFacts, read_facts
+from dockyard.host.facts import HostFacts, read_stack_containers
 from dockyard.host.releases import Release
 from dockyard.session import HostStack
 
@@ -37,7 +37,7 @@ def record(
 ) -> Release:  # fmt: skip
     """Append this deploy's release record on the host: what runs by digest and config hash,
     and `refs` (the plan's service -> image) when a deploy, not a rollback, wrote it."""
-    facts = read_facts(hs, deadline)
+    facts = read_stack_containers(hs, deadline)  # what runs now, after `up`
     release = Release(
         id=release_id,
         time=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -50,7 +50,7 @@ def record(
         refs=dict(sorted((refs or {}).items())),
         services=recorded_services(facts),
     )
-    releases.append(hs.link, hs.project.state.root, release, timeout=deadline.left())
+    releases.append(hs.runner, hs.project.state, release, deadline)
     if result == "succeeded":
         lease.close_attempt(hs, result, deadline)
     return release

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import posixpath
 import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -15,11 +16,14 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from dockyard.commands.hoststate.paths import HostState
 from dockyard.commands.hoststate.release import history_append, history_read
 from dockyard.config import ConfigError, DeployConfig, Problem, StackConfig
-from dockyard.ssh.link import Link
+from dockyard.deadline import Deadline
+from dockyard.runner import Runner
 
-RELEASES_FILE = "releases.jsonl"
+RELEASES_FILE = posixpath.basename(HostState("").releases_log)
+CALL_CAP = 30.0  # one history read or append, within the step's deadline
 MAX_RECORDS = 500  # the history keeps the newest this many records (rotated on append)
 MAX_BYTES = 8 << 20
 
@@ -46,14 +50,11 @@ class Release:
         return self.result == "succeeded"
 
 
-def _path(state_dir: str) -> str:
-    return f"{state_dir}/{RELEASES_FILE}"
-
-
-def append(link: Link, state_dir: str, release: Release, timeout: float = 30.0) -> None:
+def append(runner: Runner, state: HostState, release: Release, deadline: Deadline) -> None:
     """Add one record, keeping the newest MAX_RECORDS (rewritten through a temp file + mv)."""
     line = (json.dumps(asdict(release), sort_keys=True) + "\n").encode()
-    link.run(history_append(_path(state_dir), MAX_RECORDS), timeout=timeout, stdin=line)
+    runner.run(history_append(state.releases_log, MAX_RECORDS), deadline=deadline,
+               cap=CALL_CAP, stdin=line, quiet=True)  # fmt: skip
 
 
 def to_stderr(message: str) -> None:
@@ -75,10 +76,11 @@ def parse(text: str, warn: Callable[[str], None] = to_stderr) -> list[Release]:
 
 
 def read_all(
-    link: Link, state_dir: str, warn: Callable[[str], None] = to_stderr, timeout: float = 30.0
+    runner: Runner, state: HostState, deadline: Deadline, warn: Callable[[str], None] = to_stderr
 ) -> list[Release]:
     """Every kept record, oldest first."""
-    out = link.run(history_read(_path(state_dir), MAX_RECORDS), timeout=timeout).stdout
+    script = history_read(state.releases_log, MAX_RECORDS)
+    out = runner.run(script, deadline=deadline, cap=CALL_CAP, quiet=True).stdout
     return parse(out[-MAX_BYTES:], warn)
 
 

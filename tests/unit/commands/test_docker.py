@@ -5,13 +5,6 @@ from __future__ import annotations
 from dockyard.commands import docker, shell
 
 
-def test_probe_prints_three_facts_in_one_command() -> None:
-    text = docker.probe()
-    assert "docker version --format '{{.Server.Version}}'" in text
-    assert "docker compose version --short" in text
-    assert text.endswith("docker info --format '{{.DockerRootDir}}'")
-
-
 def test_network_names_lists_every_name_one_per_line() -> None:
     assert docker.network_names() == "docker network ls --format '{{.Name}}'"
 

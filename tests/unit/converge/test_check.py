@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+from types import SimpleNamespace
 
-from dockyard.converge.check import judge, recorded
+from dockyard.converge.check import converge, judge, recorded
 from dockyard.converge.verdict import RunningContainer
+from dockyard.deadline import Deadline
 from dockyard.host.facts import HostFacts
 from dockyard.host.record import recorded_services, running_images
 from dockyard.images.plan import LocalImage, PlanPolicy
@@ -125,9 +127,9 @@ def test_drift_after_the_record_is_changed() -> None:
 
 
 def test_force_runs_everything_without_asking() -> None:
-    registry = _registry()
-    verdict = judge(_facts(), "r-1", PlanPolicy(), registry, force=True)
-    assert verdict.reasons == ("--force: every step runs",) and registry.asked == []
+    untouched = SimpleNamespace()  # no config, no registry, no host: --force asks nothing
+    verdict = converge(untouched, _facts(), Deadline("converge", 30), force=True)  # type: ignore[arg-type]
+    assert verdict.reasons == ("--force: every step runs",) and not verdict.unchanged
 
 
 def test_a_jobs_run_container_is_neither_recorded_nor_a_reason() -> None:

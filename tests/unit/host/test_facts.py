@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from dockyard.commands.facts import FILE_CAP, host_facts
+from dockyard.commands.facts import FILE_CAP, host_facts, stack_containers
 from dockyard.commands.hoststate.paths import HostState
 from dockyard.host.facts import Disk, FactsError, parse
 
@@ -55,6 +55,23 @@ def test_the_script_prints_json_with_nulls_where_the_host_has_nothing(tmp_path) 
     assert (facts.docker_version, facts.root_dir, facts.disk) == (None, None, None)
     assert (facts.images, facts.containers) == ((), ())
     assert (facts.lock, facts.attempt, facts.release_head) == (None, None, None)
+
+
+def test_the_stack_read_after_up_is_the_stack_s_containers_and_their_images_only(tmp_path) -> None:
+    script = stack_containers("shop")
+    assert subprocess.run(["sh", "-n"], input=script, text=True, timeout=10).returncode == 0
+    assert "--filter label=com.docker.compose.project=shop | xargs -r docker inspect" in script
+    assert ".dockyard" not in script and "docker version" not in script and "df -Pk" not in script
+    env = {"PATH": "/usr/bin:/bin", "DOCKER_HOST": f"unix://{tmp_path}/no-engine.sock"}
+    done = subprocess.run(["sh"], input=script, text=True, capture_output=True, env=env,
+                          timeout=30)  # fmt: skip
+    facts = parse(done.stdout, "vm1")
+    assert (facts.images, facts.containers, facts.docker_version, facts.lock) == (
+        (),
+        (),
+        None,
+        None,
+    )
 
 
 def test_parser_reads_engine_disk_images_and_containers_with_their_digests() -> None:

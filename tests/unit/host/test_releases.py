@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from dockyard.commands.hoststate.paths import HostState
+from dockyard.deadline import Deadline
 from dockyard.host import releases
 from dockyard.host.releases import (
-    RELEASES_FILE,
     Release,
     append,
     kept_digests,
@@ -77,6 +78,21 @@ class TestKeptDigests:
         assert kept_digests([], 3) == set()
 
 
+def state(tmp_path: Path) -> HostState:
+    return HostState(str(tmp_path))
+
+
+def log(tmp_path: Path) -> Path:
+    """The history file of the stack at tmp_path (its directory made, as a deploy would)."""
+    path = Path(state(tmp_path).releases_log)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def deadline() -> Deadline:
+    return Deadline("releases", 30.0)
+
+
 class TestHistoryFile:
     """The history's host scripts, run by a real local sh."""
 
@@ -90,21 +106,21 @@ class TestHistoryFile:
             "[1, 2]",
             json.dumps(asdict(rel(2, "failed"))),
         ]
-        (tmp_path / RELEASES_FILE).write_text("\n".join(lines) + "\n")
+        log(tmp_path).write_text("\n".join(lines) + "\n")
         warnings: list[str] = []
-        found = read_all(ShHost(), str(tmp_path), warn=warnings.append)  # type: ignore[arg-type]
+        found = read_all(ShHost(), state(tmp_path), deadline(), warnings.append)  # type: ignore[arg-type]
         assert found == [rel(1), rel(2, "failed")]
         assert len(warnings) == 4 and "line 3" in warnings[0]
 
     def test_missing_file_is_no_history(self, tmp_path: Path) -> None:
-        assert read_all(ShHost(), str(tmp_path / "none")) == []  # type: ignore[arg-type]
+        assert read_all(ShHost(), state(tmp_path / "none"), deadline()) == []  # type: ignore[arg-type]
 
     def test_a_cut_off_line_stays_alone_and_the_next_record_survives(self, tmp_path: Path) -> None:
         cut = json.dumps(asdict(rel(1)))[:40]
-        (tmp_path / RELEASES_FILE).write_text(cut)  # a deploy died mid-append
-        append(ShHost(), str(tmp_path), rel(2))  # type: ignore[arg-type]
+        log(tmp_path).write_text(cut)  # a deploy died mid-append
+        append(ShHost(), state(tmp_path), rel(2), deadline())  # type: ignore[arg-type]
         warnings: list[str] = []
-        assert read_all(ShHost(), str(tmp_path), warn=warnings.append) == [rel(2)]  # type: ignore[arg-type]
+        assert read_all(ShHost(), state(tmp_path), deadline(), warnings.append) == [rel(2)]  # type: ignore[arg-type]
         assert len(warnings) == 1 and "line 1" in warnings[0]
 
     def test_the_history_is_bounded_to_the_newest_records(
@@ -112,7 +128,7 @@ class TestHistoryFile:
     ) -> None:
         monkeypatch.setattr(releases, "MAX_RECORDS", 3)
         for n in range(1, 7):
-            append(ShHost(), str(tmp_path), rel(n))  # type: ignore[arg-type]
-        text = (tmp_path / RELEASES_FILE).read_text()
+            append(ShHost(), state(tmp_path), rel(n), deadline())  # type: ignore[arg-type]
+        text = log(tmp_path).read_text()
         assert [r.id for r in parse(text)] == ["r4", "r5", "r6"]
-        assert not list(tmp_path.glob("*.tmp.*"))
+        assert not list(log(tmp_path).parent.glob("*.tmp.*"))
