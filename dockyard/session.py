@@ -12,7 +12,7 @@ from dockyard.commands.compose import ComposeProject
 from dockyard.config import DeployConfig, SecretLookup, StackConfig, TargetConfig, load_config
 from dockyard.host.releases import config_hash
 from dockyard.masking import Masker
-from dockyard.runner import LinkRunner
+from dockyard.runner import LinkRunner, Runner
 from dockyard.ssh.link import Link
 from dockyard.ssh.pool import default_pool
 
@@ -95,6 +95,7 @@ class HostStack:
     target: TargetConfig
     stack: StackConfig
     log: Log = print
+    runs_on: Runner | None = None  # the host's Runner; None: the target's SSH link
 
     @property
     def config(self) -> DeployConfig:
@@ -117,9 +118,9 @@ class HostStack:
         return self.loaded.masker(text)
 
     @property
-    def runner(self) -> LinkRunner:
+    def runner(self) -> Runner:
         """Runs commands on the host within a step's deadline, output masked to the log."""
-        return LinkRunner(self.link, self.log, self.loaded.masker)
+        return self.runs_on or LinkRunner(self.link, self.log, self.loaded.masker)
 
 
 def host_stack(request: DeployRequest, host: str, project: str, log: Log = print) -> HostStack:

@@ -1,0 +1,126 @@
+"""A whole stack deploy (flows.deploy.deploy_stack) against a fake host: every step's own task
+body and step body run, only Prefect and the SSH link are left out, and the FakeRunner counts
+what reached the host. The host facts are read once per stack (preflight) and handed on."""
+
+from __future__ import annotations
+
+import inspect
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dockyard.commands.disk import INSPECT_STATUS
+from dockyard.deadline import Deadline
+from dockyard.images.plan import LocalImage, plan_pulls
+from dockyard.images.resolve import ResolvedStack
+from dockyard.pipeline.images import StackPlan
+from dockyard.report import SUCCEEDED, HostReport
+from dockyard.session import DeployRequest, load
+from flows.deploy import deploy_stack
+from tasks.context import running
+from tests.fakes import FakeRunner
+from tests.unit.configkit import make_project, new_keypair, write
+
+DIGEST = "sha256:" + "a1" * 32
+IMAGE = f"registry.local/app@{DIGEST}"
+APP_ID = "sha256:" + "0a" * 32
+CONTAINER = {"name": "/shop-app-1", "image": APP_ID, "state": "running", "exit_code": 0,
+             "health": "", "labels": {"com.docker.compose.project": "shop",
+                                      "com.docker.compose.service": "app",
+                                      "com.docker.compose.config-hash": "c" * 64}}  # fmt: skip
+IMAGES = [{"id": APP_ID, "tags": [], "digests": [IMAGE]}]
+FACTS = json.dumps({"facts": 1, "docker": "27.5", "compose": "2.40.3",
+                    "root_dir": "/var/lib/docker", "images": IMAGES,
+                    "df": {"size_kb": 10_000_000, "avail_kb": 9_000_000},
+                    "containers": [], "lock": None, "attempt": None,
+                    "release_head": None})  # fmt: skip
+AFTER_UP = json.dumps({"facts": 1, "images": IMAGES, "containers": [CONTAINER]})
+PS = json.dumps([{"Service": "app", "Name": "shop-app-1", "State": "running", "Health": "",
+                  "ExitCode": 0, "Image": IMAGE, "ID": "c1"}])  # fmt: skip
+
+
+def fake_host() -> FakeRunner:
+    """A host with docker and compose, the image already there, no lock and no release yet."""
+    return (
+        FakeRunner()
+        .on(r'"facts":1,"docker"', FACTS)
+        .on(r'"facts":1,"images"', AFTER_UP)
+        .on("echo SWAPPED", "SWAPPED\n")
+        .on("echo REMOVED", "REMOVED\n")
+        .on("stat -c %Y", "1700000000 -\n")
+        .on(" open ", lambda cmd, _stdin: _opened(cmd))
+        .on("--output=avail,size,pcent", "Avail Size Use%\n90000000000 100000000000 10%\n")
+        .on(f"{INSPECT_STATUS} ", f"{INSPECT_STATUS} 0\n{INSPECT_STATUS} 0\n")  # nothing listed
+        .on("ps --all --format json", PS)
+    )
+
+
+def _opened(script: str) -> Any:
+    from dockyard.ssh.link import RunResult
+
+    fresh = script.split("printf '%s\\n' ", 1)[1].split(" > ", 1)[0].strip("'")
+    return RunResult(0, fresh + "\n", "")
+
+
+class HostSteps:
+    """Runs each step task's own body (unwrapped from Prefect and the recovery hook) on the
+    fake host, under the step's Deadline, and reports it like flows.step_runner.StepRunner."""
+
+    def __init__(self, report: HostReport, host: FakeRunner, stack_plan: StackPlan) -> None:
+        self.report = report
+        self.host = host
+        self.stack_plan = stack_plan
+        self.ran: list[str] = []
+
+    def __call__(self, task: Any, *args: Any, label: str | None = None, retries: int | None = None,
+                 run_name: str | None = None, **kwargs: Any) -> Any:  # fmt: skip
+        return self.outcome(task, *args, label=label, **kwargs)[0]
+
+    def outcome(self, task: Any, *args: Any, label: str | None = None, retries: int | None = None,
+                run_name: str | None = None, **kwargs: Any) -> tuple[Any, bool]:  # fmt: skip
+        self.ran.append(label or task.name)
+        if task.name == "plan":  # its engine inspection goes over the docker API, not a Runner
+            return self.stack_plan, False
+        body = inspect.unwrap(task.fn)
+        bound = inspect.signature(body).bind(*args, **kwargs).arguments
+        loaded = load(bound["request"])
+        hs = loaded.host_stack(bound["host"], bound["project"], lambda _line: None)
+        hs.runs_on = self.host
+        with running(hs, Deadline(task.name, 600)):
+            return body(*args, **kwargs), False
+
+
+@pytest.fixture
+def request_(tmp_path: Path) -> DeployRequest:
+    root = make_project(tmp_path, new_keypair())
+    (root / "stack" / "docker-compose.yml").write_text(f"services:\n  app:\n    image: {IMAGE}\n")
+    config = {
+        "targets": [{"name": "vm1", "host": "127.0.0.1", "port": 2222, "user": "deploy",
+                     "key_file": "./deploy_key", "known_hosts": "./known_hosts"}],
+        "stacks": [{"project": "shop", "bundle": "./stack", "remote_dir": "/opt/shop"}],
+    }  # fmt: skip
+    return DeployRequest(str(write(root, config)), {}, "run-1", "tester")
+
+
+def test_a_whole_stack_deploy_reads_the_host_facts_once(request_: DeployRequest) -> None:
+    loaded = load(request_)
+    stack = loaded.config.stacks[0]
+    resolved = ResolvedStack({"services": {"app": {"image": IMAGE}}}, ("app",), ())
+    plan = plan_pulls({"app": IMAGE}, [LocalImage(APP_ID, (), (IMAGE,))], {})
+    host = fake_host()
+    steps = HostSteps(HostReport("vm1"), host, StackPlan(resolved, plan))
+
+    deploy_stack(steps, request_, loaded, "vm1", stack)
+
+    assert steps.report.result == SUCCEEDED, steps.report.error
+    assert steps.ran == ["preflight", "converge", "lock", "plan", "verify", "sync", "env",
+                         "releases", "disk", "stop-first", "up", "restarts", "health", "record",
+                         "cleanup", "unlock"]  # fmt: skip
+    facts_reads = [c for c in host.asked if '"facts":1,"docker"' in c]
+    assert len(facts_reads) == 1  # preflight's read; converge and the disk gate got its facts
+    after_up = [c for c in host.asked if '"facts":1,"images"' in c]
+    assert len(after_up) == 1  # the record reads what runs after `up`, the stack alone
+    assert host.asked.index(facts_reads[0]) < host.asked.index(after_up[0])
+    assert any("docker compose" in c and " up " in c for c in host.asked)
