@@ -1,4 +1,5 @@
-"""The one way the core runs things on a host: `Runner.run(argv, deadline=...)`.
+"""The one way the core calls a host: `Runner.run(argv, deadline=...)`, its file moves and its
+TCP tunnels (HTTP checks), each within the step's deadline.
 
 Commands come from the command layer (dockyard/commands/); a Runner executes them within the
 step's deadline. LinkRunner runs them over the SSH link; tests use tests/fakes.FakeRunner."""
@@ -14,7 +15,7 @@ from dockyard.commands.remote import command_line
 from dockyard.deadline import Deadline
 from dockyard.masking import Masker
 from dockyard.ssh.errors import CommandTimeout
-from dockyard.ssh.link import Link, RunResult
+from dockyard.ssh.link import ChannelSocket, Link, RunResult
 
 Command = list[str] | str
 Log = Callable[[str], None]
@@ -41,6 +42,10 @@ class Runner(Protocol):
     def read_file(self, path: str, *, max_bytes: int, deadline: Deadline) -> bytes | None: ...
 
     def upload_tree(self, local_dir: Path, remote_dir: str, *, deadline: Deadline) -> list[str]: ...
+
+    def open_tunnel(
+        self, host: str, port: int, *, deadline: Deadline, cap: float | None = None
+    ) -> ChannelSocket: ...
 
 
 class LinkRunner:
@@ -79,6 +84,14 @@ class LinkRunner:
     def upload_tree(self, local_dir: Path, remote_dir: str, *, deadline: Deadline) -> list[str]:
         with _within(deadline, f"uploading to {remote_dir}"):
             return self.link.upload_tree(local_dir, remote_dir, timeout=deadline.left())
+
+    def open_tunnel(
+        self, host: str, port: int, *, deadline: Deadline, cap: float | None = None
+    ) -> ChannelSocket:
+        """A TCP connection to host:port as the host sees it (an HTTP check), opened within
+        the deadline; OSError when the host cannot reach it."""
+        deadline.check(f"connecting to {host}:{port}")
+        return self.link.open_direct_tcpip(host, port, timeout=deadline.left(cap))
 
     def _stream(self, _stream: str, line: str) -> None:
         self.log(self.masker(line.rstrip()))

@@ -6,6 +6,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from dockyard.deadline import Deadline
 from dockyard.runner import Command
@@ -24,6 +25,7 @@ class FakeRunner:
     files: dict[str, bytes] = field(default_factory=dict)
     asked: list[str] = field(default_factory=list)
     stdins: list[bytes | None] = field(default_factory=list)
+    tunnels: dict[tuple[str, int], Any] = field(default_factory=dict)
     host: str = "fake"
 
     def on(self, pattern: str, reply: Reply | str, exit_status: int = 0) -> FakeRunner:
@@ -70,3 +72,13 @@ class FakeRunner:
         deadline.check()
         self.asked.append(f"upload {local_dir} {remote_dir}")
         return []
+
+    def open_tunnel(
+        self, host: str, port: int, *, deadline: Deadline, cap: float | None = None
+    ) -> Any:
+        """The channel `tunnels` holds for host:port; ConnectionRefusedError without one."""
+        deadline.check()
+        self.asked.append(f"tunnel {host}:{port}")
+        if (host, port) not in self.tunnels:
+            raise ConnectionRefusedError(f"{host}:{port} refused")
+        return self.tunnels[(host, port)]

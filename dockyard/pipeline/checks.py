@@ -44,16 +44,16 @@ def check(hs: HostStack, services: tuple[str, ...], deadline: Deadline) -> list[
     for http in health.http:
         deadline.check(f"GET {http.url}")
         result = check_http(
-            hs.link, http.url, status=http.status, attempts=http.attempts,
-            interval=http.interval, timeout=deadline.left(http.timeout), ca_file=http.ca_file,
-            sleep=pause,
+            hs.runner, http.url, status=http.status, attempts=http.attempts,
+            interval=http.interval, deadline=deadline, timeout=http.timeout,
+            ca_file=http.ca_file, sleep=pause,
         )  # fmt: skip
         passed.append(f"{http.url}: {result.status} after {result.attempts} attempt(s)")
     for hook in health.hooks:
         if hook.http:
             deadline.check(f"hook {hook.name}")
-            result = check_http(hs.link, hook.http, status=200, attempts=1, interval=0,
-                                timeout=deadline.left(hook.timeout))  # fmt: skip
+            result = check_http(hs.runner, hook.http, status=200, attempts=1, interval=0,
+                                deadline=deadline, timeout=hook.timeout)  # fmt: skip
             passed.append(f"hook {hook.name}: {result.status}")
             continue
         argv = hs.project.exec(hook.service or "", hook.command or [])

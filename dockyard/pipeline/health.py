@@ -1,4 +1,4 @@
-"""Is the stack healthy: compose container states and HTTP checks made through the SSH link."""
+"""Is the stack healthy: compose container states, and HTTP checks through a Runner's tunnel."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from dockyard.deadline import Deadline
 from dockyard.errors import HealthCheckFailed
-from dockyard.ssh.link import Link
+from dockyard.runner import Runner
 from dockyard.ssh.tls_channel import TlsStream, client_context
 
 
@@ -98,12 +99,16 @@ class HttpTarget:
                    target, host_header)  # fmt: skip
 
 
-def http_get(link: Link, url: str, timeout: float, ca_file: Path | None = None) -> int:
-    """GET `url` as seen from the host, through a direct-tcpip channel of the link; https is
-    TLS verified for the URL's host against the system CA bundle, or only `ca_file`."""
+def http_get(
+    runner: Runner, url: str, deadline: Deadline, cap: float, ca_file: Path | None = None
+) -> int:
+    """GET `url` as seen from the host, through the runner's tunnel, within `deadline` (`cap`
+    seconds at most); https is TLS verified for the URL's host against the system CA bundle,
+    or only `ca_file`."""
     where = HttpTarget.parse(url)
     context = client_context(ca_file) if where.tls else None
-    channel = link.open_direct_tcpip(where.host, where.port, timeout=timeout)
+    channel = runner.open_tunnel(where.host, where.port, deadline=deadline, cap=cap)
+    timeout = deadline.left(cap)
     try:
         sock = TlsStream(channel, context, where.host) if context else channel
         conn = http.client.HTTPConnection(where.host, where.port, timeout=timeout)
@@ -118,23 +123,25 @@ def http_get(link: Link, url: str, timeout: float, ca_file: Path | None = None) 
 
 
 def check_http(
-    link: Link,
+    runner: Runner,
     url: str,
     *,
     status: int,
     attempts: int,
     interval: float,
+    deadline: Deadline,
     timeout: float,
     ca_file: Path | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> HttpResult:
-    """Retry a GET until it answers `status`; raise HealthCheckFailed after `attempts`
-    (`ca_file`: the CA that signs an https URL's certificate, instead of the system's)."""
+    """Retry a GET until it answers `status`; raise HealthCheckFailed after `attempts`. Each
+    attempt takes `timeout` at most, within `deadline` (`ca_file`: the CA that signs an https
+    URL's certificate, instead of the system's)."""
     last: int | None = None
     error = ""
     for attempt in range(1, attempts + 1):
         try:
-            last = http_get(link, url, timeout, ca_file)
+            last = http_get(runner, url, deadline, timeout, ca_file)
             error = ""
         except ssl.SSLCertVerificationError as exc:
             error = f"TLS certificate not trusted: {exc.verify_message or exc}; set ca_file"

@@ -18,9 +18,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from dockyard.deadline import Deadline
 from dockyard.errors import HealthCheckFailed
 from dockyard.lab.lab import Lab
+from dockyard.masking import Masker
 from dockyard.pipeline.health import check_http, http_get
+from dockyard.runner import LinkRunner
 from dockyard.ssh.link import Link
 from dockyard.ssh.settings import LinkSettings
 
@@ -124,52 +127,77 @@ def tls_server(tmp_path: Path) -> Iterator[tuple[int, Path, list[str]]]:
 
 
 @pytest.fixture()
-def link(lab: Lab) -> Iterator[Link]:
+def link(lab: Lab) -> Iterator[LinkRunner]:
+    """The vm1 host as a step calls it: a LinkRunner over the SSH link."""
     settings = LinkSettings(
         name="vm1", host="127.0.0.1", port=lab.layout.ports.sshd,
         key_file=lab.layout.client_key, known_hosts=lab.layout.known_hosts, connect_timeout=5,
     )  # fmt: skip
     with Link(settings) as opened:
-        yield opened
+        yield LinkRunner(opened, lambda _line: None, Masker())
+
+
+def deadline() -> Deadline:
+    return Deadline("health", 60)
 
 
 def test_https_check_through_the_link_with_ca_file(
-    link: Link, tls_server: tuple[int, Path, list[str]]
+    link: LinkRunner, tls_server: tuple[int, Path, list[str]]
 ) -> None:
     port, ca, seen = tls_server
     url = f"https://127.0.0.1:{port}/health?probe=1&deep=yes"
-    result = check_http(link, url, status=200, attempts=2, interval=0, timeout=10, ca_file=ca)
+    result = check_http(
+        link, url, status=200, attempts=2, interval=0, deadline=deadline(), timeout=10, ca_file=ca
+    )
     assert (result.status, result.attempts) == (200, 1)
     assert seen == ["/health?probe=1&deep=yes"]
-    assert http_get(link, f"https://127.0.0.1:{port}/other", 10, ca) == 404
+    assert http_get(link, f"https://127.0.0.1:{port}/other", deadline(), 10, ca) == 404
 
 
 def test_https_check_refuses_an_untrusted_certificate(
-    link: Link, tls_server: tuple[int, Path, list[str]]
+    link: LinkRunner, tls_server: tuple[int, Path, list[str]]
 ) -> None:
     port, _, seen = tls_server
     url = f"https://127.0.0.1:{port}/health?probe=1&deep=yes"
     with pytest.raises(HealthCheckFailed) as failed:
-        check_http(link, url, status=200, attempts=1, interval=0, timeout=10)
+        check_http(link, url, status=200, attempts=1, interval=0, deadline=deadline(), timeout=10)
     assert "TLS certificate not trusted" in str(failed.value) and "set ca_file" in str(failed.value)
     assert seen == []
 
 
 def test_https_check_trusts_only_the_ca_file(
-    link: Link, tls_server: tuple[int, Path, list[str]], tmp_path: Path
+    link: LinkRunner, tls_server: tuple[int, Path, list[str]], tmp_path: Path
 ) -> None:
     port, _, seen = tls_server
     other_ca, _, _ = make_certs(tmp_path / "other")
     url = f"https://127.0.0.1:{port}/health?probe=1&deep=yes"
     with pytest.raises(HealthCheckFailed, match="TLS certificate not trusted"):
-        check_http(link, url, status=200, attempts=1, interval=0, timeout=10, ca_file=other_ca)
+        check_http(
+            link,
+            url,
+            status=200,
+            attempts=1,
+            interval=0,
+            deadline=deadline(),
+            timeout=10,
+            ca_file=other_ca,
+        )
     assert seen == []
 
 
-def test_https_check_verifies_the_url_host(link: Link, tmp_path: Path) -> None:
+def test_https_check_verifies_the_url_host(link: LinkRunner, tmp_path: Path) -> None:
     ca, cert, key = make_certs(tmp_path, ip="127.0.0.2")
     with serve(cert, key) as (port, seen):
         url = f"https://127.0.0.1:{port}/health?probe=1&deep=yes"
         with pytest.raises(HealthCheckFailed, match="TLS certificate not trusted: IP address"):
-            check_http(link, url, status=200, attempts=1, interval=0, timeout=10, ca_file=ca)
+            check_http(
+                link,
+                url,
+                status=200,
+                attempts=1,
+                interval=0,
+                deadline=deadline(),
+                timeout=10,
+                ca_file=ca,
+            )
     assert seen == []

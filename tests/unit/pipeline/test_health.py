@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from dockyard.errors import HealthCheckFailed
+from dockyard.deadline import Deadline
+from dockyard.errors import HealthCheckFailed, StepTimeout
 from dockyard.pipeline.health import (
     ContainerState,
     HttpTarget,
@@ -18,6 +19,7 @@ from dockyard.pipeline.health import (
     parse_ps,
     unhealthy,
 )
+from tests.fakes import FakeRunner
 
 ROWS = [
     {"Service": "api", "Name": "shop-api-1", "State": "running", "Health": "healthy",
@@ -135,36 +137,43 @@ class _Channel:
         self.closed = True
 
 
-class _Link:
-    def __init__(self, reply: bytes) -> None:
-        self.channel = _Channel(reply)
-        self.opened: list[tuple[str, int, float]] = []
-
-    def open_direct_tcpip(self, host: str, port: int, timeout: float) -> _Channel:
-        self.opened.append((host, port, timeout))
-        return self.channel
-
-
-def test_http_get_sends_path_query_and_host_through_the_channel() -> None:
-    link = _Link(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n")
-    status = http_get(link, "http://127.0.0.1:18080/health?verbose=1", 3.0)  # type: ignore[arg-type]
+def test_http_get_sends_path_query_and_host_through_the_runner_s_tunnel() -> None:
+    channel = _Channel(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n")
+    host = FakeRunner(tunnels={("127.0.0.1", 18080): channel})
+    status = http_get(host, "http://127.0.0.1:18080/health?verbose=1", Deadline("health", 30), 3.0)
     assert status == 204
-    assert link.opened == [("127.0.0.1", 18080, 3.0)]
-    request = link.channel.sent.decode().split("\r\n")
+    assert host.asked == ["tunnel 127.0.0.1:18080"]
+    request = channel.sent.decode().split("\r\n")
     assert request[0] == "GET /health?verbose=1 HTTP/1.1"
     assert "Host: 127.0.0.1:18080" in request and "Connection: close" in request
-    assert link.channel.closed
+    assert channel.closed
 
 
 def test_check_http_retries_until_the_status() -> None:
-    link = _Link(b"HTTP/1.1 503 Busy\r\nContent-Length: 0\r\n\r\n")
+    host = FakeRunner(
+        tunnels={("h", 80): _Channel(b"HTTP/1.1 503 Busy\r\nContent-Length: 0\r\n\r\n")}
+    )
     slept: list[float] = []
     with pytest.raises(
         HealthCheckFailed, match=r"did not answer 200 after 3 attempts \(status 503\)"
     ):
-        check_http(link, "http://h/x", status=200, attempts=3, interval=0.5, timeout=1,  # type: ignore[arg-type]
-                   sleep=slept.append)  # fmt: skip
+        check_http(host, "http://h/x", status=200, attempts=3, interval=0.5,
+                   deadline=Deadline("health", 30), timeout=1, sleep=slept.append)  # fmt: skip
     assert slept == [0.5, 0.5]
+
+
+def test_check_http_counts_a_refused_connection_as_a_failed_attempt() -> None:
+    with pytest.raises(HealthCheckFailed, match=r"after 2 attempts \(ConnectionRefusedError"):
+        check_http(FakeRunner(), "http://h:81/x", status=200, attempts=2, interval=0,
+                   deadline=Deadline("health", 30), timeout=1, sleep=lambda _s: None)  # fmt: skip
+
+
+def test_check_http_stops_when_the_step_s_time_is_spent() -> None:
+    host = FakeRunner(tunnels={("h", 80): _Channel(b"HTTP/1.1 200 OK\r\n\r\n")})
+    with pytest.raises(StepTimeout):
+        check_http(host, "http://h/x", status=200, attempts=1, interval=0,
+                   deadline=Deadline("health", 0), timeout=1)  # fmt: skip
+    assert host.asked == []
 
 
 def test_ca_file_is_relative_to_the_config_file(tmp_path: Path) -> None:
