@@ -21,10 +21,8 @@ from dockyard.session import DeployRequest, load
 from flows.deploy import deploy_stack
 from tasks.context import running
 from tests.fakes import FakeRunner
-from tests.unit.configkit import make_project, new_keypair, write
+from tests.unit.stackkit import IMAGE, deploy_request
 
-DIGEST = "sha256:" + "a1" * 32
-IMAGE = f"registry.local/app@{DIGEST}"
 APP_ID = "sha256:" + "0a" * 32
 CONTAINER = {"name": "/shop-app-1", "image": APP_ID, "state": "running", "exit_code": 0,
              "health": "", "labels": {"com.docker.compose.project": "shop",
@@ -94,14 +92,7 @@ class HostSteps:
 
 @pytest.fixture
 def request_(tmp_path: Path) -> DeployRequest:
-    root = make_project(tmp_path, new_keypair())
-    (root / "stack" / "docker-compose.yml").write_text(f"services:\n  app:\n    image: {IMAGE}\n")
-    config = {
-        "targets": [{"name": "vm1", "host": "127.0.0.1", "port": 2222, "user": "deploy",
-                     "key_file": "./deploy_key", "known_hosts": "./known_hosts"}],
-        "stacks": [{"project": "shop", "bundle": "./stack", "remote_dir": "/opt/shop"}],
-    }  # fmt: skip
-    return DeployRequest(str(write(root, config)), {}, "run-1", "tester")
+    return deploy_request(tmp_path)
 
 
 def test_a_whole_stack_deploy_reads_the_host_facts_once(request_: DeployRequest) -> None:
