@@ -1,5 +1,7 @@
-"""dockyard's one exception tree: every error says what and how to fix it, and whether a retry
-can help (`transient`); every error pickles (Prefect stores task states and results)."""
+"""dockyard's exception root: every error says what and how to fix it, and whether a retry can
+help (`transient`); every error pickles (Prefect stores task states and results). Errors of one
+package's concept live beside it (host/lease, images/errors, disk, ssh/errors, config); the
+step errors no package owns live here."""
 
 from __future__ import annotations
 
@@ -42,29 +44,9 @@ class StepTimeout(DeployError):
         self.timeout = timeout
 
 
-class LockHeld(DeployError):
-    """Another deploy holds the host's lock for this stack."""
-
-
 class JobFailed(DeployError):
     """A one-off job (provisioning, migration) exited non-zero."""
 
 
 class HealthCheckFailed(DeployError):
     """The stack did not become healthy after `up`."""
-
-
-class ImageMissing(DeployError):
-    """A per-deploy or to-be-pulled image does not exist in its registry."""
-
-
-class PullFailed(DeployError):
-    """The engine reported an error while pulling an image."""
-
-    def __init__(self, message: str, *, transient: bool) -> None:
-        super().__init__(message)
-        self.transient = transient
-
-
-class DiskPressure(DeployError):
-    """The disk gate still fails after every allowed prune step."""

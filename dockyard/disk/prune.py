@@ -16,7 +16,7 @@ from dockyard.disk.gate import DiskGate, DiskStatus, disk_status, size
 from dockyard.disk.holders import engine_usage, who_holds
 from dockyard.disk.inventory import EngineImage, Inventory, read_inventory
 from dockyard.disk.ownership import Ownership
-from dockyard.errors import DiskPressure
+from dockyard.errors import DeployError
 from dockyard.report import PruneSection
 from dockyard.runner import Runner
 
@@ -61,6 +61,10 @@ class PruneReport:
         """The deploy report's section for this prune of `stack` during `step`."""
         return PruneSection(stack, step, self.outcome, [str(r) for r in self.removed],
                             list(self.refused), list(self.holders))  # fmt: skip
+
+
+class DiskPressure(DeployError):
+    """The disk gate still fails after every allowed prune step."""
 
 
 class GateStillFails(DiskPressure):

@@ -16,13 +16,17 @@ from dockyard.commands.hoststate.journal import attempt_close, attempt_open
 from dockyard.commands.hoststate.lease import NO_FLOCK, lock_read, lock_remove, lock_swap
 from dockyard.commands.hoststate.paths import HostState
 from dockyard.deadline import Deadline
-from dockyard.errors import DeployError, LockHeld
+from dockyard.errors import DeployError
 from dockyard.runner import Runner
 from dockyard.session import DeployRequest, HostStack
 from dockyard.ssh.errors import LinkError
 
 CALL_TIMEOUT = 30.0
 RunFinished = Callable[[str], bool]
+
+
+class LockHeld(DeployError):
+    """Another deploy holds the host's lock for this stack."""
 
 
 class LeaseLost(DeployError):

@@ -1,8 +1,9 @@
-"""Errors of the pull path: registry answers and engine pull failures, each with `transient`."""
+"""Errors of the pull path: missing images, registry answers and engine pull failures (each
+with `transient`)."""
 
 from __future__ import annotations
 
-from dockyard.errors import DockyardError, PullFailed
+from dockyard.errors import DeployError, DockyardError
 
 PERMANENT_PULL = (
     "manifest unknown",
@@ -12,6 +13,18 @@ PERMANENT_PULL = (
     "no basic auth",
     "invalid",
 )
+
+
+class ImageMissing(DeployError):
+    """A per-deploy or to-be-pulled image does not exist in its registry."""
+
+
+class PullFailed(DeployError):
+    """The engine reported an error while pulling an image."""
+
+    def __init__(self, message: str, *, transient: bool) -> None:
+        super().__init__(message)
+        self.transient = transient
 
 
 class RegistryError(DockyardError):

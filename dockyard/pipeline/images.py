@@ -12,8 +12,7 @@ from typing import Any
 
 from dockyard.commands.pull import detached_pull
 from dockyard.deadline import Deadline
-from dockyard.errors import ImageMissing
-from dockyard.images.errors import ManifestUnknown, RegistryAuthError, RegistryError
+from dockyard.images.errors import ImageMissing, ManifestUnknown, RegistryAuthError, RegistryError
 from dockyard.images.facts import inspect_local_images, snapshot_layers
 from dockyard.images.layers import LEDGER, EngineLayers, Platform, new_blobs
 from dockyard.images.plan import (

@@ -13,9 +13,9 @@ import pytest
 
 from dockyard.commands.hoststate.paths import HostState
 from dockyard.deadline import Deadline
-from dockyard.errors import LockHeld, StepTimeout
+from dockyard.errors import StepTimeout
 from dockyard.host import lease
-from dockyard.host.lease import Lease, LeaseLost, LockOwner
+from dockyard.host.lease import Lease, LeaseLost, LockHeld, LockOwner
 from tests.fakes import FakeRunner
 from tests.unit.shhost import ShHost
 

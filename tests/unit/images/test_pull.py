@@ -7,9 +7,9 @@ from collections.abc import Iterator
 import pytest
 
 from dockyard.deadline import Deadline
-from dockyard.errors import PullFailed, StepTimeout
+from dockyard.errors import StepTimeout
 from dockyard.images.credentials import RegistryLogins
-from dockyard.images.errors import RegistryError, pull_failed
+from dockyard.images.errors import PullFailed, RegistryError, pull_failed
 from dockyard.images.layers import (
     Blob,
     EngineLayers,

@@ -5,17 +5,17 @@ from __future__ import annotations
 import pytest
 import requests
 
+from dockyard.disk.prune import DiskPressure
 from dockyard.errors import (
     DeployError,
-    DiskPressure,
     HealthCheckFailed,
-    ImageMissing,
     JobFailed,
-    LockHeld,
-    PullFailed,
 )
+from dockyard.host.lease import LockHeld
 from dockyard.images.errors import (
+    ImageMissing,
     ManifestUnknown,
+    PullFailed,
     RegistryAuthError,
     RegistryError,
     RegistryUnavailable,
