@@ -5,9 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from dockyard.config import ConfigError, DeployConfig, load_config
 
 SECRET = "s3cr3t-Value-1f9"
 KEY_DATA_MARK = "b3BlbnNzaC1rZXktdjE"  # base64 "openssh-key-v1", inside every OpenSSH key
@@ -145,3 +148,17 @@ def set_path(data: dict[str, Any], path: str, value: Any) -> None:
 
 
 DELETE = object()
+
+
+def load(root: Path, data: dict[str, Any] | str, **kwargs: Any) -> DeployConfig:
+    """The config `data` written under `root`, loaded with VARIABLES and ENVIRON by default."""
+    kwargs.setdefault("variables", VARIABLES)
+    kwargs.setdefault("environ", ENVIRON)
+    return load_config(write(root, data), **kwargs)
+
+
+def problems_of(root: Path, data: dict[str, Any] | str, **kwargs: Any) -> ConfigError:
+    """The ConfigError loading `data` raises (the test fails if it loads)."""
+    with pytest.raises(ConfigError) as info:
+        load(root, data, **kwargs)
+    return info.value

@@ -1,13 +1,9 @@
-"""Unit tests for the deploy.yaml model and loader (tmp_path configs, no remote contact)."""
+"""The loader of deploy.yaml: a full config, defaults, every problem collected with its line,
+interpolation, YAML errors, secrets kept out of everything (tmp_path configs, no remote contact)."""
 
 from __future__ import annotations
 
-import copy
-import os
 import pickle
-import shutil
-import subprocess
-import sys
 import traceback
 from pathlib import Path
 from typing import Any
@@ -17,14 +13,10 @@ from pydantic import SecretStr
 
 from dockyard.config import (
     ConfigError,
-    DeployConfig,
     PerDeployImage,
     load_config,
-    load_targets,
-    parse_duration,
 )
 from dockyard.host.releases import config_hash
-from dockyard.steps import STEP_NAMES
 from tests.unit.configkit import (
     DELETE,
     ENVIRON,
@@ -32,33 +24,12 @@ from tests.unit.configkit import (
     SECRET,
     VARIABLES,
     full_config,
-    make_project,
+    load,
     new_keypair,
+    problems_of,
     set_path,
     write,
 )
-
-
-@pytest.fixture(scope="module")
-def keypair() -> tuple[str, str]:
-    return new_keypair()
-
-
-@pytest.fixture
-def project(tmp_path: Path, keypair: tuple[str, str]) -> Path:
-    return make_project(tmp_path, keypair)
-
-
-def load(root: Path, data: dict[str, Any] | str, **kwargs: Any) -> DeployConfig:
-    kwargs.setdefault("variables", VARIABLES)
-    kwargs.setdefault("environ", ENVIRON)
-    return load_config(write(root, data), **kwargs)
-
-
-def problems_of(root: Path, data: dict[str, Any] | str, **kwargs: Any) -> ConfigError:
-    with pytest.raises(ConfigError) as info:
-        load(root, data, **kwargs)
-    return info.value
 
 
 def test_full_config_loads(project: Path) -> None:
@@ -134,21 +105,6 @@ def test_defaults(project: Path) -> None:
 
 def _host_key() -> str:
     return new_keypair()[1]
-
-
-@pytest.mark.parametrize(
-    ("text", "seconds"),
-    [(90, 90.0), ("90", 90.0), ("90s", 90.0), ("5m", 300.0), ("1h", 3600.0),
-     ("1m30s", 90.0), ("1h2m3s", 3723.0), ("500ms", 0.5), ("1.5s", 1.5), (0, 0.0)],
-)  # fmt: skip
-def test_parse_duration(text: object, seconds: float) -> None:
-    assert parse_duration(text) == seconds
-
-
-@pytest.mark.parametrize("text", ["5 minutes", "m5", "1s1m", "-3", "", True, None, "1e3"])
-def test_parse_duration_rejects(text: object) -> None:
-    with pytest.raises(ValueError, match="bad duration"):
-        parse_duration(text)
 
 
 BAD_CONFIGS: list[tuple[str, dict[str, Any], str, list[str]]] = [
@@ -463,28 +419,6 @@ def test_bad_config(
         assert fragment in text
 
 
-def test_duplicate_target_names(project: Path) -> None:
-    data = full_config()
-    data["targets"].append(copy.deepcopy(data["targets"][0]))
-    error = problems_of(project, data)
-    assert [p.field for p in error.problems] == ["targets[1].name"]
-    assert "'vm1' is used twice" in str(error) and "its own name" in str(error)
-
-
-def test_duplicate_projects_and_overlapping_dirs(project: Path) -> None:
-    data = full_config()
-    second = copy.deepcopy(data["stacks"][0])
-    second["remote_dir"] = "/opt/shop/admin"
-    second["project"] = "admin"
-    data["stacks"].append(second)
-    error = problems_of(project, data)
-    assert [p.field for p in error.problems] == ["stacks[1].remote_dir"]
-    assert "overlaps shop's /opt/shop" in str(error)
-    second["remote_dir"], second["project"] = "/opt/admin", "shop"
-    error = problems_of(project, data)
-    assert [p.field for p in error.problems] == ["stacks[1].project"]
-
-
 def test_problems_are_collected_with_lines(project: Path) -> None:
     data = full_config()
     data["targets"][0]["port"] = "ssh"
@@ -655,108 +589,3 @@ def test_dollar_escapes(project: Path) -> None:
     error = problems_of(project, data)
     assert [p.field for p in error.problems] == ["stacks[0].env.A"]
     assert "unclosed ${" in str(error)
-
-
-def test_per_deploy_default_and_override(project: Path) -> None:
-    data = full_config()
-    data["stacks"][0]["env"]["CACHE_IMAGE"] = "${CACHE:-redis:7}"
-    data["stacks"][0]["env"]["SECRET_IMAGE"] = "${secret:DB_PASSWORD}"
-    assert load(project, data).images.per_deploy == ["APP_IMAGE", "MIGRATOR_IMAGE", "CACHE_IMAGE"]
-    data["images"]["per_deploy"] = ["APP_IMAGE"]
-    assert [i.name for i in load(project, data).per_deploy_images()] == ["APP_IMAGE"]
-
-
-def test_empty_per_deploy_image_is_rejected(project: Path) -> None:
-    error = problems_of(project, full_config(), variables={**VARIABLES, "APP_IMAGE": ""})
-    assert [p.field for p in error.problems] == ["stacks[0].env.APP_IMAGE"]
-    assert "--set APP_IMAGE=registry/app:tag" in str(error)
-
-
-def test_host_key_line_is_accepted(project: Path, keypair: tuple[str, str]) -> None:
-    data = full_config()
-    del data["targets"][0]["known_hosts"]
-    data["targets"][0]["host_key"] = keypair[1] + " comment"
-    assert load(project, data).targets[0].host_key == keypair[1] + " comment"
-
-
-def test_known_hosts_on_default_port(project: Path, keypair: tuple[str, str]) -> None:
-    (project / "known_hosts").write_text(f"vm.example {keypair[1]}\n")
-    data = full_config()
-    data["targets"][0].update(host="vm.example", port=22)
-    assert load(project, data).targets[0].known_hosts_name == "vm.example"
-
-
-def test_load_targets_ignores_other_sections(project: Path) -> None:
-    data = full_config()
-    data["stacks"][0]["env"]["APP_IMAGE"] = "${NOT_GIVEN}"
-    data["stacks"][0]["bundle"] = "./missing"
-    targets = load_targets(write(project, data), environ={})
-    assert [t.name for t in targets] == ["vm1"]
-    data["targets"][0]["port"] = "${SSH_PORT}"
-    assert load_targets(write(project, data), {"SSH_PORT": "2222"}, environ={})[0].port == 2222
-    del data["targets"][0]["known_hosts"]
-    with pytest.raises(ConfigError, match="no host key pinned") as info:
-        load_targets(write(project, data), {"SSH_PORT": "2222"}, environ={})
-    assert [p.field for p in info.value.problems] == ["targets[0].known_hosts"]
-
-
-def test_step_policy_names(project: Path) -> None:
-    steps = load(project, full_config()).steps
-    assert {name: steps.policy(name).timeout for name in STEP_NAMES}["pull"] == 3600.0
-    with pytest.raises(KeyError):
-        steps.policy("deploy")
-
-
-def test_config_hash_stable_and_sensitive(project: Path) -> None:
-    base = config_hash(load(project, full_config()))
-    assert config_hash(load(project, full_config())) == base
-    assert len(base) == 64
-
-    moved = project / "moved"
-    shutil.copytree(project, moved, ignore=shutil.ignore_patterns("moved"))
-    data = full_config()
-    data["targets"][0]["keepalive_interval"] = 30
-    data["steps"]["pull"]["retries"] = 1
-    assert config_hash(load(moved, data)) == base
-
-    changed_variable = {**VARIABLES, "APP_IMAGE": "registry.local/app:def456"}
-    assert config_hash(load(project, full_config(), variables=changed_variable)) != base
-    changed_secret = {**ENVIRON, "DB_PASSWORD": SECRET + "x"}
-    assert config_hash(load(project, full_config(), environ=changed_secret)) != base
-
-    (project / "stack" / "conf" / "nginx.conf").write_text("worker_processes 2;\n")
-    after_edit = config_hash(load(project, full_config()))
-    assert after_edit != base
-    (project / "stack" / "conf" / "extra.conf").write_text("")
-    assert config_hash(load(project, full_config())) not in (base, after_edit)
-
-
-def test_config_hash_stable_across_processes(project: Path) -> None:
-    path = write(project, full_config())
-    script = (
-        "import sys; from dockyard.config import load_config; "
-        "from dockyard.host.releases import config_hash; "
-        f"print(config_hash(load_config(sys.argv[1], {VARIABLES!r}, {ENVIRON!r})))"
-    )
-    env = {**os.environ, "PYTHONHASHSEED": "12345"}
-    out = subprocess.run(
-        [sys.executable, "-c", script, str(path)], env=env, capture_output=True, text=True
-    )
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == config_hash(load_config(path, VARIABLES, ENVIRON))
-
-
-def test_env_value_with_a_quote_is_refused_at_validate_without_showing_it(
-    project: Path,
-) -> None:
-    error = problems_of(project, full_config(), environ={**ENVIRON, "DB_PASSWORD": "it's-x9"})
-    text = str(error)
-    assert "stacks[0].env.DB_PASSWORD" in text and "single quote" in text
-    assert "it's-x9" not in text
-
-
-def test_a_target_names_its_work_pool_or_none(project: Path) -> None:
-    data = full_config()
-    assert load(project, data).targets[0].pool is None
-    set_path(data, "targets.0.pool", "dc-east")
-    assert load(project, data).targets[0].pool == "dc-east"

@@ -1,0 +1,35 @@
+"""The `stacks` section: unique projects and directories, env values the host's .env can hold."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+from tests.unit.configkit import (
+    ENVIRON,
+    full_config,
+    problems_of,
+)
+
+
+def test_duplicate_projects_and_overlapping_dirs(project: Path) -> None:
+    data = full_config()
+    second = copy.deepcopy(data["stacks"][0])
+    second["remote_dir"] = "/opt/shop/admin"
+    second["project"] = "admin"
+    data["stacks"].append(second)
+    error = problems_of(project, data)
+    assert [p.field for p in error.problems] == ["stacks[1].remote_dir"]
+    assert "overlaps shop's /opt/shop" in str(error)
+    second["remote_dir"], second["project"] = "/opt/admin", "shop"
+    error = problems_of(project, data)
+    assert [p.field for p in error.problems] == ["stacks[1].project"]
+
+
+def test_env_value_with_a_quote_is_refused_at_validate_without_showing_it(
+    project: Path,
+) -> None:
+    error = problems_of(project, full_config(), environ={**ENVIRON, "DB_PASSWORD": "it's-x9"})
+    text = str(error)
+    assert "stacks[0].env.DB_PASSWORD" in text and "single quote" in text
+    assert "it's-x9" not in text
