@@ -17,7 +17,6 @@ from dockyard.ssh.link import Link
 from dockyard.ssh.pool import default_pool
 
 Log = Callable[[str], None]
-LOCAL_API_MARK = "DOCKYARD_LOCAL_API"  # "1" while the CLI's one-run local API serves a deploy
 
 
 @dataclass(frozen=True)

@@ -23,8 +23,9 @@ from prefect.deployments import run_deployment
 from prefect.exceptions import ObjectNotFound
 from prefect.states import Failed
 
+from dockyard.names import LOCAL_API_MARK
 from dockyard.report import FAILED, SUCCEEDED, HostReport
-from dockyard.session import LOCAL_API_MARK, DeployRequest, Loaded
+from dockyard.session import DeployRequest, Loaded
 from flows.hosts import HostRun, PerStack, Step, deploy_host
 
 HOST_FLOW = "dockyard-host"

@@ -21,8 +21,8 @@ from deployments.cli.options import (
 )
 from dockyard.config import SecretLookup, load_config
 from dockyard.images import progress
+from dockyard.names import LOCAL_API_MARK
 from dockyard.report import SUCCEEDED, deploy_text
-from dockyard.session import LOCAL_API_MARK
 
 
 def _print_report(report: dict, as_json: bool) -> None:

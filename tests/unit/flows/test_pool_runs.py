@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 
+from dockyard.names import LOCAL_API_MARK
 from dockyard.report import HostReport, ImageReport, PruneSection, StepReport
-from dockyard.session import LOCAL_API_MARK, DeployRequest
+from dockyard.session import DeployRequest
 from flows.host_flow import pool_parameters, pool_request, pools_usable
 
 REQUEST = DeployRequest("/srv/deploy.yaml", {"APP_IMAGE": "reg/app:v2"}, "parent-7", "ci",
