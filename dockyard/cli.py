@@ -76,7 +76,7 @@ def validate(config_path: str, sets: tuple[str, ...]) -> None:
 
 def _check_bundles(config_path: str, config: DeployConfig) -> None:
     """Exit 2 listing every bundle problem (compose parse, missing files, unknown services)."""
-    from dockyard.bundle_check import check_bundles
+    from dockyard.lint.bundle import check_bundles
 
     problems = check_bundles(config)
     if problems:
@@ -183,7 +183,7 @@ def lint(compose_file: str | None, config_path: str | None, sets: tuple[str, ...
 
     Exit 0 clean, 1 findings, 2 input that cannot be linted (one line naming file and fix)."""
     from dockyard.compose_files import ComposeFileError
-    from dockyard.lint import lint_compose
+    from dockyard.lint.compose import lint_compose
 
     if bool(compose_file) == bool(config_path):
         raise click.UsageError("give a compose file or -c deploy.yaml (one of them)")
@@ -209,7 +209,7 @@ def _compose_files(
 ) -> list[tuple[tuple[Path, ...], Mapping[str, str] | None, frozenset[str]]]:
     """(compose files, variables, moving tags) per stack of -c deploy.yaml (the stack's env,
     which dockyard writes as the host's .env), or the one file (the environment and its .env)."""
-    from dockyard.lint_config import lint_stacks
+    from dockyard.lint.config import lint_stacks
 
     if compose_file:
         return [((Path(compose_file),), None, frozenset())]
@@ -226,7 +226,7 @@ def pin(compose_file: str, write: bool) -> None:
     Exit 0 pinned, 1 a registry that cannot be reached (retry), 2 bad input or unknown image."""
     from dockyard.compose_files import ComposeFileError
     from dockyard.images.registry import RegistryClient
-    from dockyard.pin import PinFailed, pin_compose
+    from dockyard.lint.pin import PinFailed, pin_compose
 
     try:
         with RegistryClient() as registry:

@@ -11,7 +11,7 @@ from typing import Any
 
 from dockyard import yamlsafe
 from dockyard.compose_files import ComposeFileError
-from dockyard.lint import interpolate
+from dockyard.lint.compose import interpolate
 
 _SECRET = "${secret:"
 

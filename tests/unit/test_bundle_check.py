@@ -13,9 +13,9 @@ from click.testing import CliRunner
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from dockyard.bundle_check import check_stack, outside_links
 from dockyard.cli import main
 from dockyard.config import StackConfig
+from dockyard.lint.bundle import check_stack, outside_links
 
 GOOD = """\
 include:

@@ -9,8 +9,8 @@ import pytest
 
 from dockyard.compose_files import ComposeFileError
 from dockyard.images.ref import ImageRef
-from dockyard.lint import FLOATING_TAGS, Finding, interpolate, lint_compose, whole_variable
-from dockyard.pin import pin_compose
+from dockyard.lint.compose import FLOATING_TAGS, Finding, interpolate, lint_compose, whole_variable
+from dockyard.lint.pin import pin_compose
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "lab" / "stack" / "docker-compose.yml"
