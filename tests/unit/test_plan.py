@@ -478,3 +478,15 @@ def test_plan_from_inspected_local_images_asks_the_registry_for_the_moving_tag()
     local = inspect_local_images(FakeClient(api), [image])
     plan = plan_pulls({"autoheal": image}, local, Registry({image: OLD}))
     assert one(plan).action == "skip"
+
+
+@pytest.mark.parametrize("image", ["temporalio/auto-setup:", "Bad/Name:1"])
+def test_an_invalid_image_in_the_resolved_config_is_a_clear_deploy_error(image: str) -> None:
+    from dockyard.errors import DockyardError
+
+    config = {"services": {"temporal": {"image": image}, "db": {"image": "postgres:16"}}}
+    with pytest.raises(PlanInputError) as caught:
+        services_from_compose_json(config)
+    assert isinstance(caught.value, DockyardError)
+    text = str(caught.value)
+    assert f"service temporal: image {image!r}" in text and "nothing was changed" in text
