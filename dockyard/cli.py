@@ -6,7 +6,7 @@ import getpass
 import json
 import os
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -184,37 +184,23 @@ def lint(compose_file: str | None, config_path: str | None, sets: tuple[str, ...
     Exit 0 clean, 1 findings, 2 input that cannot be linted (one line naming file and fix)."""
     from dockyard.compose_files import ComposeFileError
     from dockyard.lint.compose import lint_compose
+    from dockyard.lint.config import lint_config
 
     if bool(compose_file) == bool(config_path):
         raise click.UsageError("give a compose file or -c deploy.yaml (one of them)")
     if sets and not config_path:
         raise click.UsageError("--set is for the config's env: use it with -c deploy.yaml")
     try:
-        findings = [
-            finding
-            for files, variables, moving in _compose_files(compose_file, config_path, sets)
-            for path in files
-            for finding in lint_compose(path, variables, moving, dotenv=variables is None)
-        ]
+        if config_path:
+            findings = lint_config(Path(config_path), parse_sets(sets))
+        else:
+            findings = lint_compose(compose_file or "")
     except ComposeFileError as exc:
         click.echo(f"lint: {exc}", err=True)
         sys.exit(EXIT_BAD_INPUT)
     for finding in findings:
         click.echo(str(finding))
     sys.exit(1 if any(f.failing for f in findings) else 0)
-
-
-def _compose_files(
-    compose_file: str | None, config_path: str | None, sets: tuple[str, ...]
-) -> list[tuple[tuple[Path, ...], Mapping[str, str] | None, frozenset[str]]]:
-    """(compose files, variables, moving tags) per stack of -c deploy.yaml (the stack's env,
-    which dockyard writes as the host's .env), or the one file (the environment and its .env)."""
-    from dockyard.lint.config import lint_stacks
-
-    if compose_file:
-        return [((Path(compose_file),), None, frozenset())]
-    stacks = lint_stacks(Path(config_path or ""), parse_sets(sets))
-    return [(s.files, s.variables, s.moving_tags) for s in stacks]
 
 
 @main.command()
