@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from dockyard.config import ConfigError, DeployConfig, load_config, load_targets
+from dockyard.config import ConfigError, load_targets
 
 if TYPE_CHECKING:
     from dockyard.lab.lab import Lab
@@ -62,29 +62,18 @@ def main() -> None:
 @main.command()
 @config_option
 def validate(config_path: str, sets: tuple[str, ...]) -> None:
-    """Check deploy.yaml without contacting any host (exit 2 with every problem found)."""
+    """Check deploy.yaml and its bundles without contacting any host (exit 2 with every
+    problem found, in one report)."""
+    from dockyard.lint.bundle import validate as validate_config
+
     try:
-        config = load_config(config_path, parse_sets(sets))
+        config = validate_config(config_path, parse_sets(sets))
     except ConfigError as exc:
         fail_config(exc)
         return
-    _check_bundles(config_path, config)
     targets = ", ".join(f"{t.name} ({t.user}@{t.host}:{t.port})" for t in config.targets)
     stacks = ", ".join(s.project for s in config.stacks)
     click.echo(f"{config_path}: ok; targets {targets}; stacks {stacks}")
-
-
-def _check_bundles(config_path: str, config: DeployConfig) -> None:
-    """Exit 2 listing every bundle problem (compose parse, missing files, unknown services)."""
-    from dockyard.lint.bundle import check_bundles
-
-    problems = check_bundles(config)
-    if problems:
-        count = f"{len(problems)} bundle problem{'s' if len(problems) != 1 else ''}"
-        click.echo(f"{config_path}: {count}", err=True)
-        for problem in problems:
-            click.echo(f"  {problem}", err=True)
-        sys.exit(EXIT_BAD_INPUT)
 
 
 @main.command("exec", context_settings={"ignore_unknown_options": True})

@@ -17,13 +17,19 @@ LOCAL_PULL_POLICIES = frozenset({"never", "build"})
 
 
 class ComposeFileError(DockyardError, ValueError):
-    """A compose file cannot be read as one; the message names the file (and line) and the fix."""
+    """A compose file cannot be read as one; the message names the file (and line) and the fix
+    (`what` and `fix` hold the two parts when it was made by `problem`)."""
+
+    what: str = ""
+    fix: str = ""
 
 
 def problem(file: Path | str, line: int | None, message: str, fix: str) -> ComposeFileError:
     """A ComposeFileError worded `file:line: message; fix`."""
     where = f"{file}:{line}" if line else str(file)
-    return ComposeFileError(f"{where}: {message}; {fix}")
+    error = ComposeFileError(f"{where}: {message}; {fix}")
+    error.what, error.fix = f"{where}: {message}", fix
+    return error
 
 
 @dataclass(frozen=True)
