@@ -198,25 +198,29 @@ def lint(compose_file: str | None, config_path: str | None, sets: tuple[str, ...
 def pin(compose_file: str, write: bool) -> None:
     """Rewrite image tags to tag@digest, resolved from the registry, keeping the layout.
 
-    Exit 0 pinned, 1 a registry that cannot be reached (retry), 2 bad input or unknown image."""
+    Every image that could not be pinned is named on stderr. Exit 0 all pinned, 1 a registry to
+    retry or images set through variables, 2 bad input or an image the registry does not know."""
     from dockyard.compose_files import ComposeFileError
     from dockyard.images.registry import RegistryClient
-    from dockyard.lint.pin import PinFailed, pin_compose
+    from dockyard.lint.pin import pin_report
 
     try:
         with RegistryClient() as registry:
-            text = pin_compose(compose_file, registry.manifest_digest)
+            report = pin_report(compose_file, registry.manifest_digest)
         if write:
-            Path(compose_file).write_text(text, encoding="utf-8")
+            Path(compose_file).write_text(report.text, encoding="utf-8")
     except ComposeFileError as exc:
         click.echo(f"pin: {exc}", err=True)
-        sys.exit(1 if isinstance(exc, PinFailed) and exc.transient else EXIT_BAD_INPUT)
+        sys.exit(EXIT_BAD_INPUT)
     except OSError as exc:
         click.echo(f"pin: cannot write {compose_file}: {exc.strerror or exc}; check its "
                    "permissions", err=True)  # fmt: skip
         sys.exit(EXIT_BAD_INPUT)
     if not write:
-        click.echo(text, nl=False)
+        click.echo(report.text, nl=False)
+    for line in report.problems():
+        click.echo(f"pin: {line}", err=True)
+    sys.exit(report.exit_code)
 
 
 @main.group()

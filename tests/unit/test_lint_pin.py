@@ -531,3 +531,40 @@ def test_lint_config_merges_base_and_overlay_files(tmp_path: Path) -> None:
     (finding,) = lint_files(files, {})
     assert (finding.services, finding.image, finding.line) == (("db",), "postgres:latest", 3)
     assert finding.file == str(files[1])
+
+
+def test_pin_goes_on_past_failures_and_names_every_image_left_unpinned(tmp_path: Path) -> None:
+    from dockyard.images.errors import ManifestUnknown, RegistryUnavailable
+    from dockyard.lint.pin import pin_report
+
+    path = tmp_path / "compose.yml"
+    path.write_text(
+        "services:\n"
+        "  server: {image: 'ghcr.io/immich-app/immich-server:${IMMICH_VERSION:-release}'}\n"
+        "  ml: {image: 'ghcr.io/immich-app/immich-server:${IMMICH_VERSION:-release}'}\n"
+        "  down: {image: 'down.example:5000/app:1'}\n"
+        "  db: {image: 'postgres:16'}\n"
+        "  gone: {image: 'shop/gone:1'}\n"
+    )
+
+    def resolve(ref: ImageRef) -> str:
+        if ref.registry == "down.example:5000":
+            raise RegistryUnavailable("connection refused", registry=ref.registry)
+        if ref.repository == "shop/gone":
+            raise ManifestUnknown("manifest unknown", registry=ref.registry)
+        return fake_digest(ref)
+
+    report = pin_report(path, resolve)
+    assert f"postgres:16@{fake_digest(ImageRef.parse('postgres:16'))}" in report.text
+    problems = report.problems()
+    assert len(problems) == 3 and report.exit_code == 2
+    assert "services server, ml: ghcr.io/immich-app/immich-server:${IMMICH_VERSION:-release}:" \
+        " not pinned: the image is set through a variable" in problems[0]  # fmt: skip
+    assert ":4: service down: cannot pin down.example:5000/app:1" in problems[1]
+    assert ":6: service gone: cannot pin shop/gone:1" in problems[2]
+    path.write_text("services:\n  down: {image: 'down.example:5000/app:1'}\n")
+    assert pin_report(path, resolve).exit_code == 1
+    path.write_text("services:\n  v: {image: 'app:${TAG}'}\n  db: {image: 'postgres:16'}\n")
+    assert pin_report(path, resolve).exit_code == 1
+    path.write_text("services:\n  db: {image: 'postgres:16'}\n")
+    assert pin_report(path, resolve).exit_code == 0
