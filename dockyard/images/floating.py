@@ -17,8 +17,10 @@ FLOATING_TAGS = frozenset(
         "next", "testing", "unstable", "experimental", "snapshot", "pre-release", "prerelease",
         # branches published as tags
         "main", "master", "trunk", "head", "dev", "develop", "development",
-        # variants that alone name "the newest build of this variant"
-        "alpine", "slim",
+        # variants and distribution codenames that alone name "the newest build of this
+        # variant" (nextcloud:apache, postgres:bookworm, wordpress:fpm-alpine)
+        "alpine", "slim", "apache", "fpm", "cli", "bookworm", "bullseye", "buster", "trixie",
+        "jammy", "noble", "focal",
     }
 )  # fmt: skip
 
