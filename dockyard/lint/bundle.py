@@ -109,9 +109,10 @@ def check_files(
     files = ComposeSet()
     services: set[str] = set()
     parsed = True
+    project_file = bundle / compose_files[0] if compose_files else bundle / "compose.yaml"
     for i, name in enumerate(compose_files):
         field = f"{at}.compose_files[{i}]"
-        found, names = _compose_tree(files, bundle, bundle / name, environment)
+        found, names = _compose_tree(files, bundle, bundle / name, project_file, environment)
         problems += [BundleProblem(field, text, fix) for text, fix in found]
         parsed = parsed and names is not None
         services |= names or set()
@@ -130,15 +131,18 @@ def check_files(
 
 
 def _compose_tree(
-    files: ComposeSet, bundle: Path, top: Path, environment: Mapping[str, Any]
+    files: ComposeSet, bundle: Path, top: Path, project_file: Path, environment: Mapping[str, Any]
 ) -> tuple[list[tuple[str, str]], set[str] | None]:
     """Problems of `top` and the files it includes, and its service names (None when a file
-    could not be read, so service names cannot be checked)."""
+    could not be read, so service names cannot be checked). Paths in `top` resolve against the
+    project directory (that of `project_file`, the first compose file), as `compose -f a -f b`
+    resolves them; paths in an included file against that file's own directory."""
     problems: list[tuple[str, str]] = []
     names: set[str] | None = set()
     pending, seen = [top], set[Path]()
     while pending:
         path = pending.pop(0)
+        anchor = project_file if path == top else path
         if Path(os.path.abspath(path)) in seen:
             continue
         seen.add(Path(os.path.abspath(path)))
@@ -154,25 +158,37 @@ def _compose_tree(
                 names = None
             else:
                 pending.append(ref.path(doc.path))
-        problems += _service_files(files, bundle, doc)
+        problems += _service_files(files, bundle, doc, anchor)
         problems += list(_required_variables(doc, environment))
         if names is not None:
             names |= set(doc.services)
     return problems, names
 
 
-def _service_files(files: ComposeSet, bundle: Path, doc: ComposeDoc) -> list[tuple[str, str]]:
+def _service_files(
+    files: ComposeSet, bundle: Path, doc: ComposeDoc, anchor: Path
+) -> list[tuple[str, str]]:
+    """Missing files of `doc`'s services and top-level secrets/configs; relative paths resolve
+    against the directory of `anchor` (extends files against their own file)."""
     problems = []
     for what, ref in doc.files:
-        if found := _missing(bundle, doc.path, ref, f"{what}.file"):
+        if found := _missing(bundle, doc.path, ref, f"{what}.file", anchor):
+            problems.append(found)
+    env_files: dict[str, tuple[Ref, list[str]]] = {}
+    for service in doc.services.values():
+        for ref in service.env_files:
+            if ref.required:
+                env_files.setdefault(ref.text, (ref, []))[1].append(service.name)
+    for ref, names in env_files.values():
+        what = f"{'service' if len(names) == 1 else 'services'} {', '.join(names)}: env_file"
+        if found := _missing(bundle, doc.path, ref, what, anchor):
             problems.append(found)
     for service in doc.services.values():
         what = f"service {service.name}:"
-        for ref in service.env_files:
-            if ref.required and (found := _missing(bundle, doc.path, ref, f"{what} env_file")):
-                problems.append(found)
         context = service.build_context
-        if context and (found := _missing(bundle, doc.path, context, f"{what} build context")):
+        if context and (
+            found := _missing(bundle, doc.path, context, f"{what} build context", anchor)
+        ):
             problems.append(found)
         if service.extends is None:
             continue
@@ -220,12 +236,15 @@ def _strings(value: Any) -> Iterator[str]:
         yield value
 
 
-def _missing(bundle: Path, file: Path, ref: Ref, kind: str) -> tuple[str, str] | None:
-    """Why `ref` (named in `file`) is not a usable file (or directory) of the bundle, or None."""
+def _missing(
+    bundle: Path, file: Path, ref: Ref, kind: str, anchor: Path | None = None
+) -> tuple[str, str] | None:
+    """Why `ref` (named in `file`, relative to `anchor`'s directory, default `file`'s) is not a
+    usable file (or directory) of the bundle, or None."""
     if "$" in ref.text or "://" in ref.text or ref.text.startswith("git@"):
         return None
     where = f"{file}:{ref.line}: {kind} {ref.text}"
-    target = ref.path(file)
+    target = ref.path(anchor or file)
     root = os.path.realpath(bundle)
     if os.path.commonpath([root, os.path.realpath(target)]) != root:
         return f"{where}: outside the bundle, so it is not uploaded", _OUTSIDE_FIX
