@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import click
 
 from dockyard.config import ConfigError, load_targets
+from dockyard.names import ENV_NAME
 
 if TYPE_CHECKING:
     from dockyard.lab.lab import Lab
@@ -36,8 +37,12 @@ def parse_sets(values: tuple[str, ...]) -> dict[str, str]:
     out = {}
     for item in values:
         key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--set")
+        if not sep or not ENV_NAME.fullmatch(key):
+            raise click.BadParameter(
+                f"{item!r} is not NAME=VALUE (NAME: letters, digits and _, not starting with a"
+                " digit)",
+                param_hint="--set",
+            )
         out[key] = value
     return out
 

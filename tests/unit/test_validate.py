@@ -140,4 +140,13 @@ def test_set_of_an_unused_or_invalid_name_is_refused(bundle: Path, tmp_path: Pat
         validate(config, "--set", "APP_IMGE=shop/web:2"), 1,
         "--set APP_IMGE: no ${APP_IMGE} in the config", "fix: did you mean --set APP_IMAGE=...?",
     )  # fmt: skip
-    assert_problems(validate(config, "--set", "A B=1"), 1, "'A B' is not a variable name")
+    refused = validate(config, "--set", "A B=1")
+    assert refused.exit_code == 2 and "'A B=1' is not NAME=VALUE" in refused.stderr
+
+
+def test_load_refuses_a_set_name_that_is_not_a_variable_name(bundle: Path, tmp_path: Path) -> None:
+    from dockyard.config import ConfigError, load_config
+
+    config = _config(tmp_path, bundle, [])
+    with pytest.raises(ConfigError, match="'A B' is not a variable name"):
+        load_config(config, {"A B": "1"})
