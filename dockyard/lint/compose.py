@@ -130,7 +130,7 @@ def lint_files(
 
 
 def _finding(entry: _Merged, variables: Mapping[str, str], tags: frozenset[str]) -> Finding | None:
-    node, policy = entry.image, entry.pull_policy
+    node, policy = entry.image, _interpolated(entry.pull_policy, variables)
     if node is None:
         if entry.build:
             return None
@@ -152,6 +152,16 @@ def _finding(entry: _Merged, variables: Mapping[str, str], tags: frozenset[str])
         return Finding(*at, text, "error", line)
     problem_text, level = image_problem(node.value, variables, tags)
     return Finding(*at, problem_text, level, line) if problem_text else None
+
+
+def _interpolated(value: str | None, variables: Mapping[str, str]) -> str | None:
+    """A setting such as `pull_policy: ${PULL_POLICY:-always}` as compose reads it."""
+    if value is None or "$" not in value:
+        return value
+    try:
+        return expand(value, variables)[0]
+    except ComposeFileError:
+        return value
 
 
 def whole_variable(value: str) -> str | None:

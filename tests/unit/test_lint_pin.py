@@ -568,3 +568,11 @@ def test_pin_goes_on_past_failures_and_names_every_image_left_unpinned(tmp_path:
     assert pin_report(path, resolve).exit_code == 1
     path.write_text("services:\n  db: {image: 'postgres:16'}\n")
     assert pin_report(path, resolve).exit_code == 0
+
+
+def test_lint_reads_a_pull_policy_set_through_a_variable(tmp_path: Path) -> None:
+    path = tmp_path / "compose.yml"
+    path.write_text("services:\n  a: {image: 'tool:1', pull_policy: '${PULL_POLICY:-always}'}\n")
+    assert lint_compose(path, environ={}) == []
+    (finding,) = lint_compose(path, environ={"PULL_POLICY": "never"})
+    assert finding.problem.startswith("pull_policy: never and no build")
