@@ -175,7 +175,7 @@ def image_problem(
 ) -> tuple[str | None, Level]:
     """What is wrong with one image expression once interpolated (None: nothing), and how bad."""
     name = whole_variable(value)
-    if name and not variables.get(name) and not _has_default(value):
+    if name and not variables.get(name) and not has_default(value):
         return f"set per deploy by ${{{name}}}; verified in its registry at deploy time", "info"
     try:
         resolved, empty, failed = expand(value, variables)
@@ -207,7 +207,8 @@ def image_problem(
     return None, "error"
 
 
-def _has_default(value: str) -> bool:
+def has_default(value: str) -> bool:
+    """Whether a one-variable image gives a default (`${X:-default}` or `${X-default}`)."""
     match = _WHOLE_VARIABLE.fullmatch(value.strip())
     return bool(match and match.group("op") in (":-", "-"))
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from dockyard.compose_files import LOCAL_PULL_POLICIES, ComposeFileError, problem, read
 from dockyard.images.errors import RegistryError
 from dockyard.images.ref import DEFAULT_TAG, ImageRef, InvalidImageRef
+from dockyard.lint.compose import has_default, whole_variable
 
 _PROPERTIES = re.compile(r"(?:[&!]\S*\s+)*")
 
@@ -61,6 +62,7 @@ class PinReport:
     text: str
     skipped: tuple[str, ...] = ()
     failed: tuple[PinFailed, ...] = ()
+    per_deploy: tuple[str, ...] = ()
 
     @property
     def exit_code(self) -> int:
@@ -71,8 +73,8 @@ class PinReport:
         return 1 if self.failed or self.skipped else 0
 
     def problems(self) -> list[str]:
-        """One line per image left unpinned."""
-        return [*self.skipped, *(str(f) for f in self.failed)]
+        """One line per image left unpinned (per-deploy images first, as notes)."""
+        return [*self.per_deploy, *self.skipped, *(str(f) for f in self.failed)]
 
 
 def pin_compose(path: str | os.PathLike[str], resolve: Callable[[ImageRef], str]) -> str:
@@ -90,21 +92,24 @@ def pin_report(path: str | os.PathLike[str], resolve: Callable[[ImageRef], str])
 
     `resolve` gives the registry digest of a reference (RegistryClient.manifest_digest).
     An implicit tag becomes explicit (`busybox` -> `busybox:latest@sha256:...`). Images that
-    already carry a digest are left alone; images written with variables are skipped and
-    named (pin the value where it is set); a registry that fails for one image does not stop
-    the others. Every other byte of the file is kept as it is. Raises ComposeFileError for a
-    file that cannot be read or an image value that is not a reference.
+    already carry a digest are left alone; an image that is one variable without a default
+    (`${APP_IMAGE}`) is given per deploy (a note); other images written with variables are
+    skipped and named (pin the value where it is set); a registry that fails for one image
+    does not stop the others. Every other byte of the file is kept as it is. Raises
+    ComposeFileError for a file that cannot be read or an image value that is not a reference.
     """
     file = Path(path)
     text, entries = image_entries(file)
     spans: dict[tuple[int, int], str] = {}
     skipped: dict[str, list[str]] = {}
+    per_deploy: dict[str, list[str]] = {}
     failed: list[PinFailed] = []
     for entry in entries:
         if (entry.start, entry.end) in spans:
             continue
         if "$" in entry.value:
-            skipped.setdefault(entry.value, []).append(entry.service)
+            given = whole_variable(entry.value) and not has_default(entry.value)
+            (per_deploy if given else skipped).setdefault(entry.value, []).append(entry.service)
             continue
         try:
             ref = ImageRef.parse(entry.value)
@@ -126,12 +131,20 @@ def pin_report(path: str | os.PathLike[str], resolve: Callable[[ImageRef], str])
     for (start, end), replacement in sorted(spans.items(), reverse=True):
         text = text[:start] + replacement + text[end:]
     notes = tuple(
-        f"{file}: {'service' if len(names) == 1 else 'services'} {', '.join(names)}: {value}: "
-        "not pinned: the image is set through a variable; pin the value where it is set "
-        "(the .env or stacks[].env) as tag@digest"
+        f"{file}: {_services(names)}: {value}: not pinned: the image is set through a "
+        "variable; pin the value where it is set (the .env or stacks[].env) as tag@digest"
         for value, names in skipped.items()
     )
-    return PinReport(text, notes, tuple(failed))
+    given = tuple(
+        f"{file}: {_services(names)}: {value}: note: given per deploy (--set), verified in its "
+        "registry at deploy time; nothing to pin here"
+        for value, names in per_deploy.items()
+    )
+    return PinReport(text, notes, tuple(failed), given)
+
+
+def _services(names: list[str]) -> str:
+    return f"{'service' if len(names) == 1 else 'services'} {', '.join(names)}"
 
 
 def _digest(

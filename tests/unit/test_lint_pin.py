@@ -576,3 +576,16 @@ def test_lint_reads_a_pull_policy_set_through_a_variable(tmp_path: Path) -> None
     assert lint_compose(path, environ={}) == []
     (finding,) = lint_compose(path, environ={"PULL_POLICY": "never"})
     assert finding.problem.startswith("pull_policy: never and no build")
+
+
+def test_pin_notes_per_deploy_images_without_failing(tmp_path: Path) -> None:
+    from dockyard.lint.pin import pin_report
+
+    path = tmp_path / "compose.yml"
+    path.write_text(
+        "services:\n  app: {image: '${APP_IMAGE:?set APP_IMAGE}'}\n  db: {image: 'postgres:16'}\n"
+    )
+    report = pin_report(path, fake_digest)
+    assert report.exit_code == 0
+    (note,) = report.problems()
+    assert "service app: ${APP_IMAGE:?set APP_IMAGE}: note: given per deploy" in note
