@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, NoReturn, ParamSpec, TypeVar
 import click
 
 from dockyard.config import ConfigError, SecretLookup
+from dockyard.names import ENV_NAME
 
 if TYPE_CHECKING:
     from dockyard.session import HostStack
@@ -33,8 +34,12 @@ def parse_sets(values: tuple[str, ...]) -> dict[str, str]:
     out = {}
     for item in values:
         key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--set")
+        if not sep or not ENV_NAME.fullmatch(key):
+            raise click.BadParameter(
+                f"{item!r} is not NAME=VALUE (NAME: letters, digits and _, not starting with a"
+                " digit)",
+                param_hint="--set",
+            )
         out[key] = value
     return out
 

@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from dockyard.images.steps import plan_stack, pull_on_host
 
 from dockyard.deadline import Deadline
 from dockyard.images.errors import ManifestUnknown, RegistryAuthError, RegistryUnavailable
@@ -20,9 +21,8 @@ from dockyard.lab.faultproxy import ProxyControl
 from dockyard.lab.images import SyntheticImage, build
 from dockyard.lab.lab import Lab
 from dockyard.lab.registry import AUTH_USER
-from dockyard.lint import lint_compose
-from dockyard.pin import image_entries, pin_compose
-from dockyard.pipeline.images import plan_stack, pull_on_host
+from dockyard.lint.compose import lint_compose
+from dockyard.lint.pin import image_entries, pin_compose
 from dockyard.session import DeployRequest, host_stack
 from tests.integration.conftest import REPO
 from tests.integration.deploykit import Deploy, app, migrator, release_vars
