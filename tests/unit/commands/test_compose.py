@@ -130,8 +130,9 @@ class TestResolveCached:
         assert script.startswith('k=$(stat -L -c "%n %s %Y" "$(command -v docker)" ')
         assert '"${DOCKER_CONFIG:-$HOME/.docker}"/cli-plugins/docker-compose' in script
         assert 'c=/opt/shop/.dockyard/releases/r-1/config."$(echo $k | tr " " -)".json' in script
-        assert "(umask 077; docker compose --project-name shop " in script
-        assert "--profile '*' config --format json > \"$c.tmp.$$\")" in script
+        assert 't=$(mktemp -- "$c.XXXXXX") && { docker compose --project-name shop ' in script
+        assert "--profile '*' config --format json > \"$t\" " in script
+        assert 'mv -fT -- "$t" "$c"' in script
         assert script.endswith(
             f"echo {NETWORKS_MARK} && docker network ls --format '{{{{.Name}}}}'"
         )
