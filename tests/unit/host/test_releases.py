@@ -24,7 +24,7 @@ from tests.unit.shhost import ShHost
 def rel(n: int, result: str = "succeeded", **images: str) -> Release:
     return Release(
         id=f"r{n}", time=f"2025-01-0{n}T00:00:00Z", actor="ci", run_id=f"run-{n}",
-        result=result, config_hash=f"h{n}", images=images or {"api": f"app@sha256:{n}"},
+        result=result, config_hash=f"h{n}", images=images or {"api": f"app@sha256:{n:064x}"},
     )  # fmt: skip
 
 
