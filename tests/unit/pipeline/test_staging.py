@@ -180,3 +180,10 @@ def test_restarts_only_remember_on_the_first_deploy_or_without_changes(tree: Pat
         assert up.gated_restarts(hs, runner, deadline()) == []
         assert [a for a in runner.asked if "restart-hashes" in a and "restart --" not in a]
         assert not [a for a in runner.asked if "compose" in a]
+
+
+@pytest.mark.parametrize("planted", [b"[1, 2]", b"{not json", b'{"proxy/nginx.conf": 7}'])
+def test_restarts_treat_unreadable_recorded_hashes_as_changed(tree: Path, planted: bytes) -> None:
+    hs, runner = restarting(tree, {})
+    runner.files[f"{STATE}/restart-hashes.json"] = planted
+    assert up.gated_restarts(hs, runner, deadline()) == ["proxy"]
