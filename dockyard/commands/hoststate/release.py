@@ -122,7 +122,8 @@ def install_manifest(state: HostState, release: str) -> str:
     return (
         _no_link(*_release_dirs(state, release)[:3])
         + f'{temp_beside(manifest)} && {{ cat > "$t" && chmod 644 "$t" || '
-        f'{{ rm -f -- "$t"; false; }}; }} && {land(manifest)} && ' + drop_unlisted(state, release)
+        f'{{ rm -f -- "$t"; false; }}; }} && {land(manifest)} && '
+        f"{{ {drop_unlisted(state, release)}; }}"
     )
 
 

@@ -407,3 +407,11 @@ class TestPlantedHostState:
         switch(state, "r-1")
         assert sorted(p.name for p in victim.parent.iterdir()) == ["victim.txt"]
         assert not Path(state.current).is_symlink()
+
+
+def test_a_manifest_that_cannot_be_written_stops_the_staging_script(state: HostState) -> None:
+    script = f"{install_manifest(state, 'r-1')} && {{ {pending_changes(state, 'r-1')}; }}"
+    done = subprocess.run(["sh", "-c", script], input="a\n", capture_output=True, text=True,
+                          timeout=30)  # fmt: skip
+    assert done.returncode != 0 and done.stdout == ""
+    assert "mktemp" in done.stderr and "cd" not in done.stderr
