@@ -7,6 +7,8 @@ import shlex
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+import yaml
+
 from dockyard.commands.docker import network_names
 from dockyard.commands.hoststate.paths import HostState
 from dockyard.commands.shell import quote
@@ -77,8 +79,8 @@ class ComposeProject:
         config = shlex.join(self.config_json(profiles))
         return (
             f"k=$({key}); c={cache}; "
-            f'if [ ! -s "$c" ]; then (umask 077; {config} > "$c.tmp.$$") '
-            f'|| {{ s=$?; rm -f "$c.tmp.$$"; exit $s; }}; mv -f -- "$c.tmp.$$" "$c"; fi; '
+            f'if [ ! -s "$c" ]; then t=$(mktemp -- "$c.XXXXXX") && {{ {config} > "$t" '
+            f'|| {{ s=$?; rm -f -- "$t"; exit $s; }}; }} && mv -fT -- "$t" "$c"; fi; '
             f'cat "$c" && echo && echo {NETWORKS_MARK} && {network_names()}'
         )
 
@@ -124,8 +126,8 @@ class ComposeProject:
 
 
 def image_override(images: Mapping[str, str]) -> str:
-    """A compose override file pinning services to images (used for rollback by digest)."""
-    lines = ["services:"]
-    for service, image in sorted(images.items()):
-        lines += [f"  {service}:", f"    image: {image}"]
-    return "\n".join(lines) + "\n"
+    """A compose override file pinning services to images (used for rollback by digest),
+    written by a YAML dumper: a name or image read back from the host is one scalar, never
+    more YAML (a newline in an image cannot add keys)."""
+    services = {service: {"image": image} for service, image in sorted(images.items())}
+    return yaml.safe_dump({"services": services or None}, default_flow_style=False)

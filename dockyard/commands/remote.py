@@ -122,12 +122,13 @@ def make_stage(stage: str, target_dirs: Iterable[str]) -> str:
 
 def install_staged(stage: str, files: Sequence[tuple[str, str]]) -> tuple[str, bytes]:
     """Check `<stage>/<n>` against the sha256 of files[n] = (sha256, target), create the
-    targets' directories, move each file onto its target (an atomic rename on one file system)
-    and remove the stage. Returns the script and the `sha256sum -c` input it reads on stdin."""
+    targets' directories, move each file onto its target (an atomic rename on one file system;
+    `mv -T`: a link at the target is replaced, never followed) and remove the stage. Returns
+    the script and the `sha256sum -c` input it reads on stdin."""
     checks = "".join(f"{sha256}  {stage}/{n}\n" for n, (sha256, _) in enumerate(files))
     dirs = sorted({posixpath.dirname(target) or "." for _, target in files})
     moves = " && ".join(
-        shlex.join(["mv", "-f", "--", f"{stage}/{n}", target])
+        shlex.join(["mv", "-fT", "--", f"{stage}/{n}", target])
         for n, (_, target) in enumerate(files)
     )
     return (

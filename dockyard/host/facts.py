@@ -15,6 +15,7 @@ from dockyard.commands.facts import FACTS_VERSION, host_facts, stack_containers
 from dockyard.converge.verdict import RunningContainer
 from dockyard.deadline import Deadline
 from dockyard.errors import DeployError
+from dockyard.host.releases import record_problem
 from dockyard.images.plan import LocalImage
 from dockyard.session import HostStack
 
@@ -128,6 +129,9 @@ def _release(line: str | None, host: str) -> dict[str, Any] | None:
     if not isinstance(record, dict):
         raise FactsError(f"{host}: the last line of .dockyard/releases.jsonl is not a release "
                          "record; fix: repair or remove that line")  # fmt: skip
+    if problem := record_problem(record):
+        raise FactsError(f"{host}: the last line of .dockyard/releases.jsonl is not a valid "
+                         f"release record ({problem}); fix: repair or remove it")  # fmt: skip
     return record
 
 

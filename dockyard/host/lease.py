@@ -12,11 +12,12 @@ import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 
-from dockyard.commands.hoststate.journal import attempt_close, attempt_open
+from dockyard.commands.hoststate.journal import MALFORMED, attempt_close, attempt_open
 from dockyard.commands.hoststate.lease import NO_FLOCK, lock_read, lock_remove, lock_swap
-from dockyard.commands.hoststate.paths import HostState
+from dockyard.commands.hoststate.paths import ATTEMPT, HostState
 from dockyard.deadline import Deadline
 from dockyard.errors import DeployError
+from dockyard.host import guard
 from dockyard.runner import Runner
 from dockyard.session import DeployRequest, HostStack
 from dockyard.ssh.errors import LinkError
@@ -78,9 +79,15 @@ class Seen:
         if self.text is None:
             return None
         try:
-            return LockOwner(**json.loads(self.text))
+            owner = LockOwner(**json.loads(self.text))
         except (ValueError, TypeError):
             return None
+        texts = (owner.run_id, owner.release, owner.actor, owner.deployer)
+        times = (owner.acquired_at, owner.expires_at)
+        fine = all(isinstance(v, str) for v in texts) and all(
+            isinstance(v, int | float) and not isinstance(v, bool) for v in times
+        )
+        return owner if fine else None  # a lock file of the wrong shape reads as unreadable
 
 
 @dataclass(frozen=True)
@@ -303,7 +310,8 @@ def take(
     hs: HostStack, request: DeployRequest, deadline: Deadline,
     is_run_finished: RunFinished | None = None,
 ) -> Locked:  # fmt: skip
-    """Acquire the lease (waiting up to steps.wait), start renewing it, and open or resume
+    """Check that the stack's state is safe to write through (guard.check, before any write),
+    acquire the lease (waiting up to steps.wait), start renewing it, and open or resume
     the attempt. If anything fails after the lock was taken, it is released again."""
     settings = hs.config.steps.lock
     deployer = f"{socket.gethostname()}:{os.getpid()}"
@@ -313,6 +321,7 @@ def take(
                               host_now, host_now + settings.expiry)  # fmt: skip
 
     run = hs.runner
+    guard.check(run, hs.project.state, hs.target.name, deadline)
     held = acquire(
         run, hs.project.state, owner, deadline=deadline, expiry=settings.expiry,
         wait=settings.wait,
@@ -351,11 +360,22 @@ def attempt(hs: HostStack, deadline: Deadline) -> str:
     An attempt stays open until the release is recorded (succeeded or rolled back): a resume,
     a Retry or a rerun of a release whose deploy did not finish reuses it, so its finished
     steps are skipped (from the journal on the host). Any other deploy opens a new attempt and
-    runs every step; a wiped host has no attempt file at all."""
+    runs every step; a wiped host has no attempt file at all. An open attempt whose token is
+    not hex is host state nobody should trust: a new attempt is opened (every step runs)."""
     fresh = f"{hs.loaded.release} {OPEN} {uuid.uuid4().hex}"
     script = attempt_open(hs.project.state, hs.loaded.release, fresh)
     out = hs.runner.run(script, deadline=deadline, cap=CALL_TIMEOUT, quiet=True).stdout
-    return out.strip().rsplit(" ", 1)[-1]
+    lines = out.strip().splitlines()
+    if lines and lines[0] == MALFORMED:
+        hs.log(f"{hs.project.state.attempt} held a token that is not hex: ignored, a new attempt "
+               "runs every step")  # fmt: skip
+    token = lines[-1].rsplit(" ", 1)[-1] if lines else ""
+    if not ATTEMPT.fullmatch(token):
+        raise DeployError(
+            f"{hs.target.name}/{hs.stack.project}: {hs.project.state.attempt} gave the attempt "
+            f"token {token[:80]!r}, which is not hex; remove that file and deploy again"
+        )
+    return token
 
 
 def close_attempt(hs: HostStack, outcome: str, deadline: Deadline) -> None:

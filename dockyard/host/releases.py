@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import posixpath
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -17,15 +18,19 @@ from typing import Any
 from pydantic import SecretStr
 
 from dockyard.commands.hoststate.paths import HostState
-from dockyard.commands.hoststate.release import history_append, history_read
+from dockyard.commands.hoststate.release import RELEASE_ID, history_append, history_read
 from dockyard.config import ConfigError, DeployConfig, Problem, StackConfig
 from dockyard.deadline import Deadline
+from dockyard.images.ref import ImageRef, InvalidImageRef
+from dockyard.names import ENV_NAME
 from dockyard.runner import Runner
 
 RELEASES_FILE = posixpath.basename(HostState("").releases_log)
 CALL_CAP = 30.0  # one history read or append, within the step's deadline
 MAX_RECORDS = 500  # the history keeps the newest this many records (rotated on append)
 MAX_BYTES = 8 << 20
+SERVICE_NAME = re.compile(r"[a-zA-Z0-9._-]+")  # compose's service name rule
+IMAGE_ID = re.compile(r"sha256:[0-9a-f]{64}")  # what a record holds for an image without digest
 
 
 @dataclass(frozen=True)
@@ -61,17 +66,70 @@ def to_stderr(message: str) -> None:
     print(message, file=sys.stderr)
 
 
+def _image_problem(value: object) -> str:
+    if isinstance(value, str) and IMAGE_ID.fullmatch(value):
+        return ""
+    try:
+        ImageRef.parse(value if isinstance(value, str) else "")
+    except InvalidImageRef as exc:
+        return exc.reason
+    return ""
+
+
+def _names(field: str, value: object, name: re.Pattern[str]) -> dict[str, object]:
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and name.fullmatch(k) for k in value
+    ):
+        raise ValueError(f"{field} is not a mapping by service or variable name")
+    return value
+
+
+def record_problem(record: dict[str, Any]) -> str:
+    """Why a record read back from the host cannot be used ("" if it can): the history is host
+    state, so each field it has must have its type, the id must be a release id and every
+    image an image reference (or an image id)."""
+    texts = ("time", "actor", "run_id", "result", "config_hash")
+    if not all(isinstance(record[t], str) for t in texts if t in record):
+        return "a field that must be text is not"
+    if "id" in record and not (
+        isinstance(record["id"], str) and RELEASE_ID.fullmatch(record["id"])
+    ):
+        return f"its id {str(record['id'])[:80]!r} is not a release id"
+    try:
+        for field, name in (("images", SERVICE_NAME), ("refs", SERVICE_NAME),
+                            ("variables", ENV_NAME)):  # fmt: skip
+            for key, image in _names(field, record.get(field, {}), name).items():
+                if problem := _image_problem(image):
+                    return f"{field}.{key} is not an image reference ({problem})"
+        for service in _names("services", record.get("services", {}), SERVICE_NAME).values():
+            if not isinstance(service, dict) or not all(
+                isinstance(v, str) for v in service.values()
+            ):
+                return "services holds a value that is not a mapping of text"
+    except ValueError as exc:
+        return str(exc)
+    return ""
+
+
 def parse(text: str, warn: Callable[[str], None] = to_stderr) -> list[Release]:
-    """Records from the history's text, oldest first; a partial or foreign line is skipped
-    with a warning (each line stands alone: one bad line never costs its neighbour)."""
+    """Records from the history's text, oldest first; a partial, foreign or invalid line
+    (record_problem) is skipped with a warning (each line stands alone: one bad line never
+    costs its neighbour)."""
     found = []
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
-            found.append(Release(**json.loads(line)))
+            data = json.loads(line)
+            release = Release(**data)
         except (ValueError, TypeError):
             warn(f"{RELEASES_FILE} line {number} is not a release record (cut off?): skipped")
+            continue
+        if problem := record_problem(data):
+            warn(f"{RELEASES_FILE} line {number} is not a valid release record ({problem}): "
+                 "skipped; the host's history was changed outside dockyard")  # fmt: skip
+            continue
+        found.append(release)
     return found
 
 

@@ -11,13 +11,16 @@ from pathlib import Path
 from dockyard.commands.compose import ENV_FILE, ComposeProject
 from dockyard.commands.hoststate.release import (
     RELEASE_ID,
+    UNSAFE,
     install_manifest,
+    manifest_problem,
     pending_changes,
     seed_release,
 )
 from dockyard.compose.envfile import render
 from dockyard.deadline import Deadline
 from dockyard.errors import DeployError
+from dockyard.pipeline import switch
 from dockyard.runner import Runner
 from dockyard.session import HostStack
 
@@ -32,10 +35,10 @@ def manifest(bundle: Path) -> list[str]:
     for path in bundle.rglob("*"):
         if path.is_file():
             rel = path.relative_to(bundle).as_posix()
-            if "\n" in rel or "\r" in rel:
+            if problem := manifest_problem(rel):
                 raise BundleInvalid(
-                    f"bundle file {rel!r} in {bundle}: a line break in a file name cannot be "
-                    "staged; rename the file"
+                    f"bundle file {rel!r} in {bundle} {problem}: it cannot be staged; rename "
+                    "or move the file"
                 )
             paths.add(rel)
     return sorted(paths)
@@ -58,9 +61,17 @@ def sync(hs: HostStack, runner: Runner, deadline: Deadline) -> list[str]:
     files = state.release_files(release)
     runner.upload_tree(hs.stack.bundle, files, deadline=deadline)
     listing = "".join(f"{rel}\n" for rel in manifest(hs.stack.bundle)).encode()
-    script = f"{install_manifest(state, release)} && {pending_changes(state, release)}"
-    out = runner.run(script, deadline=deadline, stdin=listing, quiet=True).stdout
-    return [line for line in out.splitlines() if line]
+    script = f"{install_manifest(state, release)} && {{ {pending_changes(state, release)}; }}"
+    done = runner.run(script, deadline=deadline, stdin=listing, quiet=True, check=False)
+    if done.exit_status == UNSAFE:
+        raise switch.refused(hs, done.stderr)
+    if done.exit_status != 0:
+        raise DeployError(
+            f"{hs.target.name}/{hs.stack.project}: staging release {release} failed (exit "
+            f"{done.exit_status}): {hs.mask(done.stderr.strip()[-500:])}; check the "
+            "permissions and free space of the stack's directory"
+        )
+    return [line for line in done.stdout.splitlines() if line]
 
 
 def write_env(hs: HostStack, runner: Runner, deadline: Deadline) -> str:

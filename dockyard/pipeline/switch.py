@@ -3,9 +3,15 @@ last N releases' files on the host."""
 
 from __future__ import annotations
 
-from dockyard.commands.hoststate.release import RELEASE_ID, prune_releases, switch_release
+from dockyard.commands.hoststate.release import (
+    RELEASE_ID,
+    UNSAFE,
+    prune_releases,
+    switch_release,
+)
 from dockyard.deadline import Deadline
 from dockyard.errors import DeployError
+from dockyard.host.guard import UnsafeHostState
 from dockyard.host.releases import Release
 from dockyard.runner import Runner
 from dockyard.session import HostStack
@@ -28,6 +34,8 @@ def switch(hs: HostStack, runner: Runner, deadline: Deadline, release: str) -> l
             f"{hs.project.state.release_dir(release)}; deploy it again (keep more with "
             "disk.keep_releases)"
         )
+    if done.exit_status == UNSAFE:
+        raise refused(hs, done.stderr)
     if done.exit_status != 0:
         raise DeployError(
             f"{hs.target.name}/{hs.stack.project}: switching {hs.stack.remote_dir} to release "
@@ -35,6 +43,14 @@ def switch(hs: HostStack, runner: Runner, deadline: Deadline, release: str) -> l
             "check the directory's permissions and free space"
         )
     return [line for line in done.stdout.splitlines() if line]
+
+
+def refused(hs: HostStack, stderr: str) -> UnsafeHostState:
+    """The error of a release script that refused host state (a manifest line, a link)."""
+    why = hs.mask(stderr.strip()[-800:]).replace("dockyard: ", "")
+    return UnsafeHostState(
+        f"{hs.target.name}/{hs.stack.project}: {hs.stack.remote_dir} was not changed: {why}"
+    )
 
 
 def kept(history: list[Release], keep: int, release: str) -> list[str]:

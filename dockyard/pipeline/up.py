@@ -54,19 +54,32 @@ def file_hashes(hs: HostStack) -> dict[str, str]:
     }
 
 
+def _recorded_hashes(raw: bytes | None) -> dict[str, str] | None:
+    """The hashes the host file holds ({} if there is none); None if it is not a JSON object
+    of text (host state changed outside dockyard: every rule's service is restarted)."""
+    try:
+        data = json.loads(raw) if raw else {}
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
+        return None
+    return data
+
+
 def gated_restarts(hs: HostStack, runner: Runner, deadline: Deadline) -> list[str]:
-    """Restart each service whose watched files changed since the last deploy, then remember
-    the hashes (one command: the hashes are written only once the restart succeeded)."""
+    """Restart each service whose watched files changed since the last deploy (all of them if
+    the recorded hashes are unreadable), then remember the hashes (one command: the hashes are
+    written only once the restart succeeded)."""
     if not hs.stack.restarts:
         return []
     path = hs.project.state.restart_hashes
     raw = runner.read_file(path, max_bytes=1 << 20, deadline=deadline)
-    before: dict[str, str] = json.loads(raw) if raw else {}
+    before = _recorded_hashes(raw)
     now = file_hashes(hs)
     changed = [
         rule.service
         for rule in hs.stack.restarts
-        if before and any(before.get(f) != now[f] for f in rule.files)
+        if before is None or (before and any(before.get(f) != now[f] for f in rule.files))
     ]
     remember = write_atomic(path)
     script = f"{command_line(hs.project.restart(changed))} && {remember}" if changed else remember

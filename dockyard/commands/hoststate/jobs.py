@@ -12,14 +12,15 @@ JOB_CHUNK = 65536
 def job_wrapper(job_dir: str, argv: list[str], timeout: int) -> str:
     """The script a detached job runs (own session): it records its pid and start ticks (so
     a later deployer tells it from a reused pid), runs the job bounded by `timeout`, and
-    writes the exit status last."""
+    writes the exit status last (each through a `mktemp` file and `mv -T`)."""
     d = quote(job_dir)
     command = " ".join(quote(a) for a in argv)
     return (
-        f'echo "$$ $(cut -d" " -f22 /proc/$$/stat)" > {d}/pid.tmp && mv {d}/pid.tmp {d}/pid\n'
+        f"t=$(mktemp -- {d}/pid.XXXXXX) && "
+        f'echo "$$ $(cut -d" " -f22 /proc/$$/stat)" > "$t" && mv -fT -- "$t" {d}/pid\n'
         f"date +%s > {d}/started\n"
         f"timeout {timeout} {command} > {d}/out 2>&1 < /dev/null\n"
-        f"echo $? > {d}/exit.tmp && mv {d}/exit.tmp {d}/exit\n"
+        f's=$?; t=$(mktemp -- {d}/exit.XXXXXX) && echo $s > "$t" && mv -fT -- "$t" {d}/exit\n'
     )
 
 
@@ -65,9 +66,11 @@ def job_start(job_dir: str, wait: float, tail: int) -> str:
     failed earlier run is moved aside to <dir>.failed.<time> and the job starts again."""
     d = quote(job_dir)
     return (
-        f"mkdir -p {quote(posixpath.dirname(job_dir))} && umask 077; "
+        f"mkdir -p -- {quote(posixpath.dirname(job_dir))} && umask 077; "
+        f"if [ -L {d} ]; then echo 'dockyard: {job_dir} is a symlink dockyard did not make' >&2; "
+        "exit 4; fi; "
         f'if [ -f {d}/exit ] && [ "$(cat {d}/exit)" != 0 ]; then '
-        f"mv {d} {d}.failed.$(date +%s).$$; fi; "
+        f"mv -T -- {d} {d}.failed.$(date +%s).$$; fi; "
         f'if [ -d {d} ]; then s=$({_job_state(d)}); echo "$s"; case $s in '
         f"EXIT*) tail -c {tail} {d}/out 2>/dev/null ;; RUNNING*) {_poll(d, 0, wait)} ;; esac; "
         "exit 0; fi; "

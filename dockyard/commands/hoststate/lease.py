@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dockyard.commands.hoststate.paths import HostState
+from dockyard.commands.hoststate.paths import HostState, land, mkdir_state, temp_beside
 from dockyard.commands.shell import quote
 
 LOCK_BUSY = 75  # exit status when the guard could not be taken in time
@@ -15,7 +15,8 @@ def _under_guard(state: HostState, body: str, wait: int = 10) -> str:
     """`body` run holding the stack's flock guard: lock changes are serialized on the host."""
     return (
         f"command -v flock >/dev/null 2>&1 || exit {NO_FLOCK}; "
-        f"mkdir -p {quote(state.root)} && umask 077 && exec 9>>{quote(state.lock_guard)} && "
+        f"{mkdir_state(state)} && [ ! -L {quote(state.lock_guard)} ] && umask 077 && "
+        f"exec 9>>{quote(state.lock_guard)} && "
         f"flock -w {wait} 9 || exit {LOCK_BUSY}; {body}"
     )
 
@@ -39,7 +40,8 @@ def lock_swap(state: HostState, expected: str | None, write: bool) -> str:
         if expected is None
         else f'[ "$(cat {lock} 2>/dev/null)" = {quote(expected)} ]'
     )
-    change = f't={lock}.$$ && cat > "$t" && mv "$t" {lock}' if write else f"rm -f {lock}"
+    landed = f'{temp_beside(state.lock)} && {{ cat > "$t" || {{ rm -f -- "$t"; false; }}; }}'
+    change = f"{landed} && {land(state.lock)}" if write else f"rm -f -- {lock}"
     body = f"if {same}; then {change} && echo SWAPPED; else echo CHANGED; {lock_read(state)}; fi"
     return _under_guard(state, body)
 
@@ -53,4 +55,6 @@ def lock_remove(state: HostState, run_id: str | None) -> str:
     else:
         needle = quote('"run_id": "' + run_id + '"')
         test = f"grep -qF {needle} {lock} 2>/dev/null"
-    return _under_guard(state, f"if {test}; then rm -f {lock} && echo REMOVED; else echo KEPT; fi")
+    return _under_guard(
+        state, f"if {test}; then rm -f -- {lock} && echo REMOVED; else echo KEPT; fi"
+    )

@@ -18,6 +18,12 @@ everything a rerun needs lives here, next to the stack:
             files/                a release's staged bundle and .env (the last N are kept)
             manifest              the relative paths dockyard put there, one per line
             config.<key>.json     its `compose config` (0600), per docker CLI and compose build
+
+What is read back from here is input, not truth (anything that can write under remote_dir can
+write it): an attempt token is hex (ATTEMPT), a release id one safe word (release.RELEASE_ID),
+a manifest line a normal relative path outside .dockyard/. The scripts never follow a link they
+did not make: temp files come from `mktemp` in the target's directory and land with `mv -T`;
+`.dockyard/` is 0700 (guard.py checks it and remote_dir's parents before any write).
 """
 
 from __future__ import annotations
@@ -29,6 +35,14 @@ from dataclasses import dataclass
 from dockyard.commands.shell import quote
 
 STATE_DIR = ".dockyard"
+ATTEMPT = re.compile(r"[0-9a-f]{1,64}")
+
+
+def checked_attempt(attempt: str) -> str:
+    """An attempt token (hex) safe as one path component, or ValueError."""
+    if not ATTEMPT.fullmatch(attempt):
+        raise ValueError(f"attempt token {attempt[:80]!r} is not hex")
+    return attempt
 
 
 @dataclass(frozen=True)
@@ -61,17 +75,17 @@ class HostState:
         return self._at("journal")
 
     def journal(self, attempt: str) -> str:
-        return self._at("journal", attempt)
+        return self._at("journal", checked_attempt(attempt))
 
     def journal_entry(self, attempt: str, step: str) -> str:
-        return self._at("journal", attempt, f"{entry_name(step)}.json")
+        return self._at("journal", checked_attempt(attempt), f"{entry_name(step)}.json")
 
     @property
     def jobs_dir(self) -> str:
         return self._at("jobs")
 
     def job_dir(self, attempt: str, job: str) -> str:
-        return self._at("jobs", attempt, entry_name(job))
+        return self._at("jobs", checked_attempt(attempt), entry_name(job))
 
     @property
     def releases_log(self) -> str:
@@ -109,15 +123,31 @@ def entry_name(step: str) -> str:
 
 
 def mkdir_state(state: HostState) -> str:
-    return f"mkdir -p {quote(state.root)}"
+    """sh: make remote_dir and its `.dockyard/` (mode 0700); fail if `.dockyard` is a link."""
+    root = quote(state.root)
+    return (
+        f"mkdir -p -- {quote(state.remote_dir)} && {{ [ -d {root} ] || mkdir -m 700 -- {root}; }}"
+        f" && [ ! -L {root} ] && chmod 700 -- {root}"
+    )
+
+
+def temp_beside(path: str) -> str:
+    """sh: set $t to a new empty file (0600) in `path`'s directory, made by `mktemp` (a name
+    nobody could plant)."""
+    return f"t=$(mktemp -- {quote(path + '.XXXXXX')})"
+
+
+def land(path: str) -> str:
+    """sh: rename $t onto `path` (`mv -T`: a link or directory planted at `path` is replaced or
+    refused, never followed); $t is removed if that fails."""
+    return f'{{ mv -fT -- "$t" {quote(path)} || {{ rm -f -- "$t"; false; }}; }}'
 
 
 def write_atomic(path: str) -> str:
-    """Write stdin to `path` (mode 0600) through a temp file and `mv`."""
-    directory = quote(posixpath.dirname(path))
-    target = quote(path)
+    """Write stdin to `path` (mode 0600) through a `mktemp` file and `mv -T`."""
     return (
-        f'mkdir -p {directory} && umask 077 && t={target}.tmp.$$ && cat > "$t" && mv "$t" {target}'
+        f"mkdir -p -- {quote(posixpath.dirname(path))} && {temp_beside(path)} && "
+        f'{{ cat > "$t" || {{ rm -f -- "$t"; false; }}; }} && {land(path)}'
     )
 
 
@@ -127,8 +157,10 @@ def read_if_there(path: str) -> str:
 
 
 def keep_only(directory: str, keep: str) -> str:
-    """Remove every entry of `directory` except `keep` (old attempts' journals and jobs)."""
+    """Remove every entry of `directory` except `keep` (old attempts' journals and jobs); a
+    `directory` that is a link is left alone (rm never works through a link)."""
+    d = quote(directory)
     return (
-        f"[ -d {quote(directory)} ] && find {quote(directory)} -mindepth 1 -maxdepth 1 "
-        f"! -name {quote(keep)} -exec rm -rf {{}} +; true"
+        f"[ -d {d} ] && [ ! -L {d} ] && find {d} -mindepth 1 -maxdepth 1 "
+        f"! -name {quote(keep)} -exec rm -rf -- {{}} +; true"
     )

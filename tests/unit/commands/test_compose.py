@@ -130,8 +130,9 @@ class TestResolveCached:
         assert script.startswith('k=$(stat -L -c "%n %s %Y" "$(command -v docker)" ')
         assert '"${DOCKER_CONFIG:-$HOME/.docker}"/cli-plugins/docker-compose' in script
         assert 'c=/opt/shop/.dockyard/releases/r-1/config."$(echo $k | tr " " -)".json' in script
-        assert "(umask 077; docker compose --project-name shop " in script
-        assert "--profile '*' config --format json > \"$c.tmp.$$\")" in script
+        assert 't=$(mktemp -- "$c.XXXXXX") && { docker compose --project-name shop ' in script
+        assert "--profile '*' config --format json > \"$t\" " in script
+        assert 'mv -fT -- "$t" "$c"' in script
         assert script.endswith(
             f"echo {NETWORKS_MARK} && docker network ls --format '{{{{.Name}}}}'"
         )
@@ -188,3 +189,11 @@ class TestResolveCached:
         self.run(tmp_path, cache_dir)
         assert [c.split()[0] for c in self.calls(tmp_path)].count("compose") == 2
         assert len(list(cache_dir.iterdir())) == 2
+
+
+def test_the_override_keeps_a_host_value_one_scalar() -> None:
+    """An image read back from releases.jsonl with a newline cannot add keys to the override."""
+    image = "127.0.0.1:5000/dockyard/app:v1\n    privileged: true\n    volumes: ['/:/host']"
+    doc = yaml.safe_load(image_override({"api": image, "x: {privileged: true}": "db:1"}))
+    assert doc["services"]["api"] == {"image": image}
+    assert doc["services"]["x: {privileged: true}"] == {"image": "db:1"}

@@ -11,9 +11,12 @@ import pytest
 
 from dockyard.commands.hoststate.paths import HostState
 from dockyard.commands.hoststate.release import (
+    UNSAFE,
     checked,
     drop_unlisted,
+    history_append,
     install_manifest,
+    manifest_problem,
     pending_changes,
     prune_releases,
     seed_release,
@@ -245,3 +248,170 @@ def test_prune_keeps_the_current_and_the_kept_releases(state: HostState) -> None
 def test_prune_without_releases_is_a_no_op(state: HostState) -> None:
     done = sh(prune_releases(state, ["r-1"]))
     assert (done.returncode, done.stdout) == (0, "")
+
+
+class TestManifestLines:
+    def test_only_normal_relative_paths_outside_the_state_dir_are_lines(self) -> None:
+        for good in ("docker-compose.yml", ".env", "proxy/nginx.conf", "a..b/c", ".dockyardx"):
+            assert manifest_problem(good) == "", good
+        for bad in ("", "/etc/passwd", "../x", "a/../../x", "a//b", "./a", "a/.", "a/",
+                    ".dockyard", ".dockyard/lock", "a\nb", "a\rb"):  # fmt: skip
+            assert manifest_problem(bad), bad
+
+
+def outside(tmp_path: Path) -> Path:
+    """A file outside the stack's remote_dir that no script may change."""
+    victim = tmp_path / "outside" / "victim.txt"
+    victim.parent.mkdir(exist_ok=True)
+    victim.write_text("untouched")
+    return victim
+
+
+class TestPlantedHostState:
+    """Each attack of issue 20 on a stack's directory: the script refuses (exit UNSAFE, saying
+    what and the fix) or ignores the planted value, and nothing outside remote_dir changes."""
+
+    def test_a_dotdot_line_in_the_old_manifest_removes_nothing_outside(
+        self, state: HostState, tmp_path: Path
+    ) -> None:
+        victim = outside(tmp_path)
+        stage(state, "r-1", V1)
+        switch(state, "r-1")
+        with open(state.release_manifest("r-1"), "a") as f:
+            f.write("../outside/victim.txt\n")
+        stage(state, "r-2", V2)
+        for script in (pending_changes(state, "r-2"), switch_release(state, "r-2")):
+            done = sh(script)
+            assert done.returncode == UNSAFE
+            assert "'../outside/victim.txt' is not a normal relative path" in done.stderr
+        assert victim.read_text() == "untouched"
+        assert Path(state.current).read_text().strip() == "r-1"
+        assert (Path(state.remote_dir) / "old.yml").exists()  # nothing switched half-way
+
+    def test_a_dotdot_line_in_the_new_manifest_writes_nothing_outside(
+        self, state: HostState, tmp_path: Path
+    ) -> None:
+        victim = outside(tmp_path)
+        stage(state, "r-1", V1)
+        files = Path(state.release_files("r-1"))
+        (files / "evil").write_text("root owns you")
+        with open(state.release_manifest("r-1"), "a") as f:
+            f.write("../../../../../outside/victim.txt\n")
+        done = sh(switch_release(state, "r-1"))
+        assert done.returncode == UNSAFE, done.stderr
+        assert victim.read_text() == "untouched"
+        assert not Path(state.current).exists()
+
+    @pytest.mark.parametrize("target", [".env", "docker-compose.yml", "proxy"])
+    def test_a_symlink_at_a_target_or_on_its_way_is_refused(
+        self, state: HostState, tmp_path: Path, target: str
+    ) -> None:
+        victim = outside(tmp_path)
+        stage(state, "r-1", V1)
+        live = Path(state.remote_dir)
+        live.mkdir(parents=True, exist_ok=True)
+        link = victim if target != "proxy" else victim.parent
+        (live / target).symlink_to(link)
+        done = sh(switch_release(state, "r-1"))
+        assert done.returncode == UNSAFE
+        assert f"{live / target} is a symlink dockyard did not make" in done.stderr
+        assert victim.read_text() == "untouched"
+        assert sorted(p.name for p in victim.parent.iterdir()) == ["victim.txt"]
+
+    def test_a_symlink_in_the_release_files_is_never_copied_through(
+        self, state: HostState, tmp_path: Path
+    ) -> None:
+        victim = outside(tmp_path)
+        stage(state, "r-1", V1)
+        staged = Path(state.release_files("r-1")) / "docker-compose.yml"
+        staged.unlink()
+        staged.symlink_to(victim)
+        done = sh(switch_release(state, "r-1"))
+        assert done.returncode == UNSAFE
+        assert not (Path(state.remote_dir) / "docker-compose.yml").exists()
+
+    def test_a_symlink_at_the_release_dir_is_refused_by_every_script(
+        self, state: HostState, tmp_path: Path
+    ) -> None:
+        victim = outside(tmp_path)
+        stage(state, "r-1", V1)
+        Path(state.release_dir("r-2")).symlink_to(victim.parent, target_is_directory=True)
+        for script in (seed_release(state, "r-2", "r-1"), switch_release(state, "r-2"),
+                       drop_unlisted(state, "r-2")):  # fmt: skip
+            done = sh(script)
+            assert done.returncode in (UNSAFE, 3), done.stderr
+        done = subprocess.run(["sh", "-c", install_manifest(state, "r-2")], input="x\n",
+                              capture_output=True, text=True, timeout=30)  # fmt: skip
+        assert done.returncode == UNSAFE
+        assert sorted(p.name for p in victim.parent.iterdir()) == ["victim.txt"]
+        assert victim.read_text() == "untouched"
+
+    def test_prune_never_removes_through_a_link(self, state: HostState, tmp_path: Path) -> None:
+        victim = outside(tmp_path)
+        stage(state, "r-1", V1)
+        switch(state, "r-1")
+        Path(state.release_dir("r-evil")).symlink_to(victim.parent, target_is_directory=True)
+        done = sh(prune_releases(state, ["r-1"]))
+        assert done.returncode == 0 and "r-evil" not in done.stdout
+        assert victim.read_text() == "untouched"
+
+    def test_a_current_that_is_not_a_release_id_is_ignored(
+        self, state: HostState, tmp_path: Path
+    ) -> None:
+        victim = outside(tmp_path)
+        (victim.parent / "manifest").write_text("victim.txt\n")
+        stage(state, "r-1", V1)
+        Path(state.current).write_text("../../outside\n")
+        switch(state, "r-1")
+        assert victim.read_text() == "untouched"
+
+    def test_planted_temp_names_are_never_written_through(
+        self, state: HostState, tmp_path: Path
+    ) -> None:
+        victim = outside(tmp_path)
+        stage(state, "r-1", V1)
+        live = Path(state.remote_dir)
+        live.mkdir(parents=True, exist_ok=True)
+        for name in (".env.dockyard-new", "docker-compose.yml.dockyard-new"):
+            (live / name).symlink_to(victim)
+        for pid in range(2, 400):  # what `$$` would have been
+            Path(f"{state.current}.new").unlink(missing_ok=True)
+            Path(f"{state.current}.tmp.{pid}").symlink_to(victim)
+        Path(f"{state.current}.new").symlink_to(victim)
+        switch(state, "r-1")
+        assert victim.read_text() == "untouched"
+        assert Path(state.current).read_text() == "r-1\n"
+
+    def test_history_append_never_writes_through_a_planted_name(
+        self, state: HostState, tmp_path: Path
+    ) -> None:
+        victim = outside(tmp_path)
+        log = Path(state.releases_log)
+        log.parent.mkdir(parents=True)
+        for pid in range(2, 400):
+            Path(f"{log}.tmp.{pid}").symlink_to(victim)
+        done = subprocess.run(["sh", "-c", history_append(str(log), 10)], input='{"a": 1}\n',
+                              capture_output=True, text=True, timeout=30)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert victim.read_text() == "untouched" and log.read_text() == '{"a": 1}\n'
+
+    def test_a_directory_link_at_a_target_is_replaced_not_moved_into(
+        self, state: HostState, tmp_path: Path
+    ) -> None:
+        victim = outside(tmp_path)
+        live = Path(state.remote_dir)
+        live.mkdir(parents=True, exist_ok=True)
+        Path(state.root).mkdir()
+        Path(state.current).symlink_to(victim.parent, target_is_directory=True)
+        stage(state, "r-1", V1)
+        switch(state, "r-1")
+        assert sorted(p.name for p in victim.parent.iterdir()) == ["victim.txt"]
+        assert not Path(state.current).is_symlink()
+
+
+def test_a_manifest_that_cannot_be_written_stops_the_staging_script(state: HostState) -> None:
+    script = f"{install_manifest(state, 'r-1')} && {{ {pending_changes(state, 'r-1')}; }}"
+    done = subprocess.run(["sh", "-c", script], input="a\n", capture_output=True, text=True,
+                          timeout=30)  # fmt: skip
+    assert done.returncode != 0 and done.stdout == ""
+    assert "mktemp" in done.stderr and "cd" not in done.stderr

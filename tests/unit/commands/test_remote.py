@@ -125,8 +125,8 @@ def test_stage_install_and_drop_quote_every_path() -> None:
     )
     assert script == (
         "sha256sum -c --quiet - && mkdir -p -- /srv '/srv/my app' && "
-        "mv -f -- '/srv/my app/.dockyard-stage-beef/0' '/srv/my app/x' && "
-        "mv -f -- '/srv/my app/.dockyard-stage-beef/1' /srv/y && "
+        "mv -fT -- '/srv/my app/.dockyard-stage-beef/0' '/srv/my app/x' && "
+        "mv -fT -- '/srv/my app/.dockyard-stage-beef/1' /srv/y && "
         "rmdir -- '/srv/my app/.dockyard-stage-beef'"
     )
     assert remote.drop_stage(stage) == "rm -rf -- '/srv/my app/.dockyard-stage-beef'"

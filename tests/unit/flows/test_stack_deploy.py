@@ -43,6 +43,7 @@ def fake_host() -> FakeRunner:
     """A host with docker and compose, the image already there, no lock and no release yet."""
     return (
         FakeRunner()
+        .on("realpath -m --", "OK\n")  # the state guard: remote_dir safe, .dockyard/ made
         .on(r'"facts":1,"docker"', FACTS)
         .on(r'"facts":1,"images"', AFTER_UP)
         .on("echo SWAPPED", "SWAPPED\n")

@@ -233,3 +233,10 @@ class TestLease:
 class Broken(ShHost):
     def run(self, cmd: Any, **kwargs: Any) -> Any:
         raise ConnectionError("link down")
+
+
+@pytest.mark.parametrize("field", ["expires_at", "run_id", "acquired_at"])
+def test_a_lock_of_the_wrong_shape_reads_as_unreadable(field: str) -> None:
+    doc = {**json.loads(owner_at("theirs", 1000.0).text()), field: [1]}
+    assert lease.Seen(1000.0, 1000.0, json.dumps(doc)).owner is None
+    assert lease.Seen(1000.0, 1000.0, owner_at("theirs", 1000.0).text()).owner is not None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,7 +26,7 @@ from tests.unit.shhost import ShHost
 def rel(n: int, result: str = "succeeded", **images: str) -> Release:
     return Release(
         id=f"r{n}", time=f"2025-01-0{n}T00:00:00Z", actor="ci", run_id=f"run-{n}",
-        result=result, config_hash=f"h{n}", images=images or {"api": f"app@sha256:{n}"},
+        result=result, config_hash=f"h{n}", images=images or {"api": f"app@sha256:{n:064x}"},
     )  # fmt: skip
 
 
@@ -132,3 +133,33 @@ class TestHistoryFile:
         text = log(tmp_path).read_text()
         assert [r.id for r in parse(text)] == ["r4", "r5", "r6"]
         assert not list(log(tmp_path).parent.glob("*.tmp.*"))
+
+
+class TestRecordsAreHostInput:
+    """A record read back from the host is validated before anything uses it."""
+
+    NEWLINE_IMAGE = "127.0.0.1:5000/dockyard/app:v1\n    privileged: true"
+
+    @pytest.mark.parametrize(
+        "change",
+        [
+            {"images": {"api": NEWLINE_IMAGE}},
+            {"refs": {"api": "x:1 y"}},
+            {"variables": {"APP_IMAGE": "../../etc"}},
+            {"images": {"api\n  x": "app:1"}},
+            {"id": "../../tmp/x"},
+            {"id": 7},
+            {"actor": ["a"]},
+            {"services": {"api": {"id": 1}}},
+            {"images": ["app:1"]},
+        ],
+    )
+    def test_an_invalid_record_is_skipped_with_a_warning(self, change: dict[str, Any]) -> None:
+        lines = [json.dumps({**asdict(rel(1)), **change}), json.dumps(asdict(rel(2)))]
+        warnings: list[str] = []
+        assert parse("\n".join(lines), warnings.append) == [rel(2)]
+        assert len(warnings) == 1 and "line 1 is not a valid release record" in warnings[0]
+
+    def test_image_ids_and_digests_are_images(self) -> None:
+        record = asdict(rel(1, api="sha256:" + "a" * 64, db="postgres@sha256:" + "b" * 64))
+        assert releases.record_problem(record) == ""

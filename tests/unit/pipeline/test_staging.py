@@ -51,7 +51,7 @@ def test_manifest_lists_bundle_files_and_env(tree: Path) -> None:
 
 def test_a_file_name_with_a_line_break_is_refused_naming_it(tree: Path) -> None:
     (tree / "bad\nname").write_text("x")
-    with pytest.raises(bundle.BundleInvalid, match=r"bad\\nname.*rename the file"):
+    with pytest.raises(bundle.BundleInvalid, match=r"bad\\nname.*line break.*rename"):
         bundle.manifest(tree)
 
 
@@ -121,7 +121,7 @@ def test_switch_reports_what_it_changed_in_one_command(tree: Path) -> None:
     changed = switch.switch(host_stack(tree), runner, deadline(), "r-new")
     assert changed == ["+ docker-compose.yml", "- old.yml"]
     (script,) = runner.asked
-    assert "mv -f --" in script and "r-new" in script
+    assert "mv -fT --" in script and "r-new" in script
 
 
 def test_switch_to_a_release_without_files_names_it_and_the_fix(tree: Path) -> None:
@@ -169,7 +169,7 @@ def test_restarts_restart_then_remember_the_hashes_in_one_command(tree: Path) ->
     (script,) = runner.asked[1:]
     restart, _, remember = script.partition(" && ")
     assert restart.endswith("restart --timeout 10 proxy")
-    assert f'cat > "$t" && mv "$t" {STATE}/restart-hashes.json' in remember
+    assert 'cat > "$t"' in remember and f'mv -fT -- "$t" {STATE}/restart-hashes.json' in remember
     sha = hashlib.sha256(b"conf\n").hexdigest()
     assert json.loads(runner.stdins[-1] or b"") == {"proxy/nginx.conf": sha}
 
@@ -180,3 +180,10 @@ def test_restarts_only_remember_on_the_first_deploy_or_without_changes(tree: Pat
         assert up.gated_restarts(hs, runner, deadline()) == []
         assert [a for a in runner.asked if "restart-hashes" in a and "restart --" not in a]
         assert not [a for a in runner.asked if "compose" in a]
+
+
+@pytest.mark.parametrize("planted", [b"[1, 2]", b"{not json", b'{"proxy/nginx.conf": 7}'])
+def test_restarts_treat_unreadable_recorded_hashes_as_changed(tree: Path, planted: bytes) -> None:
+    hs, runner = restarting(tree, {})
+    runner.files[f"{STATE}/restart-hashes.json"] = planted
+    assert up.gated_restarts(hs, runner, deadline()) == ["proxy"]
