@@ -45,10 +45,11 @@ def take(
     the attempt. If anything fails after the lock was taken, it is released again."""
     settings = hs.config.steps.lock
     deployer = f"{socket.gethostname()}:{os.getpid()}"
+    process = lock.process_identity(os.getpid())
 
     def owner(host_now: float) -> lock.LockOwner:
         return lock.LockOwner(request.run_id, hs.loaded.release, request.actor, deployer,
-                              host_now, host_now + settings.expiry)  # fmt: skip
+                              host_now, host_now + settings.expiry, process)  # fmt: skip
 
     run = runner(hs)
     held = lock.acquire(

@@ -101,7 +101,7 @@ def test_full_config_loads(project: Path) -> None:
         "retry_delay": 3.0,
     }
     assert config.steps.policy("sync").timeout == 600.0
-    assert (config.steps.lock.wait, config.steps.lock.expiry) == (90.0, 7200.0)
+    assert (config.steps.lock.wait, config.steps.lock.expiry) == (10800.0, 7200.0)
     assert SECRET in config.secret_values()
 
 
@@ -433,6 +433,12 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], str, list[str]]] = [
         {"disk.max_used_pct": 120},
         "disk.max_used_pct",
         ["less than or equal to 100"],
+    ),
+    (
+        "lock wait not above its expiry",
+        {"steps.lock": {"wait": "30s", "expiry": "1m"}},
+        "steps.lock.wait",
+        ["not above steps.lock.expiry", "set wait above 60 s"],
     ),
     (
         "no targets",

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -217,3 +219,30 @@ class TestLease:
 class Broken(ShHost):
     def run(self, cmd: Any, **kwargs: Any) -> Any:
         raise ConnectionError("link down")
+
+
+class TestDeadDeployer:
+    def test_a_holder_whose_process_is_gone_is_taken_over_at_once(self, state: HostState) -> None:
+        process = subprocess.Popen(["sleep", "60"])
+        identity = lock.process_identity(process.pid)
+        assert identity
+        holder = replace(owner_at("killed", time.time()), process=identity)
+        put(state, holder.text())
+        with pytest.raises(LockHeld):
+            take(state)  # alive: its lease is respected
+        process.kill()
+        process.wait()
+        result = take(state)
+        assert "deployer process is gone" in result.reason and held_by(state) == "ours"
+
+    def test_only_a_process_of_this_boot_and_pid_namespace_is_judged_gone(self) -> None:
+        boot, namespace, _pid, _started = lock.process_identity(os.getpid()).split("/")
+        assert lock.process_gone(f"{boot}/{namespace}/999999999/1")
+        assert not lock.process_gone(f"other-boot/{namespace}/999999999/1")
+        assert not lock.process_gone(f"{boot}/pid:[1]/999999999/1")
+        assert not lock.process_gone("")
+        assert not lock.process_gone(lock.process_identity(os.getpid()))
+
+    def test_a_reused_pid_is_another_process(self) -> None:
+        boot, namespace, pid, started = lock.process_identity(os.getpid()).split("/")
+        assert lock.process_gone(f"{boot}/{namespace}/{pid}/{int(started) - 1}")
