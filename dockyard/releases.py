@@ -68,9 +68,10 @@ def parse(text: str, warn: Callable[[str], None] = to_stderr) -> list[Release]:
 def read_all(
     link: Link, state_dir: str, warn: Callable[[str], None] = to_stderr, timeout: float = 30.0
 ) -> list[Release]:
-    """Every kept record, oldest first."""
-    out = link.run(hoststate.history_read(_path(state_dir), MAX_RECORDS), timeout=timeout).stdout
-    return parse(out[-MAX_BYTES:], warn)
+    """Every kept record, oldest first; the host sends at most the last MAX_BYTES of them (a
+    record cut there is skipped with a warning)."""
+    script = hoststate.history_read(_path(state_dir), MAX_RECORDS, MAX_BYTES)
+    return parse(link.run(script, timeout=timeout).stdout, warn)
 
 
 def last_good(releases: list[Release], before: str | None = None) -> Release | None:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from dockyard import releases
 from dockyard.releases import (
+    MAX_BYTES,
     RELEASES_FILE,
     Release,
     append,
@@ -18,6 +20,7 @@ from dockyard.releases import (
     parse,
     read_all,
 )
+from dockyard.ssh.link import RunResult
 from tests.unit.shhost import ShHost
 
 
@@ -95,6 +98,25 @@ class TestHistoryFile:
         found = read_all(ShHost(), str(tmp_path), warn=warnings.append)  # type: ignore[arg-type]
         assert found == [rel(1), rel(2, "failed")]
         assert len(warnings) == 4 and "line 3" in warnings[0]
+
+    def test_a_giant_planted_line_is_cut_on_the_host_not_after_reading(
+        self, tmp_path: Path
+    ) -> None:
+        good = [json.dumps(asdict(rel(n))) for n in (1, 2, 3)]
+        giant = "x" * (3 * MAX_BYTES)
+        (tmp_path / RELEASES_FILE).write_text("\n".join([giant, *good]) + "\n")
+        sent: list[int] = []
+
+        class Counting(ShHost):
+            def run(self, *args: Any, **kwargs: Any) -> RunResult:
+                result = super().run(*args, **kwargs)
+                sent.append(len(result.stdout))
+                return result
+
+        warnings: list[str] = []
+        found = read_all(Counting(), str(tmp_path), warn=warnings.append)  # type: ignore[arg-type]
+        assert found == [rel(1), rel(2), rel(3)] and len(warnings) == 1
+        assert sent == [MAX_BYTES]
 
     def test_missing_file_is_no_history(self, tmp_path: Path) -> None:
         assert read_all(ShHost(), str(tmp_path / "none")) == []  # type: ignore[arg-type]
