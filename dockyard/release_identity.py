@@ -1,21 +1,83 @@
 """Release identity: the digest of a bundle tree and the hash of what a config puts on a host.
 
 The release id (`r-` + 16 hex of config_hash) keys the step cache and the host's release
-records, so any change to what is deployed gives a new release."""
+records, so any change to what is deployed gives a new release. Secret values enter it only
+as HMACs under the installation's release key (release_key), so a release id seen in a log,
+the Prefect UI or on a host cannot be brute-forced back to a short secret offline."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import hmac
 import json
 import os
+import secrets
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr
 
-from dockyard.config import ConfigError, DeployConfig, Problem, StackConfig
+from dockyard.config import (
+    ConfigError,
+    DeployConfig,
+    Problem,
+    SecretLookup,
+    SecretSourceError,
+    StackConfig,
+)
 
-_SECRET_SALT = b"dockyard.config_hash.v1:"
+RELEASE_KEY = "DOCKYARD_RELEASE_KEY"
+MIN_KEY_CHARS = 32
+KEY_FIX = (
+    f"set {RELEASE_KEY} to one random value (e.g. `openssl rand -hex 32`) wherever this"
+    " config's secrets are set: every CI runner and pool worker of this installation"
+)
+
+
+def release_key(lookup: SecretLookup | None = None) -> bytes:
+    """The installation's key for the secrets' part of release ids: the DOCKYARD_RELEASE_KEY
+    environment variable, else the second secret source's (on Prefect workers the Secret
+    block `dockyard-release-key`), else a random key kept in the user's config dir
+    (~/.config/dockyard/release.key, 0600), made on first use. Deployers that share hosts
+    must share the key, or they compute different release ids for the same config."""
+    value = os.environ.get(RELEASE_KEY) or (lookup(RELEASE_KEY) if lookup else None)
+    if value is None:
+        return _local_key()
+    if len(value) < MIN_KEY_CHARS:
+        raise SecretSourceError(
+            f"{RELEASE_KEY} has {len(value)} characters; it needs at least {MIN_KEY_CHARS}",
+            KEY_FIX,
+        )
+    return value.encode()
+
+
+def _local_key() -> bytes:
+    home = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    path = Path(home) / "dockyard" / "release.key"
+    try:
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            made = path.with_name(f".release.key.{os.getpid()}.{secrets.token_hex(4)}")
+            made.write_text(secrets.token_hex(32))
+            made.chmod(0o600)
+            try:
+                os.link(made, path)  # the first writer wins; the others read its key
+            except FileExistsError:
+                pass
+            finally:
+                made.unlink()
+        key = path.read_text().strip()
+    except OSError as exc:
+        raise SecretSourceError(
+            f"cannot keep the release key in {path}: {exc.strerror or exc}", KEY_FIX
+        ) from None
+    if len(key) < MIN_KEY_CHARS:
+        raise SecretSourceError(
+            f"the release key in {path} is too short", f"delete it, or {KEY_FIX}"
+        )
+    return key.encode()
 
 
 def bundle_digest(bundle: Path) -> str:
@@ -39,16 +101,16 @@ def bundle_digest(bundle: Path) -> str:
     return digest.hexdigest()
 
 
-def _secret_digest(name: str, secret: SecretStr) -> dict[str, str]:
-    salt = _SECRET_SALT + name.encode()
-    value = secret.get_secret_value().encode()
-    return {"scrypt": hashlib.scrypt(value, salt=salt, n=2**14, r=8, p=1).hex()}
+def _secret_digest(name: str, secret: SecretStr, key: bytes) -> dict[str, str]:
+    message = name.encode() + b"\0" + secret.get_secret_value().encode()
+    return {"hmac": hmac.new(key, message, hashlib.sha256).hexdigest()}
 
 
-def _stack_doc(stack: StackConfig, index: int) -> dict[str, Any]:
+def _stack_doc(stack: StackConfig, index: int, key: Callable[[], bytes]) -> dict[str, Any]:
     doc = stack.model_dump(mode="json", exclude={"bundle", "env"})
     doc["env"] = {
-        k: _secret_digest(k, v) if isinstance(v, SecretStr) else v for k, v in stack.env.items()
+        k: _secret_digest(k, v, key()) if isinstance(v, SecretStr) else v
+        for k, v in stack.env.items()
     }
     try:
         doc["bundle"] = bundle_digest(stack.bundle)
@@ -62,20 +124,22 @@ def _stack_doc(stack: StackConfig, index: int) -> dict[str, Any]:
     return doc
 
 
-def config_hash(config: DeployConfig) -> str:
+def config_hash(config: DeployConfig, key: Callable[[], bytes]) -> str:
     """A stable sha256 of what a deploy puts on a host, for cache keys and release records.
 
     Covers the stacks (bundle contents instead of the local bundle path; secret env values as
-    salted scrypt digests, so a rotated secret changes the hash without exposing it), images,
+    HMAC-SHA256 under `key()`, the installation's release key, asked only when there is a
+    secret: a rotated secret changes the hash, which without the key says nothing), images,
     disk, and each target's name, host, port and user. Leaves out how dockyard connects and
     runs (key sources, host keys, keepalive, step policies) and registry passwords.
     """
+    key = functools.cache(key)
     doc = {
         "targets": [
             t.model_dump(mode="json", include={"name", "host", "port", "user"})
             for t in config.targets
         ],
-        "stacks": [_stack_doc(s, i) for i, s in enumerate(config.stacks)],
+        "stacks": [_stack_doc(s, i, key) for i, s in enumerate(config.stacks)],
         "images": config.images.model_dump(mode="json"),
         "disk": config.disk.model_dump(mode="json"),
     }

@@ -596,7 +596,7 @@ def test_secrets_never_leak(project: Path, keypair: tuple[str, str]) -> None:
         repr(config.stacks[0].env),
         repr(target),
         repr(config.images.registries[0]),
-        config_hash(config),
+        config_hash(config, lambda: RELEASE_KEY),
     ]
     for text in dumps:
         assert SECRET not in text and KEY_DATA_MARK not in text
@@ -713,9 +713,16 @@ def test_step_policy_names(project: Path) -> None:
         steps.policy("deploy")
 
 
+RELEASE_KEY = b"k" * 32
+
+
+def config_hash_of(config: DeployConfig) -> str:
+    return config_hash(config, lambda: RELEASE_KEY)
+
+
 def test_config_hash_stable_and_sensitive(project: Path) -> None:
-    base = config_hash(load(project, full_config()))
-    assert config_hash(load(project, full_config())) == base
+    base = config_hash_of(load(project, full_config()))
+    assert config_hash_of(load(project, full_config())) == base
     assert len(base) == 64
 
     moved = project / "moved"
@@ -723,18 +730,18 @@ def test_config_hash_stable_and_sensitive(project: Path) -> None:
     data = full_config()
     data["targets"][0]["keepalive_interval"] = 30
     data["steps"]["pull"]["retries"] = 1
-    assert config_hash(load(moved, data)) == base
+    assert config_hash_of(load(moved, data)) == base
 
     changed_variable = {**VARIABLES, "APP_IMAGE": "registry.local/app:def456"}
-    assert config_hash(load(project, full_config(), variables=changed_variable)) != base
+    assert config_hash_of(load(project, full_config(), variables=changed_variable)) != base
     changed_secret = {**ENVIRON, "DB_PASSWORD": SECRET + "x"}
-    assert config_hash(load(project, full_config(), environ=changed_secret)) != base
+    assert config_hash_of(load(project, full_config(), environ=changed_secret)) != base
 
     (project / "stack" / "conf" / "nginx.conf").write_text("worker_processes 2;\n")
-    after_edit = config_hash(load(project, full_config()))
+    after_edit = config_hash_of(load(project, full_config()))
     assert after_edit != base
     (project / "stack" / "conf" / "extra.conf").write_text("")
-    assert config_hash(load(project, full_config())) not in (base, after_edit)
+    assert config_hash_of(load(project, full_config())) not in (base, after_edit)
 
 
 def test_config_hash_stable_across_processes(project: Path) -> None:
@@ -742,14 +749,15 @@ def test_config_hash_stable_across_processes(project: Path) -> None:
     script = (
         "import sys; from dockyard.config import load_config; "
         "from dockyard.release_identity import config_hash; "
-        f"print(config_hash(load_config(sys.argv[1], {VARIABLES!r}, {ENVIRON!r})))"
+        f"print(config_hash(load_config(sys.argv[1], {VARIABLES!r}, {ENVIRON!r}),"
+        f" lambda: {RELEASE_KEY!r}))"
     )
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
     out = subprocess.run(
         [sys.executable, "-c", script, str(path)], env=env, capture_output=True, text=True
     )
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == config_hash(load_config(path, VARIABLES, ENVIRON))
+    assert out.stdout.strip() == config_hash_of(load_config(path, VARIABLES, ENVIRON))
 
 
 def test_env_value_with_a_quote_is_refused_at_validate_without_showing_it(
