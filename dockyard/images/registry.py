@@ -81,9 +81,10 @@ class RegistryClient:
         self.logins = logins if isinstance(logins, RegistryLogins) else RegistryLogins(logins)
         self._timeout = timeout
         self._deadline = deadline
-        self._http = httpx.Client(
+        self._http = httpx.Client(  # a proxy from the environment (HTTPS_PROXY) still applies
             timeout=httpx.Timeout(timeout),
-            transport=transport or WallClockTransport(),
+            transport=transport,
+            mounts=None if transport else {"all://": WallClockTransport()},
             follow_redirects=True,
             max_redirects=MAX_REDIRECTS,
         )
