@@ -154,14 +154,16 @@ def _why_takeable(seen: Seen, run_id: str, resumes: frozenset[str], expiry: floa
 
 def process_identity(pid: int) -> str:
     """A process as a later deployer on the same machine can tell it apart from any other:
-    boot id, pid namespace, pid and start time ("" where /proc does not say)."""
+    boot id, pid namespace, pid and start time ("" where /proc does not say, or for a process
+    that has exited but is not reaped yet)."""
     try:
         boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
         namespace = os.readlink("/proc/self/ns/pid")
-        started = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        state, started = fields[0], fields[19]
     except (OSError, IndexError):
         return ""
-    return f"{boot}/{namespace}/{pid}/{started}"
+    return "" if state in ("Z", "X") else f"{boot}/{namespace}/{pid}/{started}"
 
 
 def process_gone(process: str) -> bool:

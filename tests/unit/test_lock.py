@@ -243,6 +243,17 @@ class TestDeadDeployer:
         assert not lock.process_gone("")
         assert not lock.process_gone(lock.process_identity(os.getpid()))
 
+    def test_an_exited_process_not_yet_reaped_is_gone(self) -> None:
+        process = subprocess.Popen(["sleep", "60"])
+        identity = lock.process_identity(process.pid)
+        process.kill()
+        deadline = time.monotonic() + 10
+        while not lock.process_gone(identity) and time.monotonic() < deadline:
+            time.sleep(0.05)  # SIGKILL lands asynchronously; nobody has reaped it yet
+        assert lock.process_gone(identity)
+        assert Path(f"/proc/{process.pid}").exists()  # still a zombie
+        process.wait()
+
     def test_a_reused_pid_is_another_process(self) -> None:
         boot, namespace, pid, started = lock.process_identity(os.getpid()).split("/")
         assert lock.process_gone(f"{boot}/{namespace}/{pid}/{int(started) - 1}")
