@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import json
 import ssl
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -100,10 +101,21 @@ class HttpTarget:
 
 def http_get(link: Link, url: str, timeout: float, ca_file: Path | None = None) -> int:
     """GET `url` as seen from the host, through a direct-tcpip channel of the link; https is
-    TLS verified for the URL's host against the system CA bundle, or only `ca_file`."""
+    TLS verified for the URL's host against the system CA bundle, or only `ca_file`. The whole
+    call ends within `timeout` on the wall clock (the channel is closed under a server that
+    trickles its answer), raising TimeoutError."""
     where = HttpTarget.parse(url)
     context = client_context(ca_file) if where.tls else None
+    started = time.monotonic()
     channel = link.open_direct_tcpip(where.host, where.port, timeout=timeout)
+    fired = threading.Event()
+
+    def cut() -> None:
+        fired.set()  # before the close wakes the reader
+        channel.close()
+
+    watchdog = threading.Timer(max(0.0, timeout - (time.monotonic() - started)), cut)
+    watchdog.start()
     try:
         sock = TlsStream(channel, context, where.host) if context else channel
         conn = http.client.HTTPConnection(where.host, where.port, timeout=timeout)
@@ -112,8 +124,15 @@ def http_get(link: Link, url: str, timeout: float, ca_file: Path | None = None) 
                                                     "Connection": "close"})  # fmt: skip
         response = conn.getresponse()
         response.read(65536)
+        if fired.is_set():
+            raise TimeoutError(f"no whole answer within {timeout:g} s")
         return response.status
+    except (OSError, http.client.HTTPException, ValueError) as exc:
+        if fired.is_set():
+            raise TimeoutError(f"no whole answer within {timeout:g} s") from exc
+        raise
     finally:
+        watchdog.cancel()
         channel.close()
 
 
