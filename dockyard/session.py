@@ -10,7 +10,7 @@ from pathlib import Path
 
 from dockyard.commands.compose import ComposeProject
 from dockyard.config import DeployConfig, SecretLookup, StackConfig, TargetConfig, load_config
-from dockyard.host.releases import config_hash
+from dockyard.host.identity import config_hash, release_key
 from dockyard.masking import Masker
 from dockyard.runner import LinkRunner, Runner
 from dockyard.ssh.link import Link
@@ -74,9 +74,9 @@ def load(request: DeployRequest) -> Loaded:
             config = load_config(
                 request.config_path, dict(request.variables), secret_lookup=_secret_lookup
             )
-            _loaded[key] = Loaded(
-                config, "r-" + config_hash(config)[:16], Masker(config.secret_values())
-            )
+            lookup = _secret_lookup
+            release = "r-" + config_hash(config, lambda: release_key(config, lookup))[:16]
+            _loaded[key] = Loaded(config, release, Masker(config.secret_values()))
         return _loaded[key]
 
 

@@ -59,15 +59,20 @@ for _tag in ("!reset", "!override"):
 
 
 def read_text(path: Path, what: str = "file", max_bytes: int = MAX_BYTES) -> str:
-    """A UTF-8 text file of at most `max_bytes`; YamlProblem names what is wrong."""
+    """A UTF-8 text file of at most `max_bytes`; YamlProblem names what is wrong.
+
+    At most `max_bytes` + 1 bytes are read whatever `stat` says (a device such as /dev/zero,
+    a pipe or a file still growing reports a size that is no bound)."""
     try:
-        size = path.stat().st_size
-        if size > max_bytes:
+        with path.open("rb") as handle:
+            data = handle.read(max_bytes + 1)
+        if len(data) > max_bytes:
             raise YamlProblem(
-                f"the {what} is {size} bytes, over the {max_bytes} byte limit",
+                f"the {what} is over the {max_bytes} byte limit"
+                + ("" if path.is_file() else " (it is not a regular file)"),
                 "split it or remove what it does not need",
             )
-        return path.read_text(encoding="utf-8")
+        return data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")  # as text mode
     except OSError as exc:
         raise YamlProblem(
             f"cannot read the {what}: {exc.strerror or exc}", "check the path"

@@ -17,13 +17,20 @@ def carries(value: str) -> bool:
 
 
 def quote(key: str, value: str) -> str:
-    """Single-quote a value: compose's dotenv keeps it literal (no `'` or line breaks allowed)."""
+    """Quote a value so compose's dotenv reads it back literally (no `'` or line breaks allowed).
+
+    Single quotes keep every character as is, except that `\\'` is an escaped quote: a value
+    ending in a backslash would swallow its closing quote and the next line. Such a value is
+    double-quoted instead, where `\\\\`, `\\"` and `\\$` read back as `\\`, `"` and `$`."""
     if not carries(value):
         raise EnvValueError(
             f"env value for {key} contains a single quote or a line break, which the compose "
             ".env format cannot carry literally; remove it from the value"
         )
-    return f"'{value}'"
+    if not value.endswith("\\"):
+        return f"'{value}'"
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$")
+    return f'"{escaped}"'
 
 
 def render(env: Mapping[str, str]) -> bytes:

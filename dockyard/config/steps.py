@@ -28,11 +28,31 @@ class StepOverride(Model):
     retry_delay: Duration | None = None
 
 
-class LockStep(StepOverride):
-    """The host lease: how long to wait for another deploy's, and how long one lasts unrenewed."""
+LOCK_WAIT = 90.0
+LOCK_EXPIRY = 30.0
 
-    wait: Duration = 60.0
-    expiry: PositiveDuration = 120.0
+
+class LockStep(StepOverride):
+    """The host lease: how long to wait for another deploy's, and how long one lasts unrenewed.
+
+    `wait` must outlast `expiry` (or be 0: fail at once), so a rerun after a dead deployer
+    waits its lease out instead of failing with LockHeld."""
+
+    wait: Duration = LOCK_WAIT
+    expiry: PositiveDuration = LOCK_EXPIRY
+
+    @model_validator(mode="after")
+    def _wait_outlasts_expiry(self) -> LockStep:
+        if 0 < self.wait <= self.expiry:
+            raise FieldProblem(
+                f"steps.lock.wait ({self.wait:g} s) is not above steps.lock.expiry"
+                f" ({self.expiry:g} s): a rerun after a dead deployer would give up before"
+                " its lease lapses",
+                f"set wait above {self.expiry:g} s (e.g. {self.expiry * 3:g}s), or 0 to fail"
+                " at once",
+                ("wait",),
+            )
+        return self
 
 
 class _StepsBase(Model):

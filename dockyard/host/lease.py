@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 
 from dockyard.commands.hoststate.journal import MALFORMED, attempt_close, attempt_open
 from dockyard.commands.hoststate.lease import NO_FLOCK, lock_read, lock_remove, lock_swap
@@ -23,6 +24,7 @@ from dockyard.session import DeployRequest, HostStack
 from dockyard.ssh.errors import LinkError
 
 CALL_TIMEOUT = 30.0
+RENEWALS_PER_EXPIRY = 6  # a 30 s lease is renewed every 5 s
 RunFinished = Callable[[str], bool]
 
 
@@ -51,6 +53,7 @@ class LockOwner:
     deployer: str
     acquired_at: float
     expires_at: float
+    process: str = ""
 
     def describe(self) -> str:
         when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(self.acquired_at))
@@ -160,9 +163,37 @@ def _why_takeable(seen: Seen, run_id: str, resumes: frozenset[str], expiry: floa
         return f"left by {holder.describe()}, which this run resumes"
     if holder.expired(seen.host_now):
         return f"stale: the lease of {holder.describe()} lapsed"
+    if holder.process and process_gone(holder.process):
+        return f"left by {holder.describe()}, whose deployer process is gone"
     if is_run_finished is not None and is_run_finished(holder.run_id):
         return f"left by {holder.describe()}, whose flow run has finished"
     return ""
+
+
+def process_identity(pid: int) -> str:
+    """A process as a later deployer on the same machine can tell it apart from any other:
+    boot id, pid namespace, pid and start time ("" where /proc does not say, or for a process
+    that has exited but is not reaped yet)."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        namespace = os.readlink("/proc/self/ns/pid")
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        state, started = fields[0], fields[19]
+    except (OSError, IndexError):
+        return ""
+    return "" if state in ("Z", "X") else f"{boot}/{namespace}/{pid}/{started}"
+
+
+def process_gone(process: str) -> bool:
+    """True only when `process` (a process_identity) is provably not running: it ran on this
+    boot of this machine, in this pid namespace, and its pid is absent or now another process."""
+    boot, _, rest = process.partition("/")
+    namespace, _, rest = rest.partition("/")
+    pid, _, started = rest.partition("/")
+    here = process_identity(os.getpid())
+    if not (here and pid.isdigit() and started) or here.split("/")[:2] != [boot, namespace]:
+        return False
+    return process_identity(int(pid)) != process
 
 
 def acquire(
@@ -181,9 +212,10 @@ def acquire(
     clock: Callable[[], float] = time.monotonic,
 ) -> LockResult:
     """Take the lock (`make_owner(host_now)` says who we are), waiting up to `wait` for a live
-    holder. A free lock, a lapsed lease, a finished holder run, one this run resumes, or a file
-    unreadable for over one expiry is taken over with one compare-and-swap: of many takers of
-    the same stale lock exactly one wins. Every call to the host is within `deadline`."""
+    holder. A free lock, a lapsed lease, a holder whose deployer process is provably gone (same
+    machine and boot) or whose flow run finished, one this run resumes, or a file unreadable for
+    over one expiry is taken over with one compare-and-swap: of many takers of the same stale
+    lock exactly one wins. Every call to the host is within `deadline`."""
     ends = clock() + wait
     while True:
         seen = read(runner, state, deadline)
@@ -221,9 +253,9 @@ def remove(runner: Runner, state: HostState, run_id: str | None, deadline: Deadl
 
 
 class Lease:
-    """A held lock, renewed in a background thread every expiry/4. A renewal that finds the lock
-    changed, or cannot reach the host before the lease would lapse, loses it: `check()` then
-    raises LeaseLost, and the deploy stops before its next step."""
+    """A held lock, renewed in a background thread every expiry/RENEWALS_PER_EXPIRY. A renewal
+    that finds the lock changed, or cannot reach the host before the lease would lapse, loses
+    it: `check()` then raises LeaseLost, and the deploy stops before its next step."""
 
     def __init__(self, runner: Runner, state: HostState, held: LockResult, expiry: float,
                  log: Callable[[str], None] = print) -> None:  # fmt: skip
@@ -263,7 +295,7 @@ class Lease:
         self._valid_until = started + self.expiry
 
     def _renew_loop(self) -> None:
-        while not self._stop.wait(self.expiry / 4) and not self.lost:
+        while not self._stop.wait(self.expiry / RENEWALS_PER_EXPIRY) and not self.lost:
             self.renew()
             if self.lost:
                 self.log(f"deploy lease lost: {self.lost}")
@@ -315,10 +347,11 @@ def take(
     the attempt. If anything fails after the lock was taken, it is released again."""
     settings = hs.config.steps.lock
     deployer = f"{socket.gethostname()}:{os.getpid()}"
+    process = process_identity(os.getpid())
 
     def owner(host_now: float) -> LockOwner:
         return LockOwner(request.run_id, hs.loaded.release, request.actor, deployer,
-                              host_now, host_now + settings.expiry)  # fmt: skip
+                         host_now, host_now + settings.expiry, process)  # fmt: skip
 
     run = hs.runner
     guard.check(run, hs.project.state, hs.target.name, deadline)

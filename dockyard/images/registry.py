@@ -1,7 +1,8 @@
 """Registry HTTP client: manifest digests by HEAD, image manifests by GET, Basic/Bearer auth.
 
-Every request uses the step's deadline (`Deadline.left(timeout)`); running past it raises
-StepTimeout. Errors are RegistryError subclasses whose `transient` decides retries."""
+Every request ends by the step's deadline (`Deadline.left(timeout)`) on the wall clock, however
+slowly the server sends; running past it raises StepTimeout. Bodies are streamed and cut at
+MAX_BODY_BYTES. Errors are RegistryError subclasses whose `transient` decides retries."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import re
 import threading
 import time
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -27,7 +29,8 @@ from dockyard.images.errors import (
     RegistryUnavailable,
 )
 from dockyard.images.layers import ImageManifest, Platform, index_entry
-from dockyard.images.ref import ImageRef
+from dockyard.images.ref import DOCKER_HUB_API_HOST, ImageRef
+from dockyard.images.wallclock import WallClockTransport, until
 
 MANIFEST_TYPES = (
     "application/vnd.oci.image.index.v1+json",
@@ -36,12 +39,26 @@ MANIFEST_TYPES = (
     "application/vnd.docker.distribution.manifest.v2+json",
 )
 DEFAULT_TIMEOUT = 10.0
-MAX_MANIFEST_BYTES = 4 * 1024 * 1024
+MAX_BODY_BYTES = 4 * 1024 * 1024  # a manifest, index or token answer; more is refused unread
+MAX_REDIRECTS = 10
 
 _CHALLENGE = re.compile(r'\s*([A-Za-z][A-Za-z0-9_-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))\s*,?')
 _TOKEN_TTL = 60.0
+DOCKER_HUB_AUTH_HOST = "auth.docker.io"
 
 Logins = RegistryLogins | Mapping[str, tuple[str, str | SecretStr]] | None
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A registry's answer, its body read whole (at most MAX_BODY_BYTES)."""
+
+    status_code: int
+    headers: httpx.Headers
+    content: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.content)
 
 
 class RegistryClient:
@@ -64,8 +81,12 @@ class RegistryClient:
         self.logins = logins if isinstance(logins, RegistryLogins) else RegistryLogins(logins)
         self._timeout = timeout
         self._deadline = deadline
-        self._http = httpx.Client(
-            timeout=httpx.Timeout(timeout), transport=transport, follow_redirects=True
+        self._http = httpx.Client(  # a proxy from the environment (HTTPS_PROXY) still applies
+            timeout=httpx.Timeout(timeout),
+            transport=transport,
+            mounts=None if transport else {"all://": WallClockTransport()},
+            follow_redirects=True,
+            max_redirects=MAX_REDIRECTS,
         )
         self._lock = threading.Lock()
         self._basic_hosts: set[str] = set()
@@ -124,13 +145,6 @@ class RegistryClient:
         response = self._authorized("GET", _manifest_url(ref, reference), headers, ref)
         if response.status_code != 200:
             raise self._error(response, ref)
-        if len(response.content) > MAX_MANIFEST_BYTES:
-            raise RegistryError(
-                f"registry {ref.registry_api_host} served a manifest of {len(response.content)}"
-                f" bytes for {ref.familiar}; at most {MAX_MANIFEST_BYTES} are read",
-                registry=ref.registry_api_host,
-                image=ref.familiar,
-            )
         try:
             document = json.loads(response.content)
         except ValueError:
@@ -144,9 +158,7 @@ class RegistryClient:
             )
         return document
 
-    def _authorized(
-        self, method: str, url: str, headers: dict[str, str], ref: ImageRef
-    ) -> httpx.Response:
+    def _authorized(self, method: str, url: str, headers: dict[str, str], ref: ImageRef) -> Answer:
         """Send with cached auth; on a 401 challenge, authenticate once and send again."""
         host = ref.registry_api_host
         scope = f"repository:{ref.repository}:pull"
@@ -183,6 +195,14 @@ class RegistryClient:
         scope = params.get("scope") or default_scope
         query = {"scope": scope, **({"service": params["service"]} if "service" in params else {})}
         login = self.logins.credentials_for(ref)
+        if login is not None and (problem := _realm_problem(params["realm"], host)):
+            raise RegistryAuthError(
+                f"registry {host} sent its login to the token service {params['realm']!r},"
+                f" which {problem}; the credentials of {registry_key(ref.registry)} are not"
+                " sent there. Check the registry address (a proxy or mirror in between?)",
+                registry=host,
+                image=ref.familiar,
+            )
         headers = login.basic_header() if login else {}
         response = self._send("GET", params["realm"], headers, ref, params=query)
         if response.status_code != 200:
@@ -211,17 +231,31 @@ class RegistryClient:
         headers: dict[str, str],
         ref: ImageRef,
         params: dict[str, str] | None = None,
-    ) -> httpx.Response:
+    ) -> Answer:
+        """One request, ended within `timeout` (and the step's deadline) on the wall clock,
+        its body streamed and refused past MAX_BODY_BYTES."""
         host = ref.registry_api_host
         doing = f"asking registry {host} about {ref.familiar}"
         budget = self._timeout
         if self._deadline is not None:
             self._deadline.check(doing)
             budget = self._deadline.left(self._timeout)
+        headers = {"Accept-Encoding": "identity", **headers}
         try:
-            return self._http.request(
-                method, url, headers=headers, params=params, timeout=httpx.Timeout(budget)
-            )
+            with (
+                until(time.monotonic() + budget),
+                self._http.stream(
+                    method, url, headers=headers, params=params, timeout=httpx.Timeout(budget)
+                ) as response,
+            ):
+                return Answer(response.status_code, response.headers, _body(response, ref))
+        except httpx.TooManyRedirects as exc:
+            raise RegistryError(
+                f"registry {host} redirected over {MAX_REDIRECTS} times for {ref.familiar}"
+                f" ({exc.request.url.host}); check the registry address in the image name",
+                registry=host,
+                image=ref.familiar,
+            ) from None
         except httpx.TimeoutException as exc:
             if self._deadline is not None and self._deadline.expired:
                 raise self._deadline.timed_out(doing) from exc
@@ -238,7 +272,7 @@ class RegistryClient:
             ) from exc
 
     def _error(
-        self, response: httpx.Response, ref: ImageRef, token_realm: str | None = None
+        self, response: Answer, ref: ImageRef, token_realm: str | None = None
     ) -> RegistryError:
         host = ref.registry_api_host
         status = response.status_code
@@ -263,6 +297,29 @@ class RegistryClient:
         return RegistryError(f"registry {host}{where} answered HTTP {status} for {image}", **fields)
 
 
+def _body(response: httpx.Response, ref: ImageRef) -> bytes:
+    """The body, read chunk by chunk and refused once it passes MAX_BODY_BYTES."""
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise _too_big(ref, f"{declared} bytes")
+    body = bytearray()
+    for chunk in response.iter_bytes():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            raise _too_big(ref, f"over {MAX_BODY_BYTES} bytes")
+    return bytes(body)
+
+
+def _too_big(ref: ImageRef, size: str) -> RegistryError:
+    host = ref.registry_api_host
+    return RegistryError(
+        f"registry {host} answered with {size} for {ref.familiar}; at most {MAX_BODY_BYTES}"
+        " are read (a manifest is a few KB): check that it is an OCI registry",
+        registry=host,
+        image=ref.familiar,
+    )
+
+
 def _auth_message(ref: ImageRef, login: Login | None, status: int, where: str) -> str:
     host = ref.registry_api_host
     config_host = registry_key(ref.registry)
@@ -285,6 +342,32 @@ def _auth_message(ref: ImageRef, login: Login | None, status: int, where: str) -
     )
 
 
+def _realm_problem(realm: str, registry_host: str) -> str:
+    """Why a token realm may not get the registry's Basic credentials ("" if it may): it must
+    be https (plain http only on loopback) on the registry's own host, its parent domain
+    (registry.gitlab.com -> gitlab.com) or, for Docker Hub, auth.docker.io."""
+    try:
+        url = httpx.URL(realm)
+    except httpx.InvalidURL:
+        return "is not a URL"
+    registry = _host_name(registry_host)
+    if url.scheme != "https" and not (url.scheme == "http" and _scheme(url.host) == "http"):
+        return f"is {url.scheme or 'no'}:// (credentials go only over https, or http on loopback)"
+    same = (
+        url.host == registry
+        or ("." in url.host and registry.endswith("." + url.host))
+        or (registry == DOCKER_HUB_API_HOST and url.host == DOCKER_HUB_AUTH_HOST)
+    )
+    return "" if same else f"is on another host than {registry}"
+
+
+def _host_name(host: str) -> str:
+    """The name of a `host[:port]` (IPv6 without brackets)."""
+    if host.startswith("["):
+        return host[1:].split("]", 1)[0]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
 def _manifest_url(ref: ImageRef, reference: str) -> str:
     host = ref.registry_api_host
     return f"{_scheme(host)}://{host}/v2/{ref.repository}/manifests/{reference}"
@@ -292,8 +375,7 @@ def _manifest_url(ref: ImageRef, reference: str) -> str:
 
 def _scheme(host: str) -> str:
     """http for loopback and localhost registries (as the Docker daemon allows), else https."""
-    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
-    name = name.strip("[]")
+    name = _host_name(host)
     if name == "localhost" or name.endswith(".localhost"):
         return "http"
     try:

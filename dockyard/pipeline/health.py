@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import json
 import ssl
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -104,11 +105,21 @@ def http_get(
 ) -> int:
     """GET `url` as seen from the host, through the runner's tunnel, within `deadline` (`cap`
     seconds at most); https is TLS verified for the URL's host against the system CA bundle,
-    or only `ca_file`."""
+    or only `ca_file`. The whole call ends in that time on the wall clock (the channel is
+    closed under a server that trickles its answer), raising TimeoutError."""
     where = HttpTarget.parse(url)
     context = client_context(ca_file) if where.tls else None
+    started = time.monotonic()
     channel = runner.open_tunnel(where.host, where.port, deadline=deadline, cap=cap)
     timeout = deadline.left(cap)
+    fired = threading.Event()
+
+    def cut() -> None:
+        fired.set()  # before the close wakes the reader
+        channel.close()
+
+    watchdog = threading.Timer(max(0.0, timeout - (time.monotonic() - started)), cut)
+    watchdog.start()
     try:
         sock = TlsStream(channel, context, where.host) if context else channel
         conn = http.client.HTTPConnection(where.host, where.port, timeout=timeout)
@@ -117,8 +128,15 @@ def http_get(
                                                     "Connection": "close"})  # fmt: skip
         response = conn.getresponse()
         response.read(65536)
+        if fired.is_set():
+            raise TimeoutError(f"no whole answer within {timeout:g} s")
         return response.status
+    except (OSError, http.client.HTTPException, ValueError) as exc:
+        if fired.is_set():
+            raise TimeoutError(f"no whole answer within {timeout:g} s") from exc
+        raise
     finally:
+        watchdog.cancel()
         channel.close()
 
 

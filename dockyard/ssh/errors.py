@@ -83,6 +83,22 @@ class CommandTimeout(LinkError):
         self.killed = killed
 
 
+class OutputTooLarge(LinkError):
+    """A remote command printed more than one command may (OUTPUT_CAP); its process group was
+    killed (if `killed`). Permanent: the same command would print as much again."""
+
+    def __init__(self, host: str, command: str, limit: int, killed: bool) -> None:
+        fate = "killed it" if killed else "could not confirm it was killed"
+        super().__init__(
+            host,
+            f"`{command}` on {host} printed over {limit} bytes, more than dockyard reads from"
+            f" one command; {fate}. Make it print less (its output ends up in the deploy log)",
+        )
+        self.command = command
+        self.limit = limit
+        self.killed = killed
+
+
 class TransferTimeout(CommandTimeout):
     """An SFTP read, write or upload (with the commands it needs) ran past its timeout; its
     channel was closed, so nothing of it runs on."""

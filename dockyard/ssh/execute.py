@@ -1,6 +1,7 @@
 """Remote commands over the link: each runs under a wrapper that records its process group, its
-stdout/stderr stream line by line (masked) while stdin is fed, a command past its timeout has
-its process group killed, and env reaches it through a 0600 file, never its command line."""
+stdout/stderr stream line by line (masked) while stdin is fed, a command past its timeout or
+past OUTPUT_CAP bytes of output has its process group killed, and env reaches it through a 0600
+file, never its command line. Memory is bounded: each stream keeps its last OUTPUT_KEPT bytes."""
 
 from __future__ import annotations
 
@@ -14,7 +15,13 @@ import paramiko
 from dockyard.commands import remote
 from dockyard.deadline import Deadline
 from dockyard.masking import Masker
-from dockyard.ssh.errors import CommandFailed, CommandTimeout, LinkDown, LinkError
+from dockyard.ssh.errors import (
+    CommandFailed,
+    CommandTimeout,
+    LinkDown,
+    LinkError,
+    OutputTooLarge,
+)
 from dockyard.ssh.transport import Overdue, Session, file_errors
 
 log = logging.getLogger(__name__)
@@ -25,6 +32,9 @@ KILL_TIMEOUT = 15.0
 STDERR_TAIL_LINES = 20
 SHOWN_COMMAND_CHARS = 300
 MASKED_MIN_CHARS = 4
+OUTPUT_KEPT = 16 << 20  # per stream: RunResult holds this much of its end
+OUTPUT_CAP = 256 << 20  # stdout + stderr of one command; past it the command is killed
+LINE_CAP = 64 << 10  # a longer line is handed to on_output in pieces of this size
 
 OutputCallback = Callable[[str, str], None]
 Live = Callable[[float], Session]
@@ -32,29 +42,47 @@ Live = Callable[[float], Session]
 
 @dataclass(frozen=True)
 class RunResult:
-    """A finished remote command: exit status and its whole output, decoded as UTF-8."""
+    """A finished remote command: exit status and its output decoded as UTF-8 (whole up to
+    OUTPUT_KEPT bytes per stream, else its end; `dropped` says how many bytes went)."""
 
     exit_status: int
     stdout: str
     stderr: str
+    dropped: int = 0
+
+
+class _Overflow(Exception):
+    """The command's output passed OUTPUT_CAP."""
 
 
 class _Lines:
-    """One output stream of a command: kept whole, and handed to a callback line by line."""
+    """One output stream of a command: its last OUTPUT_KEPT bytes kept, and handed to a
+    callback line by line (a line over LINE_CAP in pieces)."""
 
     def __init__(self, name: str, on_output: OutputCallback | None, masker: Masker) -> None:
         self.name = name
         self.data = bytearray()
+        self.total = 0
         self._on_output = on_output
         self._masker = masker
         self._partial = b""
 
     def feed(self, chunk: bytes) -> None:
+        self.total += len(chunk)
         self.data += chunk
+        if len(self.data) > 2 * OUTPUT_KEPT:  # trimmed in batches: amortised O(1) per byte
+            del self.data[: len(self.data) - OUTPUT_KEPT]
         if self._on_output is not None:
             *lines, self._partial = (self._partial + chunk).split(b"\n")
             for line in lines:
                 self._emit(line)
+            while len(self._partial) > LINE_CAP:
+                self._emit(self._partial[:LINE_CAP])
+                self._partial = self._partial[LINE_CAP:]
+
+    @property
+    def dropped(self) -> int:
+        return self.total - min(len(self.data), OUTPUT_KEPT)
 
     def flush(self) -> None:
         if self._partial:
@@ -66,7 +94,7 @@ class _Lines:
         self._on_output(self.name, self._masker(line.decode("utf-8", "replace").rstrip("\r")))
 
     def text(self) -> str:
-        return self.data.decode("utf-8", "replace")
+        return self.data[-OUTPUT_KEPT:].decode("utf-8", "replace")
 
 
 class RemoteExec:
@@ -108,7 +136,9 @@ class RemoteExec:
         except Overdue:
             killed = kill_on_timeout and self._kill(token)
             raise CommandTimeout(self.label, shown, timeout, killed) from None
-        result = RunResult(status, out.text(), err.text())
+        except _Overflow:
+            raise OutputTooLarge(self.label, shown, OUTPUT_CAP, self._kill(token)) from None
+        result = RunResult(status, out.text(), err.text(), out.dropped + err.dropped)
         if check and status != 0:
             tail = "\n".join(masker(result.stderr).splitlines()[-STDERR_TAIL_LINES:])
             raise CommandFailed(self.label, shown, status, tail)
@@ -168,13 +198,16 @@ def _pump(
     channel: paramiko.Channel, deadline: Deadline, out: _Lines, err: _Lines, stdin: bytes
 ) -> int:
     """Feed stdin, read stdout and stderr until the command exits; its exit status (-1 if
-    the channel closed without one). Overdue once the deadline passes."""
+    the channel closed without one). Overdue once the deadline passes, _Overflow once the
+    output passes OUTPUT_CAP."""
     if not stdin:
         channel.shutdown_write()
     channel.settimeout(POLL)
     while True:
         while channel.recv_stderr_ready():
             err.feed(channel.recv_stderr(CHUNK))
+            if out.total + err.total > OUTPUT_CAP:
+                raise _Overflow
         if stdin and channel.send_ready():
             stdin = stdin[channel.send(stdin[:CHUNK]) :]
             if not stdin:
@@ -188,9 +221,13 @@ def _pump(
         if not data:
             break
         out.feed(data)
+        if out.total + err.total > OUTPUT_CAP:
+            raise _Overflow
     while True:
         while channel.recv_stderr_ready():
             err.feed(channel.recv_stderr(CHUNK))
+            if out.total + err.total > OUTPUT_CAP:
+                raise _Overflow
         if channel.exit_status_ready():
             return channel.exit_status
         if deadline.expired:

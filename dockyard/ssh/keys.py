@@ -8,6 +8,8 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import os
+import stat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -121,11 +123,32 @@ _KEY_CLASSES: tuple[tuple[type, type[paramiko.PKey]], ...] = (
 )
 
 
+def key_file_problem(path: Path) -> tuple[str, str] | None:
+    """Why a private key file is refused, as ssh refuses it, and the fix (None: it is fine):
+    readable or writable by group or others, or owned by someone other than us or root."""
+    info = path.stat()
+    if info.st_mode & 0o077:
+        return (
+            f"is open to group or others (mode {stat.S_IMODE(info.st_mode):04o}); a private"
+            " key must be readable by its owner only",
+            f"chmod 600 {path}",
+        )
+    if info.st_uid not in (os.getuid(), 0):
+        return (
+            f"is owned by uid {info.st_uid}, neither this user ({os.getuid()}) nor root",
+            f"chown {os.getuid()} {path}",
+        )
+    return None
+
+
 def load_key(s: LinkSettings) -> paramiko.PKey | None:
-    """The private key from key_file or key_data, decrypted with key_passphrase."""
+    """The private key from key_file (refused when group/other may read it, as ssh does) or
+    key_data, decrypted with key_passphrase."""
     if s.key_file:
         origin = f"key file {s.key_file}"
         try:
+            if refused := key_file_problem(s.key_file):
+                raise AuthFailed(s.label, f"{origin} {refused[0]}", refused[1])
             data = s.key_file.read_bytes()
         except OSError as exc:
             raise AuthFailed(

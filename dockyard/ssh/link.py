@@ -98,10 +98,12 @@ class Link:
 
         `env` reaches the command through a 0600 file that the command sources and deletes
         before it starts, never its command line. Values of env (4+ characters) are masked
-        ("***") in streamed lines and in errors; RunResult keeps the output as it was.
+        ("***") in streamed lines and in errors; RunResult keeps the output as it was (the
+        last 16 MiB of each stream; `dropped` counts what went before).
         Raises LinkDown when the link is lost, CommandTimeout past `timeout` (connect, env
         file and channel included; killing the command's process group then takes up to
-        KILL_TIMEOUT more), and CommandFailed on a non-zero exit when `check`."""
+        KILL_TIMEOUT more), OutputTooLarge (killed) past 256 MiB of output, and
+        CommandFailed on a non-zero exit when `check`."""
         return self._commands.run(
             cmd, timeout=timeout, on_output=on_output, env=env, stdin=stdin, check=check
         )

@@ -28,6 +28,20 @@ log = logging.getLogger(__name__)
 PROBE = "keepalive@openssh.com"
 SETTLE = 0.5
 SFTP_REQUEST_TIMEOUT = 60.0
+# Never negotiated: SHA-1 and MD5 key exchange, MACs and signatures, CBC and 3DES ciphers.
+# OpenSSH 8.2+ (the lab runs 9.2) offers curve25519/ecdh/dh-sha2 kex, hmac-sha2 MACs, ctr/gcm
+# ciphers and rsa-sha2 signatures, so no current server needs them.
+WEAK_ALGORITHMS: dict[str, list[str]] = {
+    "kex": [
+        "diffie-hellman-group1-sha1",
+        "diffie-hellman-group14-sha1",
+        "diffie-hellman-group-exchange-sha1",
+    ],
+    "macs": ["hmac-sha1", "hmac-sha1-96", "hmac-md5", "hmac-md5-96"],
+    "keys": ["ssh-rsa", "ssh-dss"],
+    "pubkeys": ["ssh-rsa", "ssh-dss"],
+    "ciphers": ["aes128-cbc", "aes192-cbc", "aes256-cbc", "3des-cbc"],
+}
 
 
 class Overdue(Exception):
@@ -344,6 +358,7 @@ def _handshake(
             allow_agent=s.use_agent,
             look_for_keys=False,
             transport_factory=ProbedTransport,
+            disabled_algorithms=WEAK_ALGORITHMS,
         )
     except paramiko.BadHostKeyException as exc:
         raise changed_key(s, exc.key, exc.expected_key) from None

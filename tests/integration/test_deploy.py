@@ -130,7 +130,7 @@ def test_unhealthy_release_rolls_back_to_the_previous_digests(deploy: Deploy) ->
 
 
 def _short_lock_wait(doc: dict) -> None:
-    doc["steps"]["lock"]["wait"] = "1s"
+    doc["steps"]["lock"]["wait"] = "0s"  # fail at once (a wait must otherwise outlast expiry)
 
 
 @pytest.mark.deploy_config.with_args(_short_lock_wait)

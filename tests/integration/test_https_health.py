@@ -8,6 +8,7 @@ import datetime
 import ipaddress
 import ssl
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -201,3 +202,36 @@ def test_https_check_verifies_the_url_host(link: LinkRunner, tmp_path: Path) -> 
                 ca_file=ca,
             )
     assert seen == []
+
+
+class _Trickle(BaseHTTPRequestHandler):
+    """Answers one byte every half second, headers included (per-read timeouts never trip)."""
+
+    def do_GET(self) -> None:
+        answer = b"HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\n" + b"x" * 40
+        with contextlib.suppress(OSError):
+            for byte in answer:
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+                time.sleep(0.5)
+
+    def log_message(self, format: str, *args: object) -> None:
+        return
+
+
+@pytest.mark.timeout(60)
+def test_a_server_trickling_its_answer_is_cut_at_the_checks_timeout(link: Link) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Trickle)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/health"
+    try:
+        started = time.monotonic()
+        with pytest.raises(TimeoutError, match="no whole answer within 2 s"):
+            http_get(link, url, 2)
+        assert time.monotonic() - started < 3.5
+        with pytest.raises(HealthCheckFailed, match="TimeoutError: no whole answer within 2 s"):
+            check_http(link, url, status=200, attempts=1, interval=0, timeout=2)
+    finally:
+        server.shutdown()
+        server.server_close()

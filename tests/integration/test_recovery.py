@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from dockyard.config import LockStep
 from dockyard.lab.faultproxy import ProxyControl
 from tests.integration.deploykit import DOCKYARD, Deploy, Result, app, migrator, release_vars
 from tests.integration.test_resume import _layer_gets, _migrations
@@ -88,7 +89,11 @@ def test_kill_9_mid_migration_then_a_new_runner_joins_it_and_never_runs_it_twice
              migrations_run=len(_migrations(deploy)) - 1)  # fmt: skip
 
 
-@pytest.mark.deploy_config.with_args(_short_lease)
+def _default_lock(doc: dict[str, Any]) -> None:
+    doc["steps"].pop("lock", None)  # as a user runs it: steps.lock's defaults
+
+
+@pytest.mark.deploy_config.with_args(_default_lock)
 def test_kill_9_mid_pull_then_a_new_runner_downloads_nothing_finished(
     deploy: Deploy, proxy: ProxyControl, tmp_path: Path
 ) -> None:
@@ -106,7 +111,9 @@ def test_kill_9_mid_pull_then_a_new_runner_downloads_nothing_finished(
     again = _new_runner(deploy, "v3", tmp_path)
     took = round(time.monotonic() - killed, 1)
     assert again.code == 0, again.stderr[-3000:]
-    assert any("took over a lock" in n for n in again.host()["notes"])
+    notes = again.host()["notes"]
+    assert any("took over a lock" in n and "deployer process is gone" in n for n in notes), notes
+    assert again.steps()["lock"]["seconds"] < LockStep().expiry  # not the dead lease waited out
     gets = _layer_gets(proxy)
     assert len(gets) == len(set(gets)), f"a layer was downloaded twice: {gets}"
     new_layers = 6 * MB + 4 * MB

@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import resource
 import subprocess
 import threading
 import time
@@ -20,6 +21,7 @@ import pytest
 from dockyard.lab.faultproxy import ProxyControl
 from dockyard.lab.images import BuiltImage, RandomLayer, RegistryPusher, SyntheticImage, build
 from dockyard.lab.lab import Lab
+from dockyard.ssh import execute
 from dockyard.ssh.docker_client import docker_client
 from dockyard.ssh.errors import (
     AuthFailed,
@@ -28,6 +30,7 @@ from dockyard.ssh.errors import (
     CommandTimeout,
     HostKeyRejected,
     LinkDown,
+    OutputTooLarge,
     RemoteFileError,
     TransferTimeout,
 )
@@ -405,6 +408,40 @@ def test_a_command_past_its_timeout_is_killed_on_the_host(link: Link, direct: Li
     assert marker not in processes
     assert "sleep 3001" not in processes
     assert "sleep 3002" not in processes
+
+
+@pytest.mark.timeout(120)
+def test_a_chatty_command_is_killed_past_the_output_cap_without_growing_memory(
+    link: Link, direct: Link
+) -> None:
+    marker = uuid.uuid4().hex
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    lines = 0
+
+    def count(_stream: str, _line: str) -> None:
+        nonlocal lines
+        lines += 1
+
+    with pytest.raises(OutputTooLarge) as caught:
+        link.run(f"yes {marker}", timeout=100, on_output=count)
+    grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - before
+    assert caught.value.killed and caught.value.limit == execute.OUTPUT_CAP
+    assert "printed over" in str(caught.value) and not caught.value.transient
+    assert grown < 2 * execute.OUTPUT_KEPT / MB + 64, f"RSS grew {grown:.0f} MiB"
+    assert lines > execute.OUTPUT_CAP // (len(marker) + 1) - 100  # every line was streamed
+    assert marker not in direct.run("ps -eo args", timeout=10).stdout
+
+
+def test_a_long_output_under_the_cap_keeps_its_end(
+    link: Link, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(execute, "OUTPUT_KEPT", 1 * MB)
+    result = link.run("seq 1 1000000", timeout=60)
+    assert result.stdout.endswith("\n999999\n1000000\n")
+    assert (
+        len(result.stdout) == 1 * MB
+        and result.dropped == len("".join(f"{n}\n" for n in range(1, 1000001))) - 1 * MB
+    )
 
 
 def test_secrets_in_env_stay_off_the_process_list_out_of_errors_and_logs(

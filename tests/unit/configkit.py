@@ -124,7 +124,7 @@ def full_config() -> dict[str, Any]:
         "steps": {
             "defaults": {"timeout": "10m", "retries": 1, "retry_delay": 3},
             "pull": {"timeout": "1h", "retries": 4},
-            "lock": {"wait": "1m30s", "expiry": "2h"},
+            "lock": {"wait": "3h", "expiry": "2h"},
         },
     }
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from dockyard import yamlsafe
-from dockyard.yamlsafe import YamlProblem
+from dockyard.config import ConfigError, load_config
+from dockyard.yamlsafe import YamlProblem, read_text
 
 BOMB = "a: &a [x,x,x,x,x,x,x,x,x]\n" + "".join(
     f"{n}: &{n} [{', '.join(['*' + p] * 9)}]\n" for p, n in zip("abcdefgh", "bcdefghi", strict=True)
@@ -55,3 +56,21 @@ def test_read_text_refuses_large_and_non_utf8(tmp_path: Path) -> None:
 def test_compose_reset_and_override_tags_read_as_their_values() -> None:
     text = "services:\n  web:\n    ports: !reset []\n    environment: !override {A: '1'}\n"
     assert yamlsafe.load(text) == {"services": {"web": {"ports": [], "environment": {"A": "1"}}}}
+
+
+def test_a_device_that_never_ends_is_read_only_up_to_the_cap() -> None:
+    assert Path("/dev/zero").stat().st_size == 0  # stat promises nothing
+    with pytest.raises(YamlProblem, match="over the 4096 byte limit") as info:
+        read_text(Path("/dev/zero"), "config file", max_bytes=4096)
+    assert "not a regular file" in str(info.value) and "split it" in info.value.fix
+
+
+def test_a_config_path_of_dev_zero_is_a_config_error_not_memory_error() -> None:
+    with pytest.raises(ConfigError, match="byte limit"):
+        load_config("/dev/zero")
+
+
+def test_line_endings_read_as_text_mode_did(tmp_path: Path) -> None:
+    path = tmp_path / "crlf.yaml"
+    path.write_bytes(b"a: 1\r\nb: 2\rc: 3\n")
+    assert read_text(path) == "a: 1\nb: 2\nc: 3\n"

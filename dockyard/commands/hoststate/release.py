@@ -229,6 +229,7 @@ def history_append(path: str, keep: int) -> str:
     )
 
 
-def history_read(path: str, keep: int) -> str:
-    """The last `keep` lines of the release history (nothing if there is none)."""
-    return f"tail -n {keep} {quote(path)} 2>/dev/null; true"
+def history_read(path: str, keep: int, max_bytes: int) -> str:
+    """The last `keep` lines of the release history, cut to their last `max_bytes` on the host
+    (so a planted giant line never crosses the link whole); nothing if there is none."""
+    return f"tail -n {keep} {quote(path)} 2>/dev/null | tail -c {max_bytes}; true"

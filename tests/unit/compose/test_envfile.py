@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from dockyard.compose.envfile import EnvValueError, quote, render
@@ -43,3 +45,63 @@ class TestRefusals:
         assert quote("K", "a$b") == "'a$b'"
         with pytest.raises(EnvValueError, match="K"):
             quote("K", "'")
+
+
+_ESCAPES = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v",
+            '"': '"', "\\": "\\", "$": "$$"}  # fmt: skip
+
+
+def compose_reads(text: str) -> dict[str, str]:
+    """The .env as compose reads it: compose-go's dotenv/parser.go (extractVarValue,
+    expandEscapes, then template substitution where `$$` is a literal `$`), for KEY=VALUE lines."""
+    out: dict[str, str] = {}
+    rest = text
+    while rest.strip():
+        rest = rest.lstrip()
+        key, _, rest = rest.partition("=")
+        quote = rest[:1]
+        if quote not in ("'", '"'):
+            value, _, rest = rest.partition("\n")
+            out[key] = value
+            continue
+        chars, escaped, end = [], False, None
+        for i in range(1, len(rest)):
+            char = rest[i]
+            if char != quote:
+                if not escaped and char == "\\":
+                    escaped = True
+                    continue
+                if escaped:
+                    escaped = False
+                    chars.append("\\")
+                chars.append(char)
+                continue
+            if escaped:
+                escaped = False
+                chars.append(char)
+                continue
+            end = i
+            break
+        assert end is not None, f"unterminated quoted value for {key}"
+        value, rest = "".join(chars), rest[end + 1 :]
+        if quote == '"':
+            value = re.sub(r'\\([abcfnrtv$"\\])', lambda m: _ESCAPES[m.group(1)], value)
+            assert not re.search(r"(?<!\$)\$(?!\$)[A-Za-z_{]", value.replace("$$", "")), value
+            value = value.replace("$$", "$")
+        out[key] = value
+    return out
+
+
+class TestComposeReadsItBack:
+    @pytest.mark.parametrize(
+        "value",
+        ["ends-in\\", "two\\\\", "three\\\\\\", "mid\\dle", 'q"uote\\', "$HOME\\", "${X}$$\\",
+         "\\", "", "plain", "p$a\\ss${HOME}\\n`x`"],
+    )  # fmt: skip
+    def test_every_value_round_trips_and_never_touches_the_next_line(self, value: str) -> None:
+        env = {"A_FIRST": value, "B_NEXT": "next-value"}
+        assert compose_reads(render(env).decode()) == env
+
+    def test_a_trailing_backslash_used_to_swallow_the_next_variable(self) -> None:
+        assert compose_reads("A='x\\'\nB='y'\n") != {"A": "x\\", "B": "y"}  # the old rendering
+        assert render({"A": "x\\"}) == b'A="x\\\\"\n'

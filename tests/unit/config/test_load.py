@@ -16,7 +16,7 @@ from dockyard.config import (
     PerDeployImage,
     load_config,
 )
-from dockyard.host.releases import config_hash
+from dockyard.host.identity import config_hash
 from tests.unit.configkit import (
     DELETE,
     ENVIRON,
@@ -72,7 +72,7 @@ def test_full_config_loads(project: Path) -> None:
         "retry_delay": 3.0,
     }
     assert config.steps.policy("sync").timeout == 600.0
-    assert (config.steps.lock.wait, config.steps.lock.expiry) == (90.0, 7200.0)
+    assert (config.steps.lock.wait, config.steps.lock.expiry) == (10800.0, 7200.0)
     assert SECRET in config.secret_values()
 
 
@@ -391,6 +391,12 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], str, list[str]]] = [
         ["less than or equal to 100"],
     ),
     (
+        "lock wait not above its expiry",
+        {"steps.lock": {"wait": "30s", "expiry": "1m"}},
+        "steps.lock.wait",
+        ["not above steps.lock.expiry", "set wait above 60 s"],
+    ),
+    (
         "no targets",
         {"targets": []},
         "targets",
@@ -524,7 +530,7 @@ def test_secrets_never_leak(project: Path, keypair: tuple[str, str]) -> None:
         repr(config.stacks[0].env),
         repr(target),
         repr(config.images.registries[0]),
-        config_hash(config),
+        config_hash(config, lambda: b"k" * 32),
     ]
     for text in dumps:
         assert SECRET not in text and KEY_DATA_MARK not in text

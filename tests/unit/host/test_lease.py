@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -240,3 +242,41 @@ def test_a_lock_of_the_wrong_shape_reads_as_unreadable(field: str) -> None:
     doc = {**json.loads(owner_at("theirs", 1000.0).text()), field: [1]}
     assert lease.Seen(1000.0, 1000.0, json.dumps(doc)).owner is None
     assert lease.Seen(1000.0, 1000.0, owner_at("theirs", 1000.0).text()).owner is not None
+
+
+class TestDeadDeployer:
+    def test_a_holder_whose_process_is_gone_is_taken_over_at_once(self, state: HostState) -> None:
+        process = subprocess.Popen(["sleep", "60"])
+        identity = lease.process_identity(process.pid)
+        assert identity
+        holder = replace(owner_at("killed", time.time()), process=identity)
+        put(state, holder.text())
+        with pytest.raises(LockHeld):
+            take(state)  # alive: its lease is respected
+        process.kill()
+        process.wait()
+        result = take(state)
+        assert "deployer process is gone" in result.reason and held_by(state) == "ours"
+
+    def test_only_a_process_of_this_boot_and_pid_namespace_is_judged_gone(self) -> None:
+        boot, namespace, _pid, _started = lease.process_identity(os.getpid()).split("/")
+        assert lease.process_gone(f"{boot}/{namespace}/999999999/1")
+        assert not lease.process_gone(f"other-boot/{namespace}/999999999/1")
+        assert not lease.process_gone(f"{boot}/pid:[1]/999999999/1")
+        assert not lease.process_gone("")
+        assert not lease.process_gone(lease.process_identity(os.getpid()))
+
+    def test_an_exited_process_not_yet_reaped_is_gone(self) -> None:
+        process = subprocess.Popen(["sleep", "60"])
+        identity = lease.process_identity(process.pid)
+        process.kill()
+        deadline = time.monotonic() + 10
+        while not lease.process_gone(identity) and time.monotonic() < deadline:
+            time.sleep(0.05)  # SIGKILL lands asynchronously; nobody has reaped it yet
+        assert lease.process_gone(identity)
+        assert Path(f"/proc/{process.pid}").exists()  # still a zombie
+        process.wait()
+
+    def test_a_reused_pid_is_another_process(self) -> None:
+        boot, namespace, pid, started = lease.process_identity(os.getpid()).split("/")
+        assert lease.process_gone(f"{boot}/{namespace}/{pid}/{int(started) - 1}")

@@ -13,6 +13,7 @@ from dockyard.commands.hoststate.paths import HostState
 from dockyard.deadline import Deadline
 from dockyard.host import releases
 from dockyard.host.releases import (
+    MAX_BYTES,
     Release,
     append,
     kept_digests,
@@ -20,6 +21,7 @@ from dockyard.host.releases import (
     parse,
     read_all,
 )
+from dockyard.ssh.link import RunResult
 from tests.unit.shhost import ShHost
 
 
@@ -112,6 +114,26 @@ class TestHistoryFile:
         found = read_all(ShHost(), state(tmp_path), deadline(), warnings.append)  # type: ignore[arg-type]
         assert found == [rel(1), rel(2, "failed")]
         assert len(warnings) == 4 and "line 3" in warnings[0]
+
+    def test_a_giant_planted_line_is_cut_on_the_host_not_after_reading(
+        self, tmp_path: Path
+    ) -> None:
+        good = [json.dumps(asdict(rel(n))) for n in (1, 2, 3)]
+        giant = "x" * (3 * MAX_BYTES)
+        log(tmp_path).parent.mkdir(parents=True, exist_ok=True)
+        log(tmp_path).write_text("\n".join([giant, *good]) + "\n")
+        sent: list[int] = []
+
+        class Counting(ShHost):
+            def run(self, *args: Any, **kwargs: Any) -> RunResult:
+                result = super().run(*args, **kwargs)
+                sent.append(len(result.stdout))
+                return result
+
+        warnings: list[str] = []
+        found = read_all(Counting(), state(tmp_path), deadline(), warn=warnings.append)  # type: ignore[arg-type]
+        assert found == [rel(1), rel(2), rel(3)] and len(warnings) == 1
+        assert sent == [MAX_BYTES]
 
     def test_missing_file_is_no_history(self, tmp_path: Path) -> None:
         assert read_all(ShHost(), state(tmp_path / "none"), deadline()) == []  # type: ignore[arg-type]

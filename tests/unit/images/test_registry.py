@@ -130,9 +130,9 @@ def test_rejected_password_never_appears_in_messages_or_reprs() -> None:
     assert len(fake.requests) == 3  # the known-Basic host gets the credentials at once, once
 
 
-def bearer_registry(tokens: list[str]) -> Handler:
+def bearer_registry(tokens: list[str], realm: str = "https://reg.example/token") -> Handler:
     def handle(request: httpx.Request) -> httpx.Response:
-        if request.url.host == "auth.example":
+        if request.url.copy_with(query=None) == httpx.URL(realm):
             if request.headers.get("authorization") not in (None, BASIC):
                 return httpx.Response(401)
             tokens.append(str(request.url))
@@ -140,10 +140,7 @@ def bearer_registry(tokens: list[str]) -> Handler:
             return httpx.Response(200, json={"token": token, "expires_in": 300})
         if request.headers.get("authorization") == "Bearer tok-alice":
             return found(request)
-        challenge = (
-            'Bearer realm="https://auth.example/token",service="reg.example",'
-            'scope="repository:team/app:pull"'
-        )
+        challenge = f'Bearer realm="{realm}",service="reg.example",scope="repository:team/app:pull"'
         if request.headers.get("authorization") == "Bearer tok-anon":
             challenge += ',error="insufficient_scope"'
         return httpx.Response(401, headers={"www-authenticate": challenge})
@@ -159,7 +156,7 @@ def test_bearer_token_flow_with_credentials_and_token_reuse() -> None:
     assert client.manifest_digest(ref) == DIGEST
     assert client.manifest_digest(ref) == DIGEST
     assert tokens == [
-        "https://auth.example/token?scope=repository%3Ateam%2Fapp%3Apull&service=reg.example"
+        "https://reg.example/token?scope=repository%3Ateam%2Fapp%3Apull&service=reg.example"
     ]
     assert [r.headers.get("authorization") for r in fake.requests] == [
         None,
@@ -181,7 +178,7 @@ def test_token_service_refusing_credentials_is_an_auth_error() -> None:
     fake = Fake(bearer_registry([]))
     client = fake.client({"reg.example": ("alice", "bad")})
     with pytest.raises(
-        RegistryAuthError, match=re.escape("token service https://auth.example/token")
+        RegistryAuthError, match=re.escape("token service https://reg.example/token")
     ):
         client.manifest_digest(ImageRef.parse("reg.example/team/app:1"))
 
