@@ -20,18 +20,19 @@ def rollback_(
     """Return each host's stacks to a previous release (files, .env, services and digests, under
     the lock, health checked, recorded), as the deploy flow does after a failed release."""
     variables = parse_sets(sets)
-    from deployments.cli import secret_lookup
+    from deployments.cli import prefect_api, secret_lookup
 
     try:
         load_config(config_path, variables, secret_lookup=secret_lookup())
     except ConfigError as exc:
         fail_config(exc)
         return
-    from flows.rollback import rollback as rollback_flow
+    with prefect_api():  # without PREFECT_API_URL: the local API, not Prefect's own server
+        from flows.rollback import rollback as rollback_flow
 
-    state = rollback_flow(config_path, variables, list(hosts) or None, actor(), to,
-                          return_state=True)  # fmt: skip
-    report = state.result(raise_on_failure=False)
+        state = rollback_flow(config_path, variables, list(hosts) or None, actor(), to,
+                              return_state=True)  # fmt: skip
+        report = state.result(raise_on_failure=False)
     if not isinstance(report, dict):
         click.echo(f"rollback crashed: {state.message}", err=True)
         sys.exit(1)
