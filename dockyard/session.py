@@ -62,9 +62,8 @@ def load(request: DeployRequest) -> Loaded:
             config = load_config(
                 request.config_path, dict(request.variables), secret_lookup=_secret_lookup
             )
-            _loaded[key] = Loaded(
-                config, "r-" + config_hash(config)[:16], Masker(config.secret_values())
-            )
+            masker = Masker(config.secret_values(), config.public_values())
+            _loaded[key] = Loaded(config, "r-" + config_hash(config)[:16], masker)
         return _loaded[key]
 
 

@@ -143,7 +143,8 @@ def load_config(
     if isinstance(images, dict) and "per_deploy" not in images:
         images["per_deploy"] = list(dict.fromkeys(interpolator.image_names))
     problems = _required_problems(data, interpolator.variables, interpolator.environ)
-    return _validate(DeployConfig, source, data, lines, interpolator, problems)
+    config = _validate(DeployConfig, source, data, lines, interpolator, problems)
+    return config.with_secrets(interpolator.secret_values)
 
 
 def load_targets(
