@@ -138,7 +138,8 @@ def _unchanged(config_path: str, variables: dict[str, str], hosts: list[str], as
     request = DeployRequest(config_path, variables, actor=actor())
     checks = noop.check_hosts(request, hosts)
     if len(checks) == len(hosts) and all(c.unchanged for c in checks):
-        _print_report(noop.report(load(request).release, checks).to_json(), as_json)
+        loaded = load(request)
+        _print_report(loaded.masker.value(noop.report(loaded.release, checks).to_json()), as_json)
         sys.exit(0)
 
 

@@ -1,8 +1,10 @@
 """How dockyard tasks retry, time out, mask and cache: the one boundary between core and Prefect.
 
 Every step task is made by `cached_step` or `fresh_step`. Each try of a step runs under one
-Deadline from its `steps.<name>.timeout`; whatever leaves the step (result, exception with its
-causes, log lines) passes the config's masker; only errors whose `transient` is true are retried."""
+Deadline from its `steps.<name>.timeout`; the exception leaving a step (with its causes) passes
+the config's masker, its result does not (the next step uses it as it is: output is masked where
+it leaves, in log lines, the report and artifacts); only errors whose `transient` is true are
+retried."""
 
 from __future__ import annotations
 
@@ -34,7 +36,7 @@ _deadline: contextvars.ContextVar[Deadline] = contextvars.ContextVar("dockyard_s
 
 @dataclass(frozen=True)
 class Outcome:
-    """What a step task returns: its (masked) value and the try that produced it."""
+    """What a step task returns: its value and the try that produced it."""
 
     value: Any
     attempts: int
@@ -90,7 +92,8 @@ def current_deadline() -> Deadline:
 
 
 def _bounded(name: str, fn: F) -> F:
-    """Run `fn` under the step's Deadline; mask its result and any exception it raises."""
+    """Run `fn` under the step's Deadline; mask any exception it raises (its text leaves the
+    step: Prefect's state message and log), never its result."""
     signature = inspect.signature(fn)
 
     @functools.wraps(fn)
@@ -101,7 +104,7 @@ def _bounded(name: str, fn: F) -> F:
         attempt = context.task_run.run_count if context and context.task_run else 1
         token = _deadline.set(Deadline(name, loaded.config.steps.policy(name).timeout))
         try:
-            return Outcome(loaded.masker.value(fn(*args, **kwargs)), attempt)
+            return Outcome(fn(*args, **kwargs), attempt)
         except Exception as exc:
             masked = loaded.masker.exception(exc)
             masked.attempts = attempt  # type: ignore[attr-defined]
