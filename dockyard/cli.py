@@ -69,6 +69,10 @@ def validate(config_path: str, sets: tuple[str, ...]) -> None:
         fail_config(exc)
         return
     _check_bundles(config_path, config)
+    from dockyard.config.overlap import secret_overlaps
+
+    for warning in secret_overlaps(config):
+        click.echo(f"{config_path}: warning: {warning}", err=True)
     targets = ", ".join(f"{t.name} ({t.user}@{t.host}:{t.port})" for t in config.targets)
     stacks = ", ".join(s.project for s in config.stacks)
     click.echo(f"{config_path}: ok; targets {targets}; stacks {stacks}")
