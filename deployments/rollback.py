@@ -7,7 +7,7 @@ import sys
 import click
 
 from dockyard.cli import actor, config_option, fail_config, main, parse_sets
-from dockyard.config import ConfigError, load_config
+from dockyard.config import ConfigError, load_config, with_unset_per_deploy
 
 
 @main.command("rollback")
@@ -19,7 +19,7 @@ def rollback_(
 ) -> None:
     """Return each host's stacks to a previous release (files, .env, services and digests, under
     the lock, health checked, recorded), as the deploy flow does after a failed release."""
-    variables = parse_sets(sets)
+    variables = with_unset_per_deploy(config_path, parse_sets(sets))  # restored from the host
     from deployments.cli import prefect_api, secret_lookup
 
     try:

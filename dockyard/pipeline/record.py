@@ -7,6 +7,7 @@ from collections.abc import Mapping
 
 from dockyard import releases
 from dockyard.commands.compose import image_override
+from dockyard.config import UNSET_PER_DEPLOY
 from dockyard.deadline import Deadline
 from dockyard.hostfacts import HostFacts
 from dockyard.pipeline import locking, switch
@@ -49,7 +50,11 @@ def record(
         result=result,
         config_hash=hs.loaded.release,
         images=running_images(facts),
-        variables={p.name: p.ref for p in hs.config.per_deploy_images(hs.stack.project)},
+        variables={
+            p.name: p.ref
+            for p in hs.config.per_deploy_images(hs.stack.project)
+            if p.ref != UNSET_PER_DEPLOY
+        },  # not the placeholders of a rollback (it is given no per-deploy values)
         refs=dict(sorted((refs or {}).items())),
         services=recorded_services(facts),
     )
