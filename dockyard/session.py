@@ -9,6 +9,7 @@ from pathlib import Path
 
 from dockyard.commands.compose import ComposeProject
 from dockyard.config import DeployConfig, SecretLookup, StackConfig, TargetConfig, load_config
+from dockyard.config.public import public_values
 from dockyard.masking import Masker
 from dockyard.release_identity import config_hash
 from dockyard.runner import LinkRunner
@@ -62,7 +63,7 @@ def load(request: DeployRequest) -> Loaded:
             config = load_config(
                 request.config_path, dict(request.variables), secret_lookup=_secret_lookup
             )
-            masker = Masker(config.secret_values(), config.public_values())
+            masker = Masker(config.secret_values(), public_values(config))
             _loaded[key] = Loaded(config, "r-" + config_hash(config)[:16], masker)
         return _loaded[key]
 

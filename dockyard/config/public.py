@@ -1,14 +1,19 @@
-"""Secrets whose value also occurs in non-secret config, for `dockyard validate` to warn about.
+"""The config's non-secret values that output shows, and the secrets whose value occurs in them.
 
-Output is masked where it leaves dockyard: a project name, path or image ref that equals a
-secret, or an image ref in a compose file that contains one, shows with *** where the secret
-stands alone in a line, and the secret is no more secret than that config. No warning shows a
-value: only where the secret is set and where its value occurs."""
+The masker shows a public value whole where it contains a secret (an image ref, a path), so a
+secret that happens to be part of one does not corrupt it; a public value equal to a secret,
+and the secret where it stands alone, show as ***. `dockyard validate` warns about every such
+secret, without showing a value: only where the secret is set and where its value occurs."""
 
 from __future__ import annotations
 
+import re
+
 from dockyard.config.deploy import DeployConfig
 from dockyard.yamlsafe import YamlProblem, read_text
+
+_IMAGE_LINE = re.compile(r"^\s*image:\s*[\"']?([^\"'#\s]+)", re.M)
+_EXPRESSION = re.compile(r"\$\{[^}]*\}|\$[A-Za-z_][A-Za-z0-9_]*")
 
 
 def _secrets(config: DeployConfig) -> dict[str, str]:
@@ -32,6 +37,23 @@ def _compose_texts(config: DeployConfig) -> dict[str, str]:
             except (OSError, YamlProblem):
                 continue  # the bundle check reports it
     return texts
+
+
+def _compose_images(compose: dict[str, str]) -> dict[str, str]:
+    """The literal parts of every `image:` in the compose files (between `${...}`) -> where."""
+    found: dict[str, str] = {}
+    for at, text in compose.items():
+        for match in _IMAGE_LINE.finditer(text):
+            for part in _EXPRESSION.split(match[1]):
+                if part:
+                    found.setdefault(part, at)
+    return found
+
+
+def public_values(config: DeployConfig) -> dict[str, str]:
+    """Every non-secret value output may show -> where it is set: the config's own (names,
+    hosts, paths, non-secret env values) and the image refs written in its compose files."""
+    return {**_compose_images(_compose_texts(config)), **config.public_values()}
 
 
 def secret_overlaps(config: DeployConfig) -> list[str]:

@@ -1,11 +1,11 @@
-"""validate's warning about a secret whose value also occurs in non-secret config."""
+"""The config's public values, and validate's warning about a secret whose value occurs in them."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from dockyard.config import load_config
-from dockyard.config.overlap import secret_overlaps
+from dockyard.config.public import public_values, secret_overlaps
 from tests.unit.configkit import ENVIRON, VARIABLES, full_config, make_project, new_keypair, write
 
 
@@ -42,3 +42,16 @@ def test_a_secret_in_a_compose_file_is_found(tmp_path: Path) -> None:
 
 def test_a_secret_of_its_own_has_no_warning(tmp_path: Path) -> None:
     assert _config(tmp_path, "pw-Zx81-never-printed") == []
+
+
+def test_the_literal_parts_of_compose_image_refs_are_public(tmp_path: Path) -> None:
+    make_project(tmp_path, new_keypair())
+    config = load_config(write(tmp_path, full_config()), VARIABLES, ENVIRON)
+    compose = config.stacks[0].bundle / config.stacks[0].compose_files[0]
+    compose.write_text(
+        "services:\n  a:\n    image: ${REGISTRY:-r.local}/temporalio/auto-setup:${TV}\n"
+        "  b:\n    image: 'postgres:16' # pinned later\n"
+    )
+    public = public_values(config)
+    assert public["/temporalio/auto-setup:"] == "stacks[0].compose_files[0] (docker-compose.yml)"
+    assert "postgres:16" in public and public[config.stacks[0].project] == "stacks[0].project"
