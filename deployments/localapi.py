@@ -11,7 +11,11 @@ A fresh PREFECT_HOME (a CI job) would spend most of its start migrating a new da
 the first migrated database of each Prefect version is kept under ~/.cache/dockyard (cache that
 directory in CI) and copied into a fresh PREFECT_HOME before the API starts; an API whose
 database was just copied from it skips the migration check. Automations (the triggers
-service) stay off: a one-run API has none to run."""
+service) stay off: a one-run API has none to run.
+
+The API outlives the run's logs: `drain` sends what Prefect's log and event workers still
+hold before the API stops (left to interpreter exit, they would retry a stopped API for
+about a minute after the report)."""
 
 from __future__ import annotations
 
@@ -31,6 +35,7 @@ from pathlib import Path
 from dockyard.errors import DockyardError
 
 START_TIMEOUT = 90.0
+DRAIN_TIMEOUT = 10.0
 
 SERVER_ENV = {
     "PREFECT_UI_ENABLED": "false",
@@ -69,6 +74,18 @@ def server_env(base: Mapping[str, str], seeded: bool) -> dict[str, str]:
     if seeded:
         env["PREFECT_SERVER_DATABASE_MIGRATE_ON_START"] = "false"
     return env
+
+
+def drain(timeout: float = DRAIN_TIMEOUT) -> None:
+    """Send the logs and events Prefect's workers still queue to the API and stop the workers
+    (Prefect's own APILogHandler.flush, for events too); nothing when Prefect is not loaded."""
+    if "prefect" not in sys.modules:
+        return
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    APILogWorker.drain_all(timeout=timeout)
+    EventsWorker.drain_all(timeout=timeout)
 
 
 def _template() -> Path:

@@ -1,27 +1,71 @@
-"""Replace secret values with *** in any text, value or exception that leaves dockyard.
+"""Replace secret values with *** in text that leaves dockyard: logs, errors, reports, artifacts.
 
-The one place masking happens: the task boundary (tasks/policy.py) passes every exception,
-result and log line of a step through `Masker`, so no call site has to remember to."""
+Masking happens where text leaves (log lines, the exception leaving a step task, the report and
+its artifacts), never on values passed between steps. A Masker holds each secret with the forms
+it is printed in (base64, URL-encoded, JSON-escaped); the config's non-secret values (project
+names, paths, image refs) that contain a secret are shown whole, so a secret that happens to be
+a part of them does not corrupt them (`dockyard validate` warns about such secrets)."""
 
 from __future__ import annotations
 
+import base64
 import copy
+import json
+import re
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 MASK = "***"
+MIN_SECRET_CHARS = 6  # shorter secrets are refused by the config: masking them would mask prose
+_MIN_RAW_CHARS = 3  # below this a value is never masked (it would mask ordinary text)
+
+
+def _base64_forms(raw: bytes) -> set[str]:
+    """The secret's base64 text at each of the three byte alignments it can have inside a
+    longer encoded value (`user:password` in a Basic header), cut to the characters that
+    depend on the secret's bytes alone."""
+    found = set()
+    for offset in range(3):
+        encoded = base64.b64encode(b"\0" * offset + raw).decode()
+        start = -(-offset * 8 // 6)
+        end = (offset + len(raw)) * 8 // 6
+        for text in (encoded, encoded.replace("+", "-").replace("/", "_")):
+            found.add(text[start:end])
+    return found
+
+
+def forms(secret: str) -> set[str]:
+    """`secret` and the forms output may carry it in: base64 (any alignment, standard and
+    URL-safe alphabet), URL-encoded (quote, quote_plus) and JSON-escaped."""
+    found = {secret}
+    if len(secret) < MIN_SECRET_CHARS:
+        return found
+    found |= {quote(secret), quote(secret, safe=""), quote_plus(secret)}
+    found |= {json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1]}
+    found |= {f for f in _base64_forms(secret.encode()) if len(f) >= MIN_SECRET_CHARS}
+    return found
 
 
 class Masker:
-    """Masks a fixed set of secret values (longest first, so overlaps mask fully)."""
+    """Masks a fixed set of secret values and their printed forms (longest first, so overlaps
+    mask fully); a `public` value that strictly contains a secret is left whole."""
 
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
-        self._secrets = sorted({s for s in secrets if len(s) >= 3}, key=len, reverse=True)
+    def __init__(self, secrets: Iterable[str] = (), public: Iterable[str] = ()) -> None:
+        self._secrets = frozenset(f for s in secrets if len(s) >= _MIN_RAW_CHARS for f in forms(s))
+        kept = {p for p in public if any(s in p and s != p for s in self._secrets)}
+        alternatives = sorted(self._secrets | (kept - self._secrets), key=len, reverse=True)
+        self._pattern = (
+            re.compile("|".join(map(re.escape, alternatives))) if self._secrets else None
+        )
 
     def __call__(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, MASK)
-        return text
+        if self._pattern is None:
+            return text
+        return self._pattern.sub(self._replace, text)
+
+    def _replace(self, match: re.Match[str]) -> str:
+        return MASK if match.group() in self._secrets else match.group()
 
     def __bool__(self) -> bool:
         return bool(self._secrets)

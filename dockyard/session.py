@@ -10,6 +10,7 @@ from pathlib import Path
 
 from dockyard.commands.compose import ComposeProject
 from dockyard.config import DeployConfig, SecretLookup, StackConfig, TargetConfig, load_config
+from dockyard.config.public import public_values
 from dockyard.host.identity import config_hash, release_key
 from dockyard.masking import Masker
 from dockyard.runner import LinkRunner, Runner
@@ -76,7 +77,8 @@ def load(request: DeployRequest) -> Loaded:
             )
             lookup = _secret_lookup
             release = "r-" + config_hash(config, lambda: release_key(config, lookup))[:16]
-            _loaded[key] = Loaded(config, release, Masker(config.secret_values()))
+            masker = Masker(config.secret_values(), public_values(config))
+            _loaded[key] = Loaded(config, release, masker)
         return _loaded[key]
 
 

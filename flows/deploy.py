@@ -188,15 +188,17 @@ def deploy(
     plan = RolloutPlan.make(names, loaded.config.rollout)
     reports, decisions = roll_out(plan, per_target(job), loaded.masker)
     report = DeployReport(run_id, loaded.release, reports, decisions)
-    create_markdown_artifact(report.to_markdown(), key="deploy-summary",
+    mask = loaded.masker  # the report and artifacts leave dockyard: masked here, as a whole
+    create_markdown_artifact(mask(report.to_markdown()), key="deploy-summary",
                              description="dockyard deploy summary")  # fmt: skip
     for host in reports:
         if host.diagnostics:
             create_markdown_artifact(
-                f"```\n{host.diagnostics}\n```",
+                mask(f"```\n{host.diagnostics}\n```"),
                 key=_artifact_key(f"diagnostics-{host.host}"),
                 description=f"diagnostics for {host.host}",
             )
+    result = mask.value(report.to_json())
     if report.failed_hosts:
-        return Failed(message=f"deploy {report.summary()}", data=report.to_json())
-    return report.to_json()
+        return Failed(message=mask(f"deploy {report.summary()}"), data=result)
+    return result

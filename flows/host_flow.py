@@ -53,7 +53,9 @@ class HostJob:
       validate_parameters=False)  # fmt: skip
 def host_deploy(host: str, job: HostJob) -> Any:
     """Every stack on `host`; the run fails (carrying the report) when the host did not succeed."""
-    report = deploy_host(job.make_step, job.request, job.loaded, host, job.per_stack)
+    report = job.loaded.masker.value(
+        deploy_host(job.make_step, job.request, job.loaded, host, job.per_stack)
+    )  # the run's result leaves this process (Prefect's state): masked
     if report.result != SUCCEEDED:
         return Failed(message=f"{host}: {report.result}", data=report)
     return report

@@ -50,6 +50,7 @@ def pool_host_deploy(
         else:
             make_step = lambda r: StepRunner(r, loaded.config.steps)  # noqa: E731
             report = deploy_host(make_step, request, loaded, host, deploy_stack)
+            report = loaded.masker.value(report)  # the artifact leaves dockyard: masked
     send_report(report)
     if report.result != SUCCEEDED:
         return Failed(message=f"{host}: {report.result}")

@@ -84,7 +84,8 @@ def rollback(
     reports = deploy_hosts(lambda r: StepRunner(r, loaded.config.steps), request, loaded, names,
                            per_stack)  # fmt: skip
     report = DeployReport(run_id, to or "previous", reports)
+    result = loaded.masker.value(report.to_json())  # the report leaves dockyard: masked
     if report.failed_hosts:
         return Failed(message=f"rollback failed on {', '.join(report.failed_hosts)}",
-                      data=report.to_json())  # fmt: skip
-    return report.to_json()
+                      data=result)  # fmt: skip
+    return result

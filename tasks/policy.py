@@ -2,8 +2,9 @@
 
 Every step task is made by `cached_step` or `fresh_step`. Each try of a step runs under one
 Deadline from its `steps.<name>.timeout`, with its HostStack resolved once (tasks/context.py),
-inside the recovery hook (tasks/recovery.py); whatever leaves the step (result, exception with
-its causes, log lines) passes the config's masker; only errors whose `transient` is true are
+inside the recovery hook (tasks/recovery.py); the exception leaving a step (with its causes)
+passes the config's masker, its result does not (the next step uses it as it is: output is
+masked where it leaves, in log lines, the report and artifacts); only errors whose `transient` is
 retried."""
 
 from __future__ import annotations
@@ -76,8 +77,9 @@ def options(policy: StepPolicy) -> dict[str, Any]:
 
 
 def _bounded(name: str, journaled: bool, fn: F) -> F:
-    """Run `fn` on its HostStack under the step's Deadline, inside the recovery hook; mask its
-    result and any exception it raises."""
+    """Run `fn` on its HostStack under the step's Deadline, inside the recovery hook; mask any
+    exception it raises (its text leaves the step: Prefect's state message and log), never its
+    result."""
     signature = inspect.signature(fn)
 
     @functools.wraps(fn)
@@ -94,7 +96,7 @@ def _bounded(name: str, journaled: bool, fn: F) -> F:
             with running(hs, deadline):
                 return recovery.recovered(
                     name, journaled, bound, hs, deadline,
-                    lambda: Outcome(loaded.masker.value(fn(*args, **kwargs)), attempt),
+                    lambda: Outcome(fn(*args, **kwargs), attempt),
                 )  # fmt: skip
         except Exception as exc:
             masked = loaded.masker.exception(exc)

@@ -56,7 +56,7 @@ def _progress_bars(enabled: bool) -> Iterator[None]:
 
 
 @contextmanager
-def _prefect_api() -> Iterator[None]:
+def prefect_api() -> Iterator[None]:
     """Without PREFECT_API_URL, a local API for this run (deployments/localapi.py): started
     before Prefect is imported, so that it boots while the CLI imports the flow."""
     if not localapi.wanted(os.environ):
@@ -75,6 +75,7 @@ def _prefect_api() -> Iterator[None]:
         click.echo(str(exc), err=True)
         sys.exit(1)
     finally:
+        localapi.drain()
         api.stop()
         del os.environ["PREFECT_API_URL"]
         del os.environ[LOCAL_API_MARK]
@@ -91,7 +92,8 @@ def _unchanged(config_path: str, variables: dict[str, str], hosts: list[str], as
     request = DeployRequest(config_path, variables, actor=actor())
     checks = fleet.check_hosts(request, hosts)
     if len(checks) == len(hosts) and all(c.unchanged for c in checks):
-        _print_report(fleet.report(load(request).release, checks).to_json(), as_json)
+        loaded = load(request)
+        _print_report(loaded.masker.value(fleet.report(loaded.release, checks).to_json()), as_json)
         sys.exit(0)
 
 
@@ -146,7 +148,7 @@ def deploy(config_path: str, sets: tuple[str, ...], hosts: tuple[str, ...], as_j
     elif not force:
         _unchanged(config_path, variables, list(hosts) or [t.name for t in config.targets],
                    as_json, lookup)  # fmt: skip
-    with _prefect_api():
+    with prefect_api():
         _run_flow(config_path, variables, list(hosts), as_json, [], force)
 
 
@@ -170,7 +172,7 @@ def _resume_rollout(flow_run_id: str, targets: list[str], hosts: tuple[str, ...]
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def resume(flow_run_id: str, as_json: bool) -> None:
     """Rerun a failed deploy with its parameters: completed steps are cached, the rest runs."""
-    with _prefect_api():
+    with prefect_api():
         from prefect.client.orchestration import get_client
 
         with get_client(sync_client=True) as client:

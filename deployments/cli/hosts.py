@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 
 import click
 
@@ -15,7 +16,7 @@ from deployments.cli.options import (
     parse_sets,
     stack_hosts,
 )
-from dockyard.config import load_targets
+from dockyard.config import ConfigError, load_targets, with_unset_per_deploy
 
 
 @click.command("exec", context_settings={"ignore_unknown_options": True})
@@ -31,11 +32,13 @@ def exec_(
     timeout: float,
     command: tuple[str, ...],
 ) -> None:
-    """Run a command on the targets over the dockyard SSH link, streaming its output."""
+    """Run a command on the targets over the dockyard SSH link, streaming its output (the
+    config's secrets masked)."""
     from dockyard.session import link_for
     from dockyard.ssh.errors import CommandTimeout, LinkError
 
     targets = or_exit(load_targets, config_path, parse_sets(sets))
+    mask = _exec_masker(config_path, parse_sets(sets))
     chosen = [t for t in targets if not hosts or t.name in hosts]
     if hosts and len(chosen) != len(set(hosts)):
         unknown = sorted(set(hosts) - {t.name for t in targets})
@@ -47,20 +50,36 @@ def exec_(
         prefix = f"[{target.name}] " if len(chosen) > 1 else ""
 
         def show(stream: str, line: str, prefix: str = prefix) -> None:
-            click.echo(prefix + line.rstrip("\n"), err=stream == "stderr")
+            click.echo(prefix + mask(line.rstrip("\n")), err=stream == "stderr")
 
         try:
             result = link_for(target).run(list(command), timeout=timeout, on_output=show,
                                           check=False)  # fmt: skip
             status = result.exit_status
         except CommandTimeout as exc:
-            click.echo(f"{prefix}{exc}", err=True)
+            click.echo(f"{prefix}{mask(str(exc))}", err=True)
             status = 124
         except LinkError as exc:
-            click.echo(f"{prefix}{exc}", err=True)
+            click.echo(f"{prefix}{mask(str(exc))}", err=True)
             status = EXIT_LINK_LOST
         worst = status if status and not worst else worst
     sys.exit(worst)
+
+
+def _exec_masker(config_path: str, variables: dict[str, str]) -> Callable[[str], str]:
+    """The config's masker (per-deploy values not needed); when the whole config does not
+    load, say that output is not masked and show it as it is."""
+    from dockyard.session import DeployRequest, load
+
+    try:
+        return load(
+            DeployRequest(config_path, with_unset_per_deploy(config_path, variables))
+        ).masker
+    except ConfigError as exc:
+        first = exc.problems[0] if exc.problems else exc
+        click.echo(f"warning: output is not masked: the config's secrets did not load ({first})",
+                   err=True)  # fmt: skip
+        return str
 
 
 @click.command()
@@ -84,7 +103,9 @@ def plan(config_path: str, sets: tuple[str, ...], as_json: bool) -> None:
                 timeout = loaded.config.steps.policy("plan").timeout
                 decisions = plan_stack(hs, Deadline("plan", timeout)).plan.to_json()
             except DockyardError as exc:
-                click.echo(f"{target.name}: {loaded.masker(str(exc))}", err=True)
+                text = loaded.masker(str(exc))  # most errors name their host already
+                named = text.startswith(f"{target.name}: ")
+                click.echo(text if named else f"{target.name}: {text}", err=True)
                 link_lost = isinstance(exc, LinkError) and not isinstance(exc, CommandFailed)
                 sys.exit(EXIT_LINK_LOST if link_lost else 1)
             rows += [{"host": target.name, "project": stack.project, **d} for d in decisions]

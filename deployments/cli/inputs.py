@@ -18,6 +18,10 @@ def validate(config_path: str, sets: tuple[str, ...]) -> None:
     from dockyard.lint.bundle import validate as validate_config
 
     config = or_exit(validate_config, config_path, parse_sets(sets))
+    from dockyard.config.public import secret_overlaps
+
+    for warning in secret_overlaps(config):
+        click.echo(f"{config_path}: warning: {warning}", err=True)
     targets = ", ".join(f"{t.name} ({t.user}@{t.host}:{t.port})" for t in config.targets)
     stacks = ", ".join(s.project for s in config.stacks)
     click.echo(f"{config_path}: ok; targets {targets}; stacks {stacks}")

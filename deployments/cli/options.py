@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, NoReturn, ParamSpec, TypeVar
 
 import click
 
-from dockyard.config import ConfigError, SecretLookup
+from dockyard.config import ConfigError, SecretLookup, with_unset_per_deploy
 from dockyard.names import ENV_NAME
 
 if TYPE_CHECKING:
@@ -69,7 +69,8 @@ def stack_hosts(config_path: str, sets: tuple[str, ...]) -> list[HostStack]:
     """Every (host, stack) HostStack of a config, for the commands that read hosts directly."""
     from dockyard.session import DeployRequest, host_stack, load
 
-    request = DeployRequest(config_path, parse_sets(sets), actor=actor())
+    variables = with_unset_per_deploy(config_path, parse_sets(sets))  # no release is deployed
+    request = DeployRequest(config_path, variables, actor=actor())
     loaded = or_exit(load, request)
     return [
         host_stack(request, t.name, s.project, log=lambda m: click.echo(m, err=True))

@@ -7,7 +7,7 @@ import sys
 import click
 
 from deployments.cli.options import actor, config_option, or_exit, parse_sets, secret_lookup
-from dockyard.config import load_config
+from dockyard.config import load_config, with_unset_per_deploy
 from dockyard.report import rollback_text
 
 
@@ -20,13 +20,16 @@ def rollback_(
 ) -> None:
     """Return each host's stacks to a previous release (files, .env, services and digests, under
     the lock, health checked, recorded), as the deploy flow does after a failed release."""
-    variables = parse_sets(sets)
+    variables = with_unset_per_deploy(config_path, parse_sets(sets))  # restored from the host
     or_exit(load_config, config_path, variables, secret_lookup=secret_lookup())
-    from flows.rollback import rollback as rollback_flow
+    from deployments.cli.deploy import prefect_api
 
-    state = rollback_flow(config_path, variables, list(hosts) or None, actor(), to,
-                          return_state=True)  # fmt: skip
-    report = state.result(raise_on_failure=False)
+    with prefect_api():  # without PREFECT_API_URL: the local API, not Prefect's own server
+        from flows.rollback import rollback as rollback_flow
+
+        state = rollback_flow(config_path, variables, list(hosts) or None, actor(), to,
+                              return_state=True)  # fmt: skip
+        report = state.result(raise_on_failure=False)
     if not isinstance(report, dict):
         click.echo(f"rollback crashed: {state.message}", err=True)
         sys.exit(1)

@@ -124,6 +124,13 @@ class ComposeProject:
     def logs(self, services: Iterable[str], tail: int = 50) -> list[str]:
         return [*self.base(), "logs", "--no-color", "--tail", str(tail), *services]
 
+    def by_name(self) -> list[str]:
+        """`docker compose` for the project's containers by name alone, reading no compose file
+        (its directory is dockyard's own, which holds none): for diagnostics, which must work
+        before the first deploy put files there and when the files are what is broken."""
+        return ["docker", "compose", "--project-name", self.project,
+                "--project-directory", self.state.root]  # fmt: skip
+
 
 def image_override(images: Mapping[str, str]) -> str:
     """A compose override file pinning services to images (used for rollback by digest),

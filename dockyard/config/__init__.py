@@ -8,7 +8,7 @@ from dockyard.config.deploy import DeployConfig, DiskConfig
 from dockyard.config.fields import FieldProblem, parse_duration
 from dockyard.config.images import ImagesConfig, PerDeployImage, RegistryConfig, ServiceImage
 from dockyard.config.interpolate import SecretLookup, SecretSourceError
-from dockyard.config.load import load_config, load_targets
+from dockyard.config.load import UNSET_PER_DEPLOY, load_config, load_targets, with_unset_per_deploy
 from dockyard.config.problems import ConfigError, Problem, format_loc
 from dockyard.config.rollout import RolloutConfig
 from dockyard.config.stack import (
@@ -24,6 +24,7 @@ from dockyard.config.steps import LockStep, StepOverride, StepPolicy, StepsConfi
 from dockyard.config.target import TargetConfig, TargetList
 
 __all__ = [
+    "UNSET_PER_DEPLOY",
     "ConfigError",
     "DeployConfig",
     "DiskConfig",
@@ -53,4 +54,5 @@ __all__ = [
     "load_config",
     "load_targets",
     "parse_duration",
+    "with_unset_per_deploy",
 ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, PrivateAttr, SecretStr, model_validator
 
 from dockyard.config.fields import FieldProblem, Int, Model, Number
 from dockyard.config.images import ImagesConfig, PerDeployImage
@@ -43,6 +43,18 @@ class DeployConfig(Model):
     disk: DiskConfig = DiskConfig()
     steps: StepsConfig = StepsConfig()
     rollout: RolloutConfig = RolloutConfig()
+    _secrets: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    def with_secrets(self, names: dict[str, str]) -> DeployConfig:
+        """A copy that knows the value of every `${secret:NAME}` it was rendered with
+        (value -> NAME)."""
+        copy = self.model_copy()
+        copy._secrets = dict(names)
+        return copy
+
+    def named_secrets(self) -> dict[str, str]:
+        """Each `${secret:NAME}` value -> NAME."""
+        return dict(self._secrets)
 
     @model_validator(mode="after")
     def _check(self) -> DeployConfig:
@@ -94,8 +106,30 @@ class DeployConfig(Model):
         return images
 
     def secret_values(self) -> frozenset[str]:
-        """Every non-empty secret value in the config, for redacting logs."""
+        """Every non-empty secret value in the config, for masking output: each
+        `${secret:NAME}` value itself and the whole env values rendered with one."""
         values = [t.private_key for t in self.targets] + [t.passphrase for t in self.targets]
         values += [r.password for r in self.images.registries]
         values += [v for s in self.stacks for v in s.env.values() if isinstance(v, SecretStr)]
-        return frozenset(v.get_secret_value() for v in values if v and v.get_secret_value())
+        found = {v.get_secret_value() for v in values if v and v.get_secret_value()}
+        return frozenset(found | {v for v in self._secrets if v})
+
+    def public_values(self) -> dict[str, str]:
+        """The config's non-secret values that output shows (names, hosts, paths, the
+        non-secret env values such as image refs) -> where each is set."""
+        found: dict[str, str] = {}
+        for i, t in enumerate(self.targets):
+            for key in ("name", "host", "user"):
+                found.setdefault(str(getattr(t, key)), f"targets[{i}].{key}")
+        for i, stack in enumerate(self.stacks):
+            at = f"stacks[{i}]"
+            found.setdefault(stack.project, f"{at}.project")
+            found.setdefault(stack.remote_dir, f"{at}.remote_dir")
+            found.setdefault(str(stack.bundle), f"{at}.bundle")
+            for name, value in stack.env.items():
+                if isinstance(value, str):
+                    found.setdefault(value, f"{at}.env.{name}")
+        for i, registry in enumerate(self.images.registries):
+            for key in ("host", "username"):
+                found.setdefault(getattr(registry, key), f"images.registries[{i}].{key}")
+        return {value: where for value, where in found.items() if value}

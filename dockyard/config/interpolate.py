@@ -16,6 +16,7 @@ from pydantic import SecretStr
 
 from dockyard.config.problems import Loc, Problem, format_loc
 from dockyard.errors import DockyardError
+from dockyard.masking import MIN_SECRET_CHARS
 from dockyard.names import ENV_NAME
 
 _REF = re.compile(r"\$(?:(?P<escape>\$)|\{(?P<expr>[^}]*)\}|(?P<open>\{))")
@@ -24,6 +25,19 @@ _SECRET_FIX = (
     "put it in the stack's env (stacks[].env.NAME: ${secret:NAME}) and let the container read "
     "it from its environment; for SSH keys use key_env, for registries password_env"
 )
+
+
+def short_secret(name: str, value: str) -> tuple[str, str] | None:
+    """(message, fix) when secret `name`'s value is too short to be masked in output (a
+    value that short also occurs in ordinary text); None for a usable or empty value."""
+    if not 0 < len(value) < MIN_SECRET_CHARS:
+        return None
+    return (
+        f"secret {name} has {len(value)} character{'s' if len(value) > 1 else ''}: too short "
+        "to mask in logs and reports",
+        f"use a value of at least {MIN_SECRET_CHARS} characters for {name} (a generated "
+        "password), or leave it out of the config if it is not secret",
+    )
 
 
 class SecretLookup(Protocol):
@@ -98,6 +112,7 @@ class Interpolator:
         self.image_names: list[str] = []
         self.referenced: set[str] = set()
         self.missing: list[tuple[Loc, str]] = []
+        self.secret_values: dict[str, str] = {}  # value -> the secret's name
 
     def render(self, value: Any, loc: Loc) -> Any:
         """Interpolate `value` (found at `loc`)."""
@@ -176,10 +191,19 @@ class Interpolator:
             )
         value = self.variables.get(name, self.environ.get(name))
         if default is not None and not value:
-            return default
+            value = default
         if value is None:
             self.missing.append((loc, name))
             return ""
+        if name in self.secrets:
+            return self._secret_value(name, value, loc)
+        return value
+
+    def _secret_value(self, name: str, value: str, loc: Loc) -> str:
+        """`value` of secret `name`, kept for the masker; refused when too short to mask."""
+        if short := short_secret(name, value):
+            return self._fail(loc, *short)
+        self.secret_values.setdefault(value, name)
         return value
 
     def _secret(self, name: str, loc: Loc, in_env: bool) -> str:
@@ -193,13 +217,13 @@ class Interpolator:
         if not ENV_NAME.fullmatch(name):
             return self._fail(loc, f"bad secret name {name!r}", "use ${secret:ENV_VAR_NAME}")
         if name in self.environ:
-            return self.environ[name]
+            return self._secret_value(name, self.environ[name], loc)
         try:
             value = self.lookup(name) if self.lookup else None
         except SecretSourceError as exc:
             return self._fail(loc, f"secret {name}: {exc.message}", exc.fix)
         if value is not None:
-            return value
+            return self._secret_value(name, value, loc)
         via_set = " (secrets are never read from --set)" if name in self.variables else ""
         elsewhere = f" nor in {self.lookup.where(name)}" if self.lookup else ""
         store = f", or store it in {self.lookup.where(name)}" if self.lookup else ""

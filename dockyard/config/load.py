@@ -72,23 +72,28 @@ def _stacks(data: dict[Any, Any]) -> list[tuple[int, dict[Any, Any]]]:
     ]
 
 
-def _required_problems(
+def _unset_required(
     data: dict[Any, Any], variables: Mapping[str, str], environ: Mapping[str, str]
-) -> list[Problem]:
-    problems = []
+) -> list[tuple[Loc, str]]:
+    """Each `stacks[].required` name that is neither --set nor in the environment."""
+    unset = []
     stacks = data.get("stacks")
     for i, stack in enumerate(stacks if isinstance(stacks, list) else []):
         required = stack.get("required") if isinstance(stack, dict) else None
         for j, name in enumerate(required if isinstance(required, list) else []):
             if isinstance(name, str) and name not in variables and name not in environ:
-                problems.append(
-                    Problem(
-                        ("stacks", i, "required", j),
-                        f"required variable {name} is not set",
-                        f"pass --set {name}=... or export {name}",
-                    )
-                )
-    return problems
+                unset.append((("stacks", i, "required", j), name))
+    return unset
+
+
+def _required_problems(
+    data: dict[Any, Any], variables: Mapping[str, str], environ: Mapping[str, str]
+) -> list[Problem]:
+    return [
+        Problem(loc, f"required variable {name} is not set",
+                f"pass --set {name}=... or export {name}")
+        for loc, name in _unset_required(data, variables, environ)
+    ]  # fmt: skip
 
 
 def _validate(
@@ -118,6 +123,15 @@ def _validate(
     return config
 
 
+def _sections(raw: dict[Any, Any]) -> dict[Any, Any]:
+    """The config's sections: without `x-` extension fields (YAML anchors) and empty ones."""
+    return {
+        k: v
+        for k, v in raw.items()
+        if v is not None and not (isinstance(k, str) and k.startswith("x-"))
+    }
+
+
 def _interpolator(
     raw: dict[Any, Any],
     variables: Mapping[str, str] | None,
@@ -142,11 +156,7 @@ def load_config(
     `${secret:NAME}` comes from `environ`, then from `secret_lookup`."""
     source = Path(path)
     raw, lines = _read_yaml(source)
-    sections = {
-        k: v
-        for k, v in raw.items()
-        if v is not None and not (isinstance(k, str) and k.startswith("x-"))
-    }
+    sections = _sections(raw)
     interpolator = _interpolator(sections, variables, environ, secret_lookup)
     data = interpolator.render(sections, ())
     images = data.setdefault("images", {})
@@ -156,7 +166,35 @@ def load_config(
     used = interpolator.referenced | bundle_names(source.absolute().parent, raw.get("stacks"))
     used |= {str(name) for _, stack in _stacks(data) for name in stack.get("required") or []}
     problems += set_problems(interpolator.variables, used)
-    return _validate(DeployConfig, source, data, lines, interpolator, problems)
+    config = _validate(DeployConfig, source, data, lines, interpolator, problems)
+    return config.with_secrets(interpolator.secret_values)
+
+
+UNSET_PER_DEPLOY = "per-deploy.invalid/not-given:unset"
+
+
+def with_unset_per_deploy(
+    path: Path | str, variables: Mapping[str, str], environ: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """`variables` plus UNSET_PER_DEPLOY for each variable the config uses only in stack env
+    values or `required:` and nobody set: the per-deploy values (image tags) that a command
+    deploying nothing (releases, rollback) does not need. A problem in the file is left to
+    load_config to report."""
+    try:
+        raw, _ = _read_yaml(Path(path))
+    except ConfigError:
+        return dict(variables)
+    sections = _sections(raw)
+    interpolator = _interpolator(sections, variables, environ, None)
+    interpolator.render(sections, ())
+    env_only: dict[str, bool] = {}
+    for loc, name in interpolator.missing:
+        in_env = len(loc) == 4 and loc[0] == "stacks" and loc[2] == "env"
+        env_only[name] = env_only.get(name, True) and in_env
+    for _loc, name in _unset_required(raw, interpolator.variables, interpolator.environ):
+        env_only.setdefault(name, True)
+    unset = {name: UNSET_PER_DEPLOY for name, only in env_only.items() if only}
+    return {**unset, **variables}
 
 
 def load_targets(

@@ -16,6 +16,7 @@ from pydantic import BaseModel, SecretStr, ValidationError
 
 from dockyard.config.deploy import DeployConfig
 from dockyard.config.images import RegistryConfig
+from dockyard.config.interpolate import short_secret
 from dockyard.config.problems import Loc, Problem
 from dockyard.config.stack import StackConfig
 from dockyard.config.target import TargetConfig, TargetList
@@ -58,6 +59,9 @@ class LocalReader:
                 f"environment variable {name} is not set",
                 f"export {name} (in CI: map the secret to this env var)",
             )
+            return None
+        if short := short_secret(name, self.environ[name]):
+            self._fail(loc, *short)
             return None
         return SecretStr(self.environ[name])
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 
+from dockyard.config import UNSET_PER_DEPLOY
 from dockyard.deadline import Deadline
 from dockyard.host import lease, releases
 from dockyard.host.facts import HostFacts, read_stack_containers
@@ -46,7 +47,11 @@ def record(
         result=result,
         config_hash=hs.loaded.release,
         images=running_images(facts),
-        variables={p.name: p.ref for p in hs.config.per_deploy_images(hs.stack.project)},
+        variables={
+            p.name: p.ref
+            for p in hs.config.per_deploy_images(hs.stack.project)
+            if p.ref != UNSET_PER_DEPLOY
+        },  # not the placeholders of a rollback (it is given no per-deploy values)
         refs=dict(sorted((refs or {}).items())),
         services=recorded_services(facts),
     )

@@ -24,11 +24,13 @@ def collect(hs: HostStack, failure: str, deadline: Deadline, tail: int = 40) -> 
         return text
 
     section("disk", docker.disk_usage())
-    ps = section("compose ps", hs.project.ps_json())
+    compose = hs.project.by_name()  # by project name: before the first deploy no file exists
+    ps = section("compose ps", [*compose, "ps", "--all", "--format", "json"])
     try:
         bad = [s.service for s in parse_ps(ps) if not s.ok]
     except ValueError:
         bad = []
     if bad:
-        section(f"logs ({', '.join(bad)})", hs.project.logs(bad, tail=tail))
+        section(f"logs ({', '.join(bad)})",
+                [*compose, "logs", "--no-color", "--tail", str(tail), *bad])  # fmt: skip
     return "\n".join(parts) + "\n"

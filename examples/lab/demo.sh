@@ -7,7 +7,6 @@ eval "$(.venv/bin/dockyard lab env --shell)"
 export LAB_REGISTRY_PASSWORD="$(cat "$LAB_REGISTRY_PASSWORD_FILE")"
 export DB_PASSWORD="${DB_PASSWORD:-demo-db-password}"
 export PREFECT_SERVER_ANALYTICS_ENABLED=false
-export PREFECT_LOGGING_LEVEL="${PREFECT_LOGGING_LEVEL:-WARNING}"
 deploy() {
   echo
   echo "== dockyard deploy: app $1, migrator $1"

@@ -13,6 +13,7 @@ from dockyard.images.registry import RegistryClient
 from dockyard.lab.lab import Lab
 from dockyard.lint.compose import lint_compose
 from tests.integration.deploykit import (
+    DB_PASSWORD,
     DOCKYARD,
     EXAMPLE,
     Deploy,
@@ -122,3 +123,20 @@ def test_latest_changed_upstream_is_pulled_by_digest_unchanged_is_skipped(
         running = deploy.host(f"docker inspect --format '{{{{.Image}}}}' "
                               f"{deploy.container_ids()['autoheal']}").strip()  # fmt: skip
         assert running == changed.config.digest
+
+
+def test_releases_rollback_and_exec_need_no_per_deploy_values_and_exec_is_masked(
+    deploy: Deploy,
+) -> None:
+    """Only a deploy needs the release's --set values; exec shows the config's secrets
+    masked (here: the host's .env, which holds them)."""
+    assert deploy.deploy("v1").code == 0
+    listed = _cli(deploy, "releases", "-c", str(deploy.config), "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert [r["result"] for r in json.loads(listed.stdout)] == ["succeeded"]
+    back = _cli(deploy, "rollback", "-c", str(deploy.config), timeout=300)
+    assert back.returncode == 1, back.stderr  # the config loaded; there is nothing to go back to
+    assert "no release before the current one to roll back to" in back.stdout
+    shown = _cli(deploy, "exec", "-c", str(deploy.config), "--", "cat", f"{deploy.remote_dir}/.env")
+    assert shown.returncode == 0, shown.stderr
+    assert "DB_PASSWORD='***'" in shown.stdout and DB_PASSWORD not in shown.stdout + shown.stderr

@@ -11,6 +11,7 @@ from pydantic import SecretStr
 
 from dockyard import session
 from dockyard.config import ConfigError, SecretSourceError, load_config
+from dockyard.masking import Masker
 from tasks.secrets import PrefectSecrets, secret_block_name
 from tests.unit.configkit import (
     ENVIRON,
@@ -147,3 +148,46 @@ def test_prefect_block_names() -> None:
 def test_prefect_lookup_without_an_api_url_finds_nothing() -> None:
     with temporary_settings({PREFECT_API_URL: None}):
         assert PrefectSecrets()("DB_PASSWORD") is None
+
+
+def test_the_masker_holds_each_secret_itself_not_only_the_values_built_with_it(
+    tmp_path: Path,
+) -> None:
+    """DATABASE_URL is built with ${secret:DB_PASSWORD}: a log line with the bare password
+    is masked too (issue 20, item 3)."""
+    make_project(tmp_path, new_keypair())
+    data = full_config()
+    del data["stacks"][0]["env"]["DB_PASSWORD"]
+    data["stacks"][0]["env"]["ADMIN_URL"] = "http://admin:${API_TOKEN}@admin.local/"
+    data["stacks"][0]["env"]["API_TOKEN"] = "${secret:API_TOKEN}"
+    environ = {**ENVIRON, "API_TOKEN": "tok-9Qw2x"}
+    config = load_config(write(tmp_path, data), VARIABLES, environ)
+    assert SECRET in config.secret_values() and "tok-9Qw2x" in config.secret_values()
+    masker = Masker(config.secret_values(), config.public_values())
+    assert masker(f"password={SECRET} token=tok-9Qw2x") == "password=*** token=***"
+
+
+@pytest.mark.parametrize("value", ["q", "xqz", "hunt2"])
+def test_a_secret_too_short_to_mask_is_refused_with_the_fix(tmp_path: Path, value: str) -> None:
+    make_project(tmp_path, new_keypair())
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, full_config()), VARIABLES, {**ENVIRON, "DB_PASSWORD": value})
+    problems = {p.field: (p.message, p.fix) for p in info.value.problems}
+    message, fix = problems["stacks[0].env.DB_PASSWORD"]
+    assert f"secret DB_PASSWORD has {len(value)} character" in message
+    assert "too short to mask" in message
+    assert "at least 6 characters" in fix and value not in message
+
+
+def test_a_registry_password_too_short_to_mask_is_refused(tmp_path: Path) -> None:
+    make_project(tmp_path, new_keypair())
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, full_config()), VARIABLES, {**ENVIRON, "REGISTRY_TOKEN": "pw1"})
+    assert "secret REGISTRY_TOKEN has 3 characters" in str(info.value)
+
+
+def test_an_empty_secret_is_allowed(tmp_path: Path) -> None:
+    make_project(tmp_path, new_keypair())
+    config = load_config(write(tmp_path, full_config()), VARIABLES,
+                         {**ENVIRON, "DB_PASSWORD": ""})  # fmt: skip
+    assert "" not in config.secret_values()
