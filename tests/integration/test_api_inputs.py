@@ -73,15 +73,21 @@ def _spawn(argv: list[str], deploy: Deploy, log: Path) -> subprocess.Popen[bytes
         )  # fmt: skip
 
 
+def _served_name(deploy: Deploy) -> str:
+    """This test's deployment name (the session's Prefect server keeps earlier tests' ones)."""
+    return "trust-" + Path(deploy.remote_dir).name[-40:]
+
+
 @pytest.fixture()
 def served(deploy: Deploy, tmp_path: Path) -> Iterator[str]:
     """`dockyard serve` of this test's config; yields the deployment's id."""
     sets = [f"--set={k}={v}" for k, v in release_vars("v1").items()]
     log = tmp_path / "serve.log"
-    proc = _spawn([DOCKYARD, "serve", "-c", str(deploy.config), *sets, "--name", "trust"],
+    name = _served_name(deploy)
+    proc = _spawn([DOCKYARD, "serve", "-c", str(deploy.config), *sets, "--name", name],
                   deploy, log)  # fmt: skip
     try:
-        yield _started(proc, deploy, "dockyard-deploy/trust", log)
+        yield _started(proc, deploy, f"dockyard-deploy/{name}", log)
     finally:
         _stop(proc)
 
@@ -123,11 +129,11 @@ def test_a_served_deployment_refuses_forged_parameters_before_touching_a_host(
     v1 = release_vars("v1")
     forged = {
         "actor": ({"actor": "alice"}, "actor may not be set on a run of deployment "
-                  "dockyard-deploy/trust"),
+                  f"dockyard-deploy/{_served_name(deploy)}"),
         "resumes": ({"resumes": ["5b1f2f4e-4a4e-4f7e-9d3e-2f1d7c5e8a11"]},
                     "resumes may not be set"),
         "config_path": ({"config_path": "/dev/zero"}, "config_path of this run is not "
-                        "deployment dockyard-deploy/trust's config"),
+                        f"deployment dockyard-deploy/{_served_name(deploy)}'s config"),
         "variable": ({"variables": {**v1, "LAB_REGISTRY_PASSWORD": "x"}},
                      "variables LAB_REGISTRY_PASSWORD are not per-deploy images"),
         "registry": ({"variables": {**v1, "APP_IMAGE": "127.0.0.1:5002/dockyard/worker:1.0"}},
@@ -156,7 +162,7 @@ def test_a_served_deployment_deploys_its_config_as_itself_one_run_at_a_time(
     assert deploy.version() == "v1"
     history = deploy.host(f"cat {deploy.remote_dir}/.dockyard/releases.jsonl")
     records = [json.loads(line) for line in history.splitlines()]
-    assert [r["actor"] for r in records] == ["deployment dockyard-deploy/trust"]
+    assert [r["actor"] for r in records] == [f"deployment dockyard-deploy/{_served_name(deploy)}"]
 
 
 def _pooled(doc: dict[str, Any]) -> None:
