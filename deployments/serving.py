@@ -23,7 +23,9 @@ def deployment_name(config_path: str) -> str:
 
 def serve_config(config_path: str, config: DeployConfig, name: str | None = None) -> None:
     """Register and serve `dockyard-deploy/<name>` with the config's per-deploy variables as the
-    parameter form's defaults; blocks until interrupted."""
+    parameter form's defaults; blocks until interrupted. The deployment pins the config path
+    (a run naming another is refused) and runs one at a time: a second run waits for a slot
+    instead of racing the first for the hosts' leases."""
     variables = {p.name: p.ref for p in config.per_deploy_images()}
     served = deploy.to_deployment(
         name=name or deployment_name(config_path),
@@ -31,6 +33,7 @@ def serve_config(config_path: str, config: DeployConfig, name: str | None = None
         description=f"dockyard deploy of {', '.join(s.project for s in config.stacks)} "
         f"to {', '.join(t.name for t in config.targets)}",
         tags=["dockyard"],
+        concurrency_limit=1,
     )
     serve(served, print_starting_message=True)
 

@@ -17,6 +17,7 @@ from prefect.runtime import flow_run
 from prefect.states import Failed
 
 from dockyard.config import StackConfig
+from dockyard.config.run_inputs import check_deployment_params, check_run_choices
 from dockyard.disk.prune import GateStillFails
 from dockyard.host import releases
 from dockyard.report import FAILED, ROLLED_BACK, DeployReport, ImageReport
@@ -24,6 +25,7 @@ from dockyard.rollout import RolloutPlan
 from dockyard.session import DeployRequest, Loaded, load, set_secret_lookup
 from flows.host_flow import HostJob, per_target
 from flows.hosts import Step, in_thread, roll_out
+from flows.provenance import Origin, this_origin
 from flows.rollback import roll_back_to
 from flows.step_runner import StepRunner
 from tasks import host as host_tasks
@@ -165,24 +167,42 @@ def _fail(
         report.notes.append(loaded.masker(f"rollback failed: {rb_exc}"))
 
 
+def _request(
+    origin: Origin, config_path: str, variables: dict[str, str], actor: str | None,
+    resumes: list[str] | None, force: bool,
+) -> DeployRequest:  # fmt: skip
+    """The run's request: a deployment's run deploys the deployment's own config, as the
+    deployment (actor) and resuming nothing; the CLI's own run as its parameters say."""
+    run_id = str(flow_run.get_id() or "local")
+    if origin.deployment is None:
+        return DeployRequest(config_path, variables, run_id, actor or "unknown",
+                             tuple(resumes or ()), force)  # fmt: skip
+    params = {"config_path": config_path, "actor": actor, "resumes": resumes}
+    check_deployment_params(params, origin.pinned.get("config_path"), origin.deployment)
+    return DeployRequest(config_path, variables, run_id, origin.actor, (), force)
+
+
 @flow(name="dockyard-deploy", flow_run_name="deploy {config_path}", log_prints=False)
 def deploy(
     config_path: str,
     variables: dict[str, str] | None = None,
     hosts: list[str] | None = None,
-    actor: str = "unknown",
+    actor: str | None = None,
     resumes: list[str] | None = None,
     force: bool = False,
 ) -> Any:
     """Deploy every stack of the config to its targets by the rollout policy, one flow run per
     host (a subflow, or a pool worker's run for a target with `pool`); fail if any host failed
     or was not started. A stack the host already runs as recorded is left as it is, unless
-    `force`."""
-    run_id = str(flow_run.get_id() or "local")
-    request = DeployRequest(config_path, dict(variables or {}), run_id, actor,
-                            tuple(resumes or ()), force)  # fmt: skip
+    `force`. A deployment's run may choose only per-deploy images, hosts and `force`
+    (dockyard/config/run_inputs.py); `actor` and `resumes` are for the CLI's own runs."""
+    origin = this_origin()
+    request = _request(origin, config_path, dict(variables or {}), actor, resumes, force)
+    run_id = request.run_id
     set_secret_lookup(PrefectSecrets())
     loaded = load(request)
+    if origin.deployment is not None:
+        check_run_choices(request.variables, hosts, loaded.config)
     names = [t.name for t in loaded.config.targets if not hosts or t.name in hosts]
     job = HostJob(lambda r: StepRunner(r, loaded.config.steps), request, loaded, deploy_stack)
     plan = RolloutPlan.make(names, loaded.config.rollout)

@@ -75,18 +75,10 @@ def as_subflows(job: HostJob) -> HostRun:
 
 
 def pool_parameters(request: DeployRequest, host: str, release: str) -> dict[str, Any]:
-    """The parameters of `host`'s pool run: JSON, secret-free (`--set` values never carry
-    secrets). The config path is the deployment's own, as its worker sees it; `release` makes
-    the run refuse a config that differs from the deploy run's."""
-    return {
-        "host": host,
-        "release": release,
-        "variables": dict(request.variables),
-        "parent_run_id": request.run_id,
-        "actor": request.actor,
-        "resumes": list(request.resumes),
-        "force": request.force,
-    }
+    """The parameters of `host`'s pool run: the config path is the deployment's own, as its
+    worker sees it; variables, actor and resumed runs the run reads from this deploy run
+    (flows/provenance.py); `release` makes the run refuse a config that differs from ours."""
+    return {"host": host, "release": release, "force": request.force}
 
 
 def pool_request(

@@ -2,12 +2,37 @@
 
 from __future__ import annotations
 
+import ipaddress
 import sys
 
 import click
 
-from deployments.cli.options import config_option, or_exit, parse_sets
+from deployments.cli.options import EXIT_BAD_INPUT, config_option, or_exit, parse_sets
 from dockyard.config import load_config
+
+
+def _loopback(host: str) -> bool:
+    """Whether `host` binds to this machine only (a name other than localhost may not)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _refuse_open_bind(host: str) -> None:
+    """Exit 2 when the API would listen beyond loopback without an auth string: whoever
+    reaches it could start deploys to production."""
+    from prefect.settings import Settings
+
+    if _loopback(host) or Settings().server.api.auth_string is not None:  # env, then profile
+        return
+    click.echo(f"refusing to serve the Prefect API on {host} without authentication: anyone "
+               "who reaches it can start deploys; set PREFECT_SERVER_API_AUTH_STRING=user:"
+               "password for the server (and PREFECT_API_AUTH_STRING to the same value on "
+               "workers and CI), or bind to 127.0.0.1", err=True)  # fmt: skip
+    sys.exit(EXIT_BAD_INPUT)
 
 
 @click.command()
@@ -15,10 +40,12 @@ from dockyard.config import load_config
 @click.option("--port", default=4200, show_default=True, type=int)
 def server(host: str, port: int) -> None:
     """Start a Prefect server with the UI (SQLite under $PREFECT_HOME; PostgreSQL when
-    PREFECT_API_DATABASE_CONNECTION_URL points at one)."""
+    PREFECT_API_DATABASE_CONNECTION_URL points at one). Beyond loopback only with
+    PREFECT_SERVER_API_AUTH_STRING set (clients then need PREFECT_API_AUTH_STRING)."""
     import os
     import shutil
 
+    _refuse_open_bind(host)
     prefect = shutil.which("prefect") or os.path.join(os.path.dirname(sys.executable), "prefect")
     click.echo(f"Prefect UI and API: http://{host}:{port}  (export PREFECT_API_URL="
                f"http://{host}:{port}/api)")  # fmt: skip

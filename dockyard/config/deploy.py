@@ -21,16 +21,21 @@ class DiskConfig(Model):
     keep_releases: Int = Field(3, ge=1)
 
 
-def _image_problem(name: str, value: str | SecretStr | None) -> str | None:
+def _image_problem(
+    name: str, value: str | SecretStr | None, images: ImagesConfig
+) -> str | None:  # fmt: skip
     """Why the value of per-deploy image `name` cannot be used (None when it can)."""
     if value is None:
         return None
     if isinstance(value, SecretStr) or not value or any(c.isspace() for c in value):
         return f"per-deploy image {name} is empty, has spaces or is a secret"
     try:
-        ImageRef.parse(value)
+        ref = ImageRef.parse(value)
     except InvalidImageRef as exc:
         return f"per-deploy image {name} is not an image reference: {exc}"
+    if not images.registry_allowed(ref):
+        return (f"per-deploy image {name} ({value}) is not from images.allowed_registries "
+                f"({', '.join(images.allowed_registries)})")  # fmt: skip
     return None
 
 
@@ -84,10 +89,11 @@ class DeployConfig(Model):
                 )
         for i, stack in enumerate(self.stacks):
             for name in self.images.per_deploy:
-                if problem := _image_problem(name, stack.env.get(name)):
+                if problem := _image_problem(name, stack.env.get(name), self.images):
                     raise FieldProblem(
                         problem,
-                        f"pass an image reference: --set {name}=registry/app:tag",
+                        f"pass an image reference from an allowed registry: --set "
+                        f"{name}=registry/app:tag",
                         ("stacks", i, "env", name),
                     )
         return self

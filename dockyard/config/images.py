@@ -9,6 +9,7 @@ from typing import Literal, NamedTuple
 from pydantic import Field, PrivateAttr, SecretStr, field_validator
 
 from dockyard.config.fields import EnvName, FieldProblem, Int, Model, ServiceName
+from dockyard.images.ref import ImageRef
 
 
 class ServiceImage(Model):
@@ -52,6 +53,27 @@ class ImagesConfig(Model):
     services: dict[ServiceName, ServiceImage] = {}
     per_deploy: list[EnvName] = []
     registries: list[RegistryConfig] = []
+    allowed_registries: list[str] = []
+
+    @field_validator("allowed_registries")
+    @classmethod
+    def _registry_prefixes(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            if not entry or "://" in entry or entry.endswith("/") or " " in entry:
+                raise FieldProblem(
+                    f"bad allowed registry {entry!r}",
+                    "use a registry host, optionally with a repository prefix: ghcr.io, "
+                    "127.0.0.1:5000/shop",
+                )
+        return value
+
+    def registry_allowed(self, ref: ImageRef) -> bool:
+        """Whether `ref` comes from `allowed_registries` (any registry when it is empty): its
+        registry host, or a repository under a prefix like ghcr.io/shop."""
+        if not self.allowed_registries:
+            return True
+        return any(ref.name == entry or ref.name.startswith(entry + "/")
+                   for entry in self.allowed_registries)  # fmt: skip
 
 
 class PerDeployImage(NamedTuple):

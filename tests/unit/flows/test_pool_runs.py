@@ -15,14 +15,12 @@ REQUEST = DeployRequest("/srv/deploy.yaml", {"APP_IMAGE": "reg/app:v2"}, "parent
                         ("run-3",), force=True)  # fmt: skip
 
 
-def test_parameters_are_json_and_name_host_release_and_parent() -> None:
+def test_parameters_are_json_and_name_only_host_release_and_force() -> None:
     params = pool_parameters(REQUEST, "vm2", "r-abc")
     assert json.loads(json.dumps(params)) == params
-    assert params == {
-        "host": "vm2", "release": "r-abc", "variables": {"APP_IMAGE": "reg/app:v2"},
-        "parent_run_id": "parent-7", "actor": "ci", "resumes": ["run-3"], "force": True,
-    }  # fmt: skip
-    assert "config_path" not in params  # the deployment's own path, as its worker sees it
+    assert params == {"host": "vm2", "release": "r-abc", "force": True}
+    # the config is the deployment's own; variables, actor, parent and resumed runs the host
+    # run reads from its parent deploy run through the API, never from its parameters
 
 
 def test_the_host_run_leases_as_itself_and_may_take_over_its_deploy_runs_lease() -> None:

@@ -40,13 +40,14 @@ def test_a_rotated_secret_gives_a_new_release(project: Path) -> None:
 def test_without_the_key_a_short_secret_cannot_be_recovered_from_the_release(
     project: Path,
 ) -> None:
-    """The offline attack of issue 20: try every 4-digit password against a seen hash. With
-    the old fixed salt the attacker could compute each candidate's hash; under an unknown
-    key no candidate (the right one included) reproduces it."""
-    seen = _hash(project, KEY_A, "4711")
-    guesses = {_hash(project, KEY_B, f"{n:04d}") for n in (4710, 4711, 4712)}
+    """The offline attack of issue 20: try every 6-digit password (the shortest a config
+    accepts) against a seen hash. With the old fixed salt the attacker could compute each
+    candidate's hash; under an unknown key no candidate (the right one included) reproduces
+    it."""
+    seen = _hash(project, KEY_A, "471100")
+    guesses = {_hash(project, KEY_B, f"{n:06d}") for n in (471099, 471100, 471101)}
     assert seen not in guesses
-    assert _hash(project, KEY_A, "4711") == seen
+    assert _hash(project, KEY_A, "471100") == seen
 
 
 def test_a_config_without_secrets_never_asks_for_the_key(project: Path) -> None:
