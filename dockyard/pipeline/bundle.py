@@ -64,22 +64,20 @@ def sync(hs: HostStack, runner: Runner, deadline: Deadline) -> list[str]:
 
 
 def write_env(hs: HostStack, runner: Runner, deadline: Deadline) -> str:
-    """Write the release's rendered .env by SFTP with mode 0600; returns its remote path."""
+    """Write the release's .env (the bundle's .env with the stack's env on top, every value
+    literal) by SFTP with mode 0600; returns its remote path."""
     path = posixpath.join(hs.project.state.release_files(hs.loaded.release), ENV_FILE)
-    runner.write_file(path, render(hs.stack.revealed_env()), mode=0o600,
+    runner.write_file(path, render(hs.stack.project_env()), mode=0o600,
                       deadline=deadline)  # fmt: skip
     return path
 
 
 def release_project(hs: HostStack) -> ComposeProject:
-    """The stack as its staged release: compose files and .env from the release's files dir,
-    the project directory (relative paths, volumes' data) still the stack's remote_dir."""
-    files = hs.project.state.release_files(hs.loaded.release)
-    return replace(
-        hs.project,
-        files=tuple(posixpath.join(files, name) for name in hs.project.files),
-        env_file=posixpath.join(files, ENV_FILE),
-    )
+    """The stack as its staged release, same project name: the release's files dir is the
+    project directory, so compose files, .env, env_file, relative bind mounts and build
+    contexts are the release's own (a first deploy too). Containers it creates mount from
+    that dir: plan and jobs use it; `up` runs in remote_dir once the release is switched in."""
+    return replace(hs.project, directory=hs.project.state.release_files(hs.loaded.release))
 
 
 def stage(hs: HostStack, runner: Runner, deadline: Deadline) -> ComposeProject:
