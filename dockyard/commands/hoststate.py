@@ -133,6 +133,23 @@ def seed_release(state: HostState, release: str, current: str | None) -> str:
     )
 
 
+def link_outside(state: HostState, release: str, paths: Iterable[str]) -> str:
+    """In the release's files dir, link each of `paths` (relative, not bundle files) to the
+    same path in the project directory, made there as a directory if nothing is there yet
+    (as Docker would at `up`): a job run in the release dir then bind-mounts the stack's live
+    data, not an empty dir of the release. Paths already present are left as they are."""
+    files = state.release_files(checked(release))
+    lines = []
+    for rel in paths:
+        link, live = quote(posixpath.join(files, rel)), quote(posixpath.join(state.remote_dir, rel))
+        parent = quote(posixpath.dirname(posixpath.join(files, rel)))
+        lines.append(
+            f"if [ ! -e {link} ] && [ ! -L {link} ]; then {{ [ -e {live} ] || mkdir -p -- "
+            f"{live}; }} && mkdir -p -- {parent} && ln -s -- {live} {link}; fi"
+        )
+    return "; ".join(lines) or "true"
+
+
 def drop_unlisted(state: HostState, release: str) -> str:
     """Remove files in the release's files dir that its manifest does not list (left from the
     seed copy or a killed upload); the files dir is dockyard's own."""

@@ -12,7 +12,7 @@ from dockyard.compose.oneshot import EVERY_SERVICE, UpServices
 from dockyard.deadline import Deadline
 from dockyard.errors import DeployError
 from dockyard.images.plan import runs_with
-from dockyard.pipeline.bundle import stage
+from dockyard.pipeline.bundle import link_outside, stage
 from dockyard.runner import Runner
 from dockyard.session import HostStack
 from dockyard.ssh.errors import CommandFailed
@@ -60,6 +60,10 @@ def resolve_stack(hs: HostStack, runner: Runner, deadline: Deadline) -> Resolved
             f"{named}: no such service in {', '.join(hs.stack.compose_files)}; "
             f"services are: {', '.join(sorted(services))}"
         )
+    linked = link_outside(hs, runner, deadline, config)
+    if linked:
+        hs.log(f"release dir: {', '.join(linked)} linked to {hs.stack.remote_dir} (data, not "
+               "bundle files)")  # fmt: skip
     missing = _missing_external_networks(config, set(networks.split()))
     if missing:
         raise StackInvalid(

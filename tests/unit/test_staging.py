@@ -120,6 +120,21 @@ def test_the_release_project_is_the_release_files_dir(tree: Path) -> None:
     assert staged.state.root == STATE
 
 
+def test_outside_binds_are_relative_bind_sources_that_are_not_bundle_files() -> None:
+    files = f"{STATE}/releases/r-new/files"
+    config = {"services": {
+        "db": {"volumes": [{"type": "bind", "source": f"{files}/pgdata", "target": "/d"},
+                           {"type": "bind", "source": f"{files}/init/provision.sh", "target": "/i"},
+                           {"type": "volume", "source": "named", "target": "/v"}]},
+        "job": {"volumes": [{"type": "bind", "source": f"{files}/gate", "target": "/gate"},
+                            {"type": "bind", "source": f"{files}/conf", "target": "/c"},
+                            {"type": "bind", "source": "/etc/hosts", "target": "/h"},
+                            {"type": "bind", "source": f"{files}/pgdata", "target": "/d"}]},
+    }}  # fmt: skip
+    manifest = [".env", "conf/a.yml", "init/provision.sh"]
+    assert bundle.outside_binds(config, files, manifest) == ["gate", "pgdata"]
+
+
 def test_stage_twice_writes_the_same_and_returns_the_release_project(tree: Path) -> None:
     runner = FakeRunner()
     hs = host_stack(tree)
