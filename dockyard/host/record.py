@@ -33,10 +33,11 @@ def recorded_services(facts: HostFacts) -> dict[str, dict[str, str]]:
 
 def record(
     hs: HostStack, release_id: str, run_id: str, actor: str, result: str, deadline: Deadline,
-    refs: Mapping[str, str] | None = None,
+    refs: Mapping[str, str] | None = None, one_shot: tuple[str, ...] = (),
 ) -> Release:  # fmt: skip
     """Append this deploy's release record on the host: what runs by digest and config hash,
-    and `refs` (the plan's service -> image) when a deploy, not a rollback, wrote it."""
+    `refs` (the plan's service -> image; a rollback passes its target's) and the one-shot
+    services."""
     facts = read_stack_containers(hs, deadline)  # what runs now, after `up`
     release = Release(
         id=release_id,
@@ -49,6 +50,7 @@ def record(
         variables={p.name: p.ref for p in hs.config.per_deploy_images(hs.stack.project)},
         refs=dict(sorted((refs or {}).items())),
         services=recorded_services(facts),
+        one_shot=sorted(one_shot),
     )
     releases.append(hs.runner, hs.project.state, release, deadline)
     if result == "succeeded":
