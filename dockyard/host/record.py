@@ -34,10 +34,11 @@ def recorded_services(facts: HostFacts) -> dict[str, dict[str, str]]:
 
 def record(
     hs: HostStack, release_id: str, run_id: str, actor: str, result: str, deadline: Deadline,
-    refs: Mapping[str, str] | None = None,
+    refs: Mapping[str, str] | None = None, one_shot: tuple[str, ...] = (),
 ) -> Release:  # fmt: skip
     """Append this deploy's release record on the host: what runs by digest and config hash,
-    and `refs` (the plan's service -> image) when a deploy, not a rollback, wrote it."""
+    `refs` (the plan's service -> image; a rollback passes its target's) and the one-shot
+    services."""
     facts = read_stack_containers(hs, deadline)  # what runs now, after `up`
     release = Release(
         id=release_id,
@@ -54,6 +55,7 @@ def record(
         },  # not the placeholders of a rollback (it is given no per-deploy values)
         refs=dict(sorted((refs or {}).items())),
         services=recorded_services(facts),
+        one_shot=sorted(one_shot),
     )
     releases.append(hs.runner, hs.project.state, release, deadline)
     if result == "succeeded":

@@ -31,7 +31,8 @@ IMAGE_ID = re.compile(r"sha256:[0-9a-f]{64}")  # what a record holds for an imag
 class Release:
     """What a deploy put on a host and how it ended. `refs` is the plan's service -> image as
     the compose config names it; `services` is, per service container, the image id and compose
-    config hash it ran with when recorded (the convergence check compares both)."""
+    config hash it ran with when recorded (the convergence check compares both); `one_shot`
+    names the services that are done once they exited 0."""
 
     id: str
     time: str
@@ -43,6 +44,7 @@ class Release:
     variables: dict[str, str] = field(default_factory=dict)
     refs: dict[str, str] = field(default_factory=dict)
     services: dict[str, dict[str, str]] = field(default_factory=dict)
+    one_shot: list[str] = field(default_factory=list)
 
     @property
     def succeeded(self) -> bool:
@@ -100,6 +102,11 @@ def record_problem(record: dict[str, Any]) -> str:
                 isinstance(v, str) for v in service.values()
             ):
                 return "services holds a value that is not a mapping of text"
+        one_shot = record.get("one_shot", [])
+        if not isinstance(one_shot, list) or not all(
+            isinstance(s, str) and SERVICE_NAME.fullmatch(s) for s in one_shot
+        ):
+            return "one_shot is not a list of service names"
     except ValueError as exc:
         return str(exc)
     return ""

@@ -15,10 +15,11 @@ from typing import Any
 
 from dockyard import yamlsafe
 from dockyard.commands.compose import ENV_FILE
+from dockyard.compose.dotenv import DotenvError
 from dockyard.compose.files import ComposeDoc, ComposeFileError, ComposeSet, Ref
 from dockyard.config import ConfigError, DeployConfig, Problem, StackConfig, load_config
 from dockyard.config.stack import project_environment
-from dockyard.lint.compose import expand, read_dotenv
+from dockyard.lint.compose import expand
 
 _MISSING_FIX = "create it in the bundle or fix the path (relative to the file that names it)"
 _OUTSIDE_FIX = "move it into the bundle (only the bundle is uploaded)"
@@ -77,7 +78,8 @@ def _raw_bundle_problems(path: Path) -> list[Problem]:
         env = stack.get("env") if isinstance(stack.get("env"), dict) else {}
         files = [str(n) for n in names if (bundle / str(n)).is_file()]
         if bundle.is_dir():
-            environment = project_environment(read_dotenv(bundle / ENV_FILE), env)
+            text_env = {str(k): str(v) for k, v in env.items() if isinstance(v, str | int | float)}
+            environment = project_environment(bundle, text_env)
             found += check_files(bundle, files, environment, f"stacks[{i}]", [])
     return [p.as_problem() for p in found]
 
@@ -90,10 +92,9 @@ def check_bundles(config: DeployConfig) -> list[BundleProblem]:
 def check_stack(stack: StackConfig, at: str) -> list[BundleProblem]:
     """The problems of one stack's bundle; `at` is its field path (e.g. `stacks[0]`)."""
     try:
-        dotenv = read_dotenv(stack.bundle / ENV_FILE)
-    except ComposeFileError as exc:
-        return [BundleProblem(f"{at}.bundle", exc.what or str(exc), exc.fix or "fix the file")]
-    environment = project_environment(dotenv, stack.revealed_env())
+        environment = project_environment(stack.bundle, stack.revealed_env())
+    except DotenvError as exc:
+        return [BundleProblem(f"{at}.bundle", str(exc), "fix the bundle's .env (compose reads it)")]
     return check_files(stack.bundle, stack.compose_files, environment, at, stack.service_refs())
 
 

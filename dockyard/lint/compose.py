@@ -12,8 +12,8 @@ from typing import Literal
 
 import yaml
 
-from dockyard import yamlsafe
-from dockyard.compose.files import ComposeFileError, ComposeSet, Effective, problem
+from dockyard.compose.files import ComposeFileError, ComposeSet, Effective
+from dockyard.config.stack import project_environment
 from dockyard.images.floating import floating_tags
 from dockyard.images.ref import DEFAULT_TAG, ImageKind, ImageRef, InvalidImageRef, classify
 from dockyard.names import ENV_NAME
@@ -85,10 +85,8 @@ def lint_compose(
     environment) over the `.env` file next to the compose file (unless `dotenv` is false).
     """
     file = Path(path)
-    local = read_dotenv(file.parent / ".env") if dotenv else {}
-    return lint_files(
-        [file], {**local, **(os.environ if environ is None else environ)}, moving_tags
-    )
+    env = dict(os.environ if environ is None else environ)
+    return lint_files([file], project_environment(file.parent, env) if dotenv else env, moving_tags)
 
 
 def lint_files(
@@ -284,27 +282,3 @@ def _expand(expression: str, variables: Mapping[str, str]) -> _Piece:
     if op in (":?", "?") and not (non_empty if op == ":?" else is_set):
         return "", [], [(name, expand(arg, variables)[0])]
     return (value, [], []) if non_empty else (value or "", [name], [])
-
-
-def read_dotenv(path: Path) -> dict[str, str]:
-    """KEY=VALUE lines of a compose .env file (comments, `export` and quotes handled); {} when
-    there is no such file."""
-    if not path.is_file():
-        return {}
-    try:
-        text = yamlsafe.read_text(path, ".env file")
-    except yamlsafe.YamlProblem as exc:
-        raise problem(path, None, str(exc), exc.fix) from None
-    values = {}
-    for line in text.splitlines():
-        line = line.strip().removeprefix("export ").strip()
-        key, eq, value = line.partition("=")
-        if not eq or line.startswith("#") or not ENV_NAME.fullmatch(key.strip()):
-            continue
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        else:
-            value = value.split(" #", 1)[0].rstrip()
-        values[key.strip()] = value
-    return values

@@ -13,6 +13,7 @@ from dockyard.commands.shell import quote
 
 RELEASE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 UNSAFE = 4  # exit status when host state is refused (a bad manifest line, a planted link)
+BLOCKED = 5  # switch_release's exit status when a directory sits where a file goes
 
 
 def checked(release: str) -> str:
@@ -102,6 +103,27 @@ def seed_release(state: HostState, release: str, current: str | None) -> str:
     )
 
 
+def link_outside(state: HostState, release: str, paths: Iterable[str]) -> str:
+    """In the release's files dir, link each of `paths` (relative, not bundle files) to the
+    same path in the project directory, made there as a directory if nothing is there yet
+    (as Docker would at `up`): a job run in the release dir then bind-mounts the stack's live
+    data, not an empty dir of the release. Paths already present are left as they are; a link
+    at the release's own dirs is refused (UNSAFE), never followed. These are the only links in
+    a files dir: seed_release and drop_unlisted remove them, and plan makes them again."""
+    files = state.release_files(checked(release))
+    lines = []
+    for rel in paths:
+        if problem := manifest_problem(rel):
+            raise ValueError(f"bind mount source {rel[:80]!r} {problem}")
+        link, live = quote(posixpath.join(files, rel)), quote(posixpath.join(state.remote_dir, rel))
+        parent = quote(posixpath.dirname(posixpath.join(files, rel)))
+        lines.append(
+            f"if [ ! -e {link} ] && [ ! -L {link} ]; then {{ [ -e {live} ] || mkdir -p -- "
+            f"{live}; }} && mkdir -p -- {parent} && ln -s -- {live} {link}; fi"
+        )
+    return _no_link(*_release_dirs(state, release)) + ("; ".join(lines) or "true")
+
+
 def drop_unlisted(state: HostState, release: str) -> str:
     """Remove files in the release's files dir that its manifest does not list (left from the
     seed copy or a killed upload), and any symlink in it; the files dir is dockyard's own."""
@@ -180,7 +202,9 @@ def switch_release(state: HostState, release: str) -> str:
 
     Both manifests are host state: every line is checked first (relative, normal, outside
     .dockyard/, no symlink on its way in the files dir or remote_dir), a refused one exits
-    UNSAFE before anything changed. Files land through a `mktemp` file and `mv -T`."""
+    UNSAFE before anything changed. Exits BLOCKED, changing nothing, when a directory sits
+    where it installs a file (its paths on stderr, one per line). Files land through a
+    `mktemp` file and `mv -T`."""
     files = quote(state.release_files(checked(release)))
     manifest = quote(state.release_manifest(release))
     dst = quote(state.remote_dir)
@@ -189,7 +213,9 @@ def switch_release(state: HostState, release: str) -> str:
         + _old_manifest(state)
         + f"mkdir -p -- {dst}; "
         + _check_lines(state, release)
-        + f'if [ -n "$old" ]; then grep -vxF -f {manifest} "$old" | while IFS= read -r f; do '
+        + f'b=$(while IFS= read -r f; do [ -d {dst}/"$f" ] && echo "$f"; done < {manifest}; '
+        f'true); if [ -n "$b" ]; then echo "$b" >&2; exit {BLOCKED}; fi; '
+        f'if [ -n "$old" ]; then grep -vxF -f {manifest} "$old" | while IFS= read -r f; do '
         f'[ -e {dst}/"$f" ] && echo "- $f"; rm -f -- {dst}/"$f"; d=$(dirname -- "$f"); '
         f'[ "$d" = . ] || (cd {dst} && rmdir -p -- "$d" 2>/dev/null) || true; done; fi; '
         f'while IFS= read -r f; do s={files}/"$f"; t={dst}/"$f"; '

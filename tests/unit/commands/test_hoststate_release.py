@@ -11,11 +11,13 @@ import pytest
 
 from dockyard.commands.hoststate.paths import HostState
 from dockyard.commands.hoststate.release import (
+    BLOCKED,
     UNSAFE,
     checked,
     drop_unlisted,
     history_append,
     install_manifest,
+    link_outside,
     manifest_problem,
     pending_changes,
     prune_releases,
@@ -211,6 +213,53 @@ class TestSwitch:
         switch(state, "r-2")
         mode = (Path(state.remote_dir) / "docker-compose.yml").stat().st_mode & 0o777
         assert oct(mode) == "0o755"
+
+    def test_a_directory_where_a_file_goes_exits_blocked_and_changes_nothing(
+        self, state: HostState
+    ) -> None:
+        stage(state, "r-1", V1)
+        switch(state, "r-1")
+        live = Path(state.remote_dir)
+        (live / "init").mkdir()
+        (live / "init" / "provision.sh").mkdir()  # what Docker leaves for a missing bind mount
+        stage(state, "r-2", {**V2, "init/provision.sh": "#!/bin/sh\n"})
+        before = sorted(p.relative_to(live).as_posix() for p in live.rglob("*")
+                        if ".dockyard" not in p.parts)  # fmt: skip
+        done = sh(switch_release(state, "r-2"))
+        assert done.returncode == BLOCKED
+        assert done.stderr.splitlines() == ["init/provision.sh"]
+        after = sorted(p.relative_to(live).as_posix() for p in live.rglob("*")
+                       if ".dockyard" not in p.parts)  # fmt: skip
+        assert after == before and (live / "docker-compose.yml").read_text() == "v1"
+        assert Path(state.current).read_text().strip() == "r-1"
+
+    def test_outside_paths_link_to_the_live_dir_made_there_once(self, state: HostState) -> None:
+        stage(state, "r-1", V1)
+        live, files = Path(state.remote_dir), Path(state.release_files("r-1"))
+        (live / "gate").mkdir(parents=True)
+        (live / "gate" / "fail").write_text("")
+        (files / "kept").mkdir()
+        script = link_outside(state, "r-1", ["gate", "data/pg", "kept"])
+        assert sh(script).returncode == 0 and sh(script).returncode == 0
+        assert (files / "gate").is_symlink() and (files / "gate" / "fail").exists()
+        assert (files / "data/pg").resolve() == (live / "data/pg").resolve()
+        assert (live / "data/pg").is_dir() and not (files / "kept").is_symlink()
+        assert sh(drop_unlisted(state, "r-1")).returncode == 0  # removes the links, not the data
+        assert (live / "gate" / "fail").exists() and not (files / "gate").is_symlink()
+        assert sh(script).returncode == 0 and (files / "gate").is_symlink()
+
+    def test_linking_outside_refuses_a_planted_link_at_the_release_dir(
+        self, state: HostState, tmp_path: Path
+    ) -> None:
+        stage(state, "r-1", V1)
+        elsewhere = tmp_path / "elsewhere"
+        elsewhere.mkdir()
+        release = Path(state.release_dir("r-1"))
+        release.rename(tmp_path / "moved")
+        release.symlink_to(elsewhere)
+        done = sh(link_outside(state, "r-1", ["gate"]))
+        assert done.returncode == UNSAFE and "symlink" in done.stderr
+        assert list(elsewhere.iterdir()) == []
 
     def test_a_release_that_is_not_staged_exits_3_and_changes_nothing(
         self, state: HostState

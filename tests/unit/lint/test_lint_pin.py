@@ -138,6 +138,22 @@ def test_lint_resolves_variables_from_dotenv_and_environ(incident: Path) -> None
     assert "certbot" not in from_environ
 
 
+def test_lint_reads_the_dotenv_as_compose_does(incident: Path) -> None:
+    (incident.parent / ".env").write_text(
+        'BASE=certbot\nCERTBOT_TAG="${CHANNEL:-lat}est" # comment\nexport OTHER="x\\ny"\n'
+    )
+    by_service = {f.service: f for f in lint_compose(incident, environ={})}
+    assert "mutable tag :latest" in by_service["certbot"].problem
+    from_environ = summary(lint_compose(incident, environ={"CHANNEL": "v2.10.0-"}))
+    assert "certbot" not in from_environ
+
+
+def test_lint_refuses_a_dotenv_line_compose_refuses_naming_file_and_line(incident: Path) -> None:
+    (incident.parent / ".env").write_text("GOOD=1\nBAD KEY=2\n")
+    with pytest.raises(ComposeFileError, match=r"/\.env: line 2: key cannot contain a space"):
+        lint_compose(incident, environ={})
+
+
 @pytest.mark.parametrize("tag", sorted(FLOATING_TAGS))
 def test_lint_floating_tags_are_mutable(tmp_path: Path, tag: str) -> None:
     path = tmp_path / "compose.yml"

@@ -129,12 +129,16 @@ class TestRecordAndRollback:
                       deadline("record"))  # fmt: skip
         assert len(host.asked) == 2  # the read and the append; no attempt_close
 
-    def test_rollback_closes_the_attempt_restores_files_and_pins_images(
+    def test_rollback_closes_the_attempt_restores_files_and_pins_moved_images(
         self, tmp_path: Path
     ) -> None:
-        host = FakeRunner().on("cat .*current", "r-new\n")
+        moved = [{"id": "sha256:" + "0b" * 32, "tags": ["registry.local/app:v1"], "digests": []},
+                 {"id": APP_ID, "tags": [], "digests": [IMAGE]}]  # fmt: skip
+        facts = json.dumps({"facts": 1, "images": moved, "containers": []})
+        host = FakeRunner().on("cat .*current", "r-new\n").on('"facts":1', facts)
         to = Release("r-old", "2026-01-01T00:00:00Z", "ci", "run-0", "succeeded", "h",
-                     {"app": IMAGE})  # fmt: skip
+                     {"app": IMAGE}, refs={"app": "registry.local/app:v1"},
+                     services={"app": {"id": APP_ID, "config_hash": "h1"}})  # fmt: skip
         notes = rollback.restore(stack_on(host, tmp_path), to, deadline("rollback"))
         assert "rolled_back" in host.asked[0]
         assert any(
