@@ -220,8 +220,9 @@ def _matches_compose(deployed: Deployed) -> None:
     config` gives for the bundle's files and .env."""
     config = deployed.compose_config()
     running = deployed.inspect()
-    expected = {s for s in config["services"] if s in deployed.stack.services}
-    assert set(running) == expected == set(deployed.stack.services), (set(running), expected)
+    one_shot = {j["service"] for j in deployed.stack.jobs}
+    assert set(config["services"]) - one_shot == deployed.stack.services, config["services"].keys()
+    assert set(running) == deployed.stack.services, set(running)
     for name, container in running.items():
         service = config["services"][name]
         image = container["Config"]["Image"]
