@@ -25,7 +25,7 @@ class RecordedService:
 @dataclass(frozen=True)
 class RecordedRelease:
     """The host's current release: its id and, per service, the image digest and config hash;
-    `one_shot` services (jobs) may have exited or be gone."""
+    `one_shot` services (jobs, init containers) are done when exited 0, or gone."""
 
     id: str
     services: Mapping[str, RecordedService] = field(default_factory=dict)
@@ -125,7 +125,7 @@ def _service_reasons(
 def _state_reasons(c: RunningContainer, one_shot: bool) -> list[str]:
     if one_shot:
         done = c.state == "exited" and c.exit_code == 0
-        return [] if done or c.state == "running" else [f"job {c.name} is {_state(c)}"]
+        return [] if done or c.state == "running" else [f"one-shot {c.name} is {_state(c)}"]
     if c.state != "running":
         return [f"{c.name} is {_state(c)}"]
     if c.health not in _GOOD_HEALTH:

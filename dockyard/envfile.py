@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
-from dockyard.names import ENV_NAME
+DOTENV_KEY = re.compile(r"[\w.\[\]-]+")
+"""A key compose's dotenv parser reads (letters, digits, `_ . - [ ]`)."""
 
 
 class EnvValueError(ValueError):
-    """A value that the compose .env format cannot carry literally."""
+    """A key that is not a variable name compose's .env format can carry."""
 
 
 def carries(value: str) -> bool:
@@ -16,21 +18,21 @@ def carries(value: str) -> bool:
     return not any(c in value for c in "'\n\r")
 
 
-def quote(key: str, value: str) -> str:
-    """Single-quote a value: compose's dotenv keeps it literal (no `'` or line breaks allowed)."""
-    if not carries(value):
-        raise EnvValueError(
-            f"env value for {key} contains a single quote or a line break, which the compose "
-            ".env format cannot carry literally; remove it from the value"
-        )
-    return f"'{value}'"
+def quote(value: str) -> str:
+    """The value as compose's dotenv reads it back literally: single-quoted when it can be
+    (no `'`, line break or trailing backslash), else double-quoted with `\\`, `"`, `$`, line
+    breaks escaped."""
+    if carries(value) and not value.endswith("\\"):
+        return f"'{value}'"
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "$$")
+    return '"' + escaped.replace("\n", "\\n").replace("\r", "\\r") + '"'
 
 
 def render(env: Mapping[str, str]) -> bytes:
     """The .env content, one `KEY='value'` per line, sorted by key."""
     lines = []
     for key in sorted(env):
-        if not ENV_NAME.fullmatch(key):
+        if not DOTENV_KEY.fullmatch(key):
             raise EnvValueError(f"env key {key!r} is not a valid variable name")
-        lines.append(f"{key}={quote(key, env[key])}")
+        lines.append(f"{key}={quote(env[key])}")
     return ("\n".join(lines) + "\n").encode()

@@ -6,7 +6,7 @@ import http.client
 import json
 import ssl
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -32,6 +32,15 @@ class ContainerState:
     def ok(self) -> bool:
         return self.state == "running" and self.health in ("", "healthy")
 
+    @property
+    def done(self) -> bool:
+        """A one-shot's success: it exited 0."""
+        return self.state == "exited" and self.exit_code == 0
+
+
+def _shown(state: ContainerState) -> str:
+    return f"exited {state.exit_code}" if state.state == "exited" else state.state
+
 
 def parse_ps(output: str) -> list[ContainerState]:
     """`compose ps --format json` output: a JSON array or one object per line."""
@@ -53,13 +62,19 @@ def parse_ps(output: str) -> list[ContainerState]:
     ]
 
 
-def unhealthy(states: Iterable[ContainerState], services: Iterable[str]) -> list[str]:
-    """Problems with the given services: missing, not running, or not healthy."""
+def unhealthy(
+    states: Iterable[ContainerState], services: Iterable[str], one_shot: Collection[str] = ()
+) -> list[str]:
+    """Problems with the given services: missing, not running, or not healthy; a one-shot
+    service is done when it exited 0 (or has no container: it ran as a job)."""
     by_service = {s.service: s for s in states}
     problems = []
     for service in services:
         found = by_service.get(service)
-        if found is None:
+        if service in one_shot:
+            if found is not None and not found.done:
+                problems.append(f"{service}: one-shot {_shown(found)}, not exited 0")
+        elif found is None:
             problems.append(f"{service}: no container")
         elif not found.ok:
             health = f", health {found.health}" if found.health else ""

@@ -19,7 +19,8 @@ MAX_BYTES = 8 << 20
 class Release:
     """What a deploy put on a host and how it ended. `refs` is the plan's service -> image as
     the compose config names it; `services` is, per service container, the image id and compose
-    config hash it ran with when recorded (the convergence check compares both)."""
+    config hash it ran with when recorded (the convergence check compares both); `one_shot`
+    names the services that are done once they exited 0."""
 
     id: str
     time: str
@@ -31,6 +32,7 @@ class Release:
     variables: dict[str, str] = field(default_factory=dict)
     refs: dict[str, str] = field(default_factory=dict)
     services: dict[str, dict[str, str]] = field(default_factory=dict)
+    one_shot: list[str] = field(default_factory=list)
 
     @property
     def succeeded(self) -> bool:

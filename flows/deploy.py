@@ -84,6 +84,7 @@ def deploy_stack(
             report.notes.append(f"{p}: unchanged: {'; '.join(verdict.reasons)} (--force runs "
                                 "every step)")  # fmt: skip
             return
+        report.notes.append(f"{p}: changed: {'; '.join(verdict.reasons)}")
         locked = step(host_tasks.take_lock, request, host, p)
         if locked.note:
             report.notes.append(f"{p}: {locked.note}")
@@ -107,13 +108,15 @@ def deploy_stack(
                  retries=job.retries if job.rerun_safe else 0)  # fmt: skip
         may_roll_back = True
         step(stack_tasks.stop_first, request, host, p, attempt)
-        step(stack_tasks.compose_up, request, host, p, attempt, history)
+        resolved = stack_plan.resolved
+        step(stack_tasks.compose_up, request, host, p, attempt, history, resolved.up)
         restarted = step(stack_tasks.gated_restarts, request, host, p, attempt)
         report.notes += [f"restarted {s}: its config files changed" for s in restarted]
-        step(release_tasks.health, request, host, p, stack_plan.resolved.active)
+        step(release_tasks.health, request, host, p, resolved.active, resolved.one_shot)
         may_roll_back = False
         refs = {s: d.image for d in stack_plan.plan.decisions for s in d.services}
-        step(release_tasks.record_release, request, host, p, "succeeded", refs=refs)
+        step(release_tasks.record_release, request, host, p, "succeeded", refs=refs,
+             one_shot=resolved.one_shot)  # fmt: skip
     except Exception as exc:
         if isinstance(exc, GateStillFails):
             report.prunes.append(exc.prune.section(p, "disk gate"))

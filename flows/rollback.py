@@ -27,12 +27,15 @@ def roll_back_to(
     """Back to release `to` (its files, .env, service set and digests), check its health, and
     record the outcome (the failed release as rolled back, or `record_as` succeeded)."""
     step.report.notes += step(release_tasks.rollback, request, host, project, to)
-    step(release_tasks.health, request, host, project, tuple(to.images),
+    one_shot = tuple(to.one_shot)
+    services = tuple(dict.fromkeys([*to.images, *one_shot]))
+    step(release_tasks.health, request, host, project, services, one_shot,
          label="health after rollback")  # fmt: skip
     if record_as is None:
         step(release_tasks.record_release, request, host, project, ROLLED_BACK)
     else:
-        step(release_tasks.record_release, request, host, project, "succeeded", record_as)
+        step(release_tasks.record_release, request, host, project, "succeeded", record_as,
+             refs=dict(to.refs), one_shot=one_shot)  # fmt: skip
 
 
 def rollback_stack(

@@ -14,9 +14,13 @@ from tasks.policy import current_deadline, fresh_step
 
 
 @fresh_step("health", "health {host}/{project}")
-def health(request: DeployRequest, host: str, project: str, services: tuple[str, ...]) -> list[str]:
-    """Compose health, HTTP readiness and hooks."""
-    return checks.check(stack_for(request, host, project), services, current_deadline())
+def health(
+    request: DeployRequest, host: str, project: str, services: tuple[str, ...],
+    one_shot: tuple[str, ...] = (),
+) -> list[str]:  # fmt: skip
+    """Compose health (a one-shot passes when it exited 0), HTTP readiness and hooks."""
+    return checks.check(stack_for(request, host, project), services, current_deadline(),
+                        one_shot)  # fmt: skip
 
 
 @fresh_step("releases", "releases {host}/{project}")
@@ -29,13 +33,14 @@ def read_releases(request: DeployRequest, host: str, project: str) -> list[Relea
 @fresh_step("record", "record {host}/{project}")
 def record_release(
     request: DeployRequest, host: str, project: str, result: str, release_id: str | None = None,
-    refs: dict[str, str] | None = None,
+    refs: dict[str, str] | None = None, one_shot: tuple[str, ...] = (),
 ) -> Release:  # fmt: skip
-    """Append the release record (images by digest and config hash, the plan's `refs`, config
-    hash, actor, run id, result) of this deploy's release, or of `release_id` (a rollback)."""
+    """Append the release record (images by digest and config hash, the plan's `refs` and
+    one-shot services, config hash, actor, run id, result) of this deploy's release, or of
+    `release_id` (a rollback)."""
     hs = stack_for(request, host, project)
     return record.record(hs, release_id or hs.loaded.release, request.run_id, request.actor,
-                         result, current_deadline(), refs)  # fmt: skip
+                         result, current_deadline(), refs, one_shot)  # fmt: skip
 
 
 @fresh_step("rollback", "rollback {host}/{project}")

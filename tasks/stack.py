@@ -3,6 +3,7 @@ restarts (cached per release)."""
 
 from __future__ import annotations
 
+from dockyard.compose.oneshot import UpServices
 from dockyard.deadline import Deadline
 from dockyard.disk.gate import DiskGate
 from dockyard.disk.ownership import read_ownership
@@ -68,12 +69,14 @@ def stop_first(request: DeployRequest, host: str, project: str, attempt: str) ->
 
 @cached_step("up", "up {host}/{project}")
 def compose_up(
-    request: DeployRequest, host: str, project: str, attempt: str, history: list[Release]
-) -> up.UpResult:
+    request: DeployRequest, host: str, project: str, attempt: str, history: list[Release],
+    starts: UpServices,
+) -> up.UpResult:  # fmt: skip
     """Switch to the staged release, `compose up -d --wait` with --pull never (dockyard pulled
-    already), then drop release files past disk.keep_releases."""
+    already) of the long-running services and start the one-shots `starts` names, then drop
+    release files past disk.keep_releases."""
     hs = stack_for(request, host, project)
-    done = up.up(hs, hs.runner, current_deadline(), history)
+    done = up.up(hs, hs.runner, current_deadline(), history, starts)
     hs.log(
         f"switched to release {hs.loaded.release}: {', '.join(done.changed) or 'no file changed'}"
     )

@@ -7,6 +7,8 @@ import shlex
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+import yaml
+
 from dockyard.commands.docker import network_names
 from dockyard.commands.hoststate import HostState
 from dockyard.commands.shell import quote
@@ -27,18 +29,24 @@ CLI_PLUGINS = (
 class ComposeProject:
     """One compose project on a host: name, directory, files and active profiles.
 
-    `env_file` (absolute) replaces the directory's .env, and files may be absolute: that is how
-    a staged release is resolved and its jobs run before `up` switches it in."""
+    `directory` (absolute) is the project directory compose resolves the files, the .env,
+    env_file, relative bind mounts and build contexts against; it defaults to `remote_dir`. A
+    staged release is resolved, and its jobs run, with the release's own files dir there."""
 
     project: str
     remote_dir: str
     files: tuple[str, ...] = ("docker-compose.yml",)
     profiles: tuple[str, ...] = ()
-    env_file: str | None = None
+    directory: str | None = None
+
+    @property
+    def project_dir(self) -> str:
+        """Where compose runs: `directory`, else the stack's remote directory."""
+        return self.directory or self.remote_dir
 
     def path(self, name: str) -> str:
-        """An absolute path under the stack's remote directory."""
-        return posixpath.join(self.remote_dir, name)
+        """An absolute path under the project directory."""
+        return posixpath.join(self.project_dir, name)
 
     @property
     def state(self) -> HostState:
@@ -51,11 +59,9 @@ class ComposeProject:
         """`docker compose` with project, directory, files and profiles (compose reads the
         directory's .env itself, and runs without one before the first deploy)."""
         argv = ["docker", "compose", "--project-name", self.project]
-        argv += ["--project-directory", self.remote_dir]
+        argv += ["--project-directory", self.project_dir]
         for name in (*self.files, *extra_files):
             argv += ["--file", self.path(name)]
-        if self.env_file:
-            argv += ["--env-file", self.env_file]
         for profile in self.profiles if profiles is None else profiles:
             argv += ["--profile", profile]
         return argv
@@ -85,25 +91,39 @@ class ComposeProject:
     def up(
         self,
         *,
-        wait_timeout: float,
+        wait_timeout: float | None,
         remove_orphans: bool = True,
         services: Iterable[str] = (),
         extra_files: Iterable[str] = (),
+        no_recreate: bool = False,
+        no_deps: bool = False,
     ) -> list[str]:
-        """Start the stack without pulling (dockyard pulls), waiting for health."""
-        argv = [*self.base(extra_files), "up", "--detach", "--pull", "never", "--wait"]
-        argv += ["--wait-timeout", str(int(wait_timeout))]
+        """Start the stack (or `services`) without pulling (dockyard pulls); with a
+        `wait_timeout`, wait for them to run healthy (compose --wait)."""
+        argv = [*self.base(extra_files), "up", "--detach", "--pull", "never"]
+        if wait_timeout is not None:
+            argv += ["--wait", "--wait-timeout", str(int(wait_timeout))]
         if remove_orphans:
             argv.append("--remove-orphans")
+        if no_recreate:
+            argv.append("--no-recreate")
+        if no_deps:
+            argv.append("--no-deps")
         return [*argv, *services]
 
-    def run_job(self, service: str, command: Iterable[str] = ()) -> list[str]:
-        """A one-off container of `service`, removed afterwards."""
-        return [*self.base(), "run", "--rm", "--pull", "never", "--no-TTY", service, *command]
+    def run_job(
+        self, service: str, command: Iterable[str] = (), no_deps: bool = False
+    ) -> list[str]:
+        """A one-off container of `service`, removed afterwards (`no_deps`: its dependencies
+        are left as they are)."""
+        argv = [*self.base(), "run", "--rm", "--pull", "never", "--no-TTY"]
+        return [*argv, *(["--no-deps"] if no_deps else []), service, *command]
 
-    def up_wait(self, service: str, wait_timeout: float) -> list[str]:
-        """Start one service (and its dependencies) and wait for it to be healthy."""
-        return self.up(wait_timeout=wait_timeout, remove_orphans=False, services=[service])
+    def up_wait(self, service: str, wait_timeout: float, no_recreate: bool = False) -> list[str]:
+        """Start one service (and its dependencies) and wait for it to be healthy
+        (`no_recreate`: containers that exist are kept as they are)."""
+        return self.up(wait_timeout=wait_timeout, remove_orphans=False, services=[service],
+                       no_recreate=no_recreate)  # fmt: skip
 
     def stop(self, services: Iterable[str], timeout: int = 10) -> list[str]:
         return [*self.base(), "stop", "--timeout", str(timeout), *services]
@@ -124,8 +144,6 @@ class ComposeProject:
 
 
 def image_override(images: Mapping[str, str]) -> str:
-    """A compose override file pinning services to images (used for rollback by digest)."""
-    lines = ["services:"]
-    for service, image in sorted(images.items()):
-        lines += [f"  {service}:", f"    image: {image}"]
-    return "\n".join(lines) + "\n"
+    """A compose override file pinning services to images (a rollback pins by digest)."""
+    doc = {"services": {service: {"image": image} for service, image in sorted(images.items())}}
+    return yaml.safe_dump(doc, default_flow_style=False, sort_keys=True)

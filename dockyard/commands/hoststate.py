@@ -108,6 +108,7 @@ class HostState:
 # last N. Each is one POSIX sh script; paths come from the manifests, never from the command line.
 
 RELEASE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+BLOCKED = 4  # switch_release's exit status when a directory sits where a file goes
 
 
 def checked(release: str) -> str:
@@ -130,6 +131,23 @@ def seed_release(state: HostState, release: str, current: str | None) -> str:
         f"[ -d {files} ] || {{ rm -rf -- {tmp} && mkdir -p -- {quote(state.release_dir(release))}"
         f" && {fill} && mv -- {tmp} {files}; }}"
     )
+
+
+def link_outside(state: HostState, release: str, paths: Iterable[str]) -> str:
+    """In the release's files dir, link each of `paths` (relative, not bundle files) to the
+    same path in the project directory, made there as a directory if nothing is there yet
+    (as Docker would at `up`): a job run in the release dir then bind-mounts the stack's live
+    data, not an empty dir of the release. Paths already present are left as they are."""
+    files = state.release_files(checked(release))
+    lines = []
+    for rel in paths:
+        link, live = quote(posixpath.join(files, rel)), quote(posixpath.join(state.remote_dir, rel))
+        parent = quote(posixpath.dirname(posixpath.join(files, rel)))
+        lines.append(
+            f"if [ ! -e {link} ] && [ ! -L {link} ]; then {{ [ -e {live} ] || mkdir -p -- "
+            f"{live}; }} && mkdir -p -- {parent} && ln -s -- {live} {link}; fi"
+        )
+    return "; ".join(lines) or "true"
 
 
 def drop_unlisted(state: HostState, release: str) -> str:
@@ -182,13 +200,17 @@ def switch_release(state: HostState, release: str) -> str:
     """Make the project directory hold `release`'s files and .env: remove the files the previous
     release had and this one has not (only paths a manifest lists: never a file dockyard did not
     put there), write each changed file by rename (cmp first: unchanged files keep their inode),
-    then point `current` at the release. Prints what changed, as pending_changes does."""
+    then point `current` at the release. Prints what changed, as pending_changes does. Exits
+    BLOCKED, changing nothing, when a directory sits where it installs a file (its paths on
+    stderr, one per line)."""
     files = quote(state.release_files(checked(release)))
     manifest = quote(state.release_manifest(release))
     dst = quote(state.remote_dir)
     current = quote(state.current)
     return (
         f"set -e; [ -f {manifest} ] || {{ echo 'release {release} is not staged' >&2; exit 3; }}; "
+        f'b=$(while IFS= read -r f; do [ -d {dst}/"$f" ] && echo "$f"; done < {manifest}; true); '
+        f'if [ -n "$b" ]; then echo "$b" >&2; exit {BLOCKED}; fi; '
         + _old_manifest(state)
         + f"mkdir -p -- {dst}; "
         f'if [ -n "$old" ]; then grep -vxF -f {manifest} "$old" | while IFS= read -r f; do '

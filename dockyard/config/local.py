@@ -14,10 +14,11 @@ from typing import Any
 
 from pydantic import BaseModel, SecretStr, ValidationError
 
+from dockyard.compose.dotenv import DotenvError
 from dockyard.config.deploy import DeployConfig
 from dockyard.config.images import RegistryConfig
 from dockyard.config.problems import Loc, Problem
-from dockyard.config.stack import StackConfig
+from dockyard.config.stack import StackConfig, project_environment
 from dockyard.config.target import TargetConfig, TargetList
 from dockyard.ssh.keys import KeyProblem, load_known_hosts
 
@@ -133,6 +134,10 @@ class LocalReader:
             for i, rule in enumerate(stack.restarts)
             for j, name in enumerate(rule.files)
         ]
+        try:
+            project_environment(bundle, stack.revealed_env())
+        except DotenvError as exc:
+            self._fail((*loc, "bundle"), str(exc), "fix the bundle's .env (compose reads it)")
         for at, name in files:
             if not (bundle / name).is_file():
                 self._fail(

@@ -5,11 +5,13 @@ Pure: whether the bundle and its files exist is checked by dockyard.config.local
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
+from dockyard.compose.dotenv import DotenvError, parse
 from dockyard.config.fields import (
     Duration,
     EnvName,
@@ -23,6 +25,7 @@ from dockyard.config.fields import (
     named,
 )
 
+BUNDLE_ENV = ".env"
 _PROJECT = re.compile(r"[a-z0-9][a-z0-9_-]*")
 _REMOTE_DIR = re.compile(r"/[A-Za-z0-9._/@+-]*")
 
@@ -129,6 +132,7 @@ class StackConfig(Model):
     remote_dir: str
     compose_files: list[str] = Field(["docker-compose.yml"], min_length=1)
     profiles: list[ServiceName] = []
+    one_shot: list[ServiceName] = []
     env: dict[EnvName, EnvValue] = {}
     required: list[EnvName] = []
     jobs: list[JobConfig] = []
@@ -170,14 +174,40 @@ class StackConfig(Model):
             k: v.get_secret_value() if isinstance(v, SecretStr) else v for k, v in self.env.items()
         }
 
+    def project_env(self) -> dict[str, str]:
+        """The deployed .env's variables (secrets revealed): project_environment of the bundle
+        and this stack's env."""
+        return project_environment(self.bundle, self.revealed_env())
+
     def service_refs(self) -> list[tuple[str, str]]:
         """(field path, service) for every service this stack names, to check against compose."""
         refs = [(f"jobs[{i}].service", job.service) for i, job in enumerate(self.jobs)]
         refs += [(f"up.stop_first[{i}]", s) for i, s in enumerate(self.up.stop_first)]
         refs += [(f"restarts[{i}].service", r.service) for i, r in enumerate(self.restarts)]
+        refs += [(f"one_shot[{i}]", s) for i, s in enumerate(self.one_shot)]
         refs += [
             (f"health.hooks[{i}].service", h.service)
             for i, h in enumerate(self.health.hooks)
             if h.service
         ]
         return refs
+
+
+def project_environment(bundle_dir: Path, stack_env: Mapping[str, str]) -> dict[str, str]:
+    """The project's environment as compose sees it on the host: the bundle's `.env` (read by
+    compose's rules; `${X}` in it resolves from `stack_env` first, then its earlier lines) with
+    `stack_env` on top (stack values win). Raises DotenvError naming the file and line."""
+    path = bundle_dir / BUNDLE_ENV
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return dict(stack_env)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DotenvError(
+            f"{path}: cannot read it ({exc}); make it a readable UTF-8 file"
+        ) from None
+    try:
+        found = parse(text, stack_env.get)
+    except DotenvError as exc:
+        raise DotenvError(f"{path}: {exc}; fix that line (compose would refuse it too)") from None
+    return {**found, **stack_env}

@@ -7,10 +7,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from dockyard.commands.compose import NETWORKS_MARK
+from dockyard.compose import oneshot
+from dockyard.compose.oneshot import EVERY_SERVICE, UpServices
 from dockyard.deadline import Deadline
 from dockyard.errors import DeployError
 from dockyard.images.plan import runs_with
-from dockyard.pipeline.bundle import stage
+from dockyard.pipeline.bundle import link_outside, stage
 from dockyard.runner import Runner
 from dockyard.session import HostStack
 from dockyard.ssh.errors import CommandFailed
@@ -22,17 +24,20 @@ class StackInvalid(DeployError):
 
 @dataclass(frozen=True)
 class ResolvedStack:
-    """The resolved compose config (all profiles) and the services this deploy starts."""
+    """The resolved compose config (all profiles), the services this deploy starts, which of
+    them are one-shot, and how `up` starts them."""
 
     config: dict[str, Any]
     active: tuple[str, ...]
     job_services: tuple[str, ...]
+    one_shot: tuple[str, ...] = ()
+    up: UpServices = EVERY_SERVICE
 
 
 def resolve_stack(hs: HostStack, runner: Runner, deadline: Deadline) -> ResolvedStack:
-    """Stage the release, resolve it with `compose config --format json` (cached on the host
-    per release and compose build) and list the engine's networks in one command; check
-    services and external networks."""
+    """Stage the release, resolve it in the release's files dir with `compose config --format
+    json` (cached on the host per release and compose build) and list the engine's networks in
+    one command; check services and external networks."""
     project = stage(hs, runner, deadline)
     cache_dir = hs.project.state.release_dir(hs.loaded.release)
     try:
@@ -55,13 +60,20 @@ def resolve_stack(hs: HostStack, runner: Runner, deadline: Deadline) -> Resolved
             f"{named}: no such service in {', '.join(hs.stack.compose_files)}; "
             f"services are: {', '.join(sorted(services))}"
         )
+    linked = link_outside(hs, runner, deadline, config)
+    if linked:
+        hs.log(f"release dir: {', '.join(linked)} linked to {hs.stack.remote_dir} (data, not "
+               "bundle files)")  # fmt: skip
     missing = _missing_external_networks(config, set(networks.split()))
     if missing:
         raise StackInvalid(
             f"{hs.target.name}: external network(s) {', '.join(missing)} do not exist; "
             f"create them on the host first (docker network create {missing[0]})"
         )
-    return ResolvedStack(config, active, jobs)
+    one_shot = oneshot.one_shot_services(config, hs.stack.one_shot, hs.stack.jobs)
+    starts = oneshot.up_services(active, one_shot, oneshot.job_services(hs.stack.jobs),
+                                 oneshot.completion_targets(config))  # fmt: skip
+    return ResolvedStack(config, active, jobs, one_shot, starts)
 
 
 def _missing_external_networks(config: dict[str, Any], networks: set[str]) -> list[str]:

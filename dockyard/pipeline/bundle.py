@@ -5,16 +5,20 @@ before `up` switches the release in (dockyard/pipeline/switch.py)."""
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from dockyard.commands.compose import ENV_FILE, ComposeProject
 from dockyard.commands.hoststate import (
     RELEASE_ID,
+    STATE_DIR,
     install_manifest,
     pending_changes,
     seed_release,
 )
+from dockyard.commands.hoststate import link_outside as link_outside_script
 from dockyard.deadline import Deadline
 from dockyard.envfile import render
 from dockyard.errors import DeployError
@@ -64,22 +68,50 @@ def sync(hs: HostStack, runner: Runner, deadline: Deadline) -> list[str]:
 
 
 def write_env(hs: HostStack, runner: Runner, deadline: Deadline) -> str:
-    """Write the release's rendered .env by SFTP with mode 0600; returns its remote path."""
+    """Write the release's .env (the bundle's .env with the stack's env on top, every value
+    literal) by SFTP with mode 0600; returns its remote path."""
     path = posixpath.join(hs.project.state.release_files(hs.loaded.release), ENV_FILE)
-    runner.write_file(path, render(hs.stack.revealed_env()), mode=0o600,
+    runner.write_file(path, render(hs.stack.project_env()), mode=0o600,
                       deadline=deadline)  # fmt: skip
     return path
 
 
-def release_project(hs: HostStack) -> ComposeProject:
-    """The stack as its staged release: compose files and .env from the release's files dir,
-    the project directory (relative paths, volumes' data) still the stack's remote_dir."""
+def outside_binds(config: Mapping[str, Any], files_dir: str, manifest: Iterable[str]) -> list[str]:
+    """The relative bind-mount sources of the resolved config (sources under `files_dir`) that
+    are not the release's own files: neither a bundle file nor a directory holding some."""
+    listed = set(manifest)
+    found = []
+    for spec in (config.get("services") or {}).values():
+        for volume in spec.get("volumes") or ():
+            source = str(volume.get("source") or "") if volume.get("type") == "bind" else ""
+            rel = posixpath.relpath(source, files_dir) if source.startswith(files_dir + "/") else ""
+            if not rel or rel.startswith("..") or rel in found or rel == STATE_DIR:
+                continue
+            if rel not in listed and not any(p.startswith(rel + "/") for p in listed):
+                found.append(rel)
+    return sorted(found)
+
+
+def link_outside(
+    hs: HostStack, runner: Runner, deadline: Deadline, config: Mapping[str, Any]
+) -> list[str]:
+    """Link the release dir's relative bind mounts that are not bundle files (data dirs) to
+    the project directory (hoststate.link_outside); returns the linked paths."""
     files = hs.project.state.release_files(hs.loaded.release)
-    return replace(
-        hs.project,
-        files=tuple(posixpath.join(files, name) for name in hs.project.files),
-        env_file=posixpath.join(files, ENV_FILE),
-    )
+    paths = outside_binds(config, files, manifest(hs.stack.bundle))
+    if paths:
+        runner.run(link_outside_script(hs.project.state, hs.loaded.release, paths),
+                   deadline=deadline, quiet=True)  # fmt: skip
+    return paths
+
+
+def release_project(hs: HostStack) -> ComposeProject:
+    """The stack as its staged release, same project name: the release's files dir is the
+    project directory, so compose files, .env, env_file, relative bind mounts and build
+    contexts are the release's own (a first deploy too), and other relative bind mounts are
+    links to remote_dir (link_outside). Containers it creates mount from that dir: plan and
+    jobs use it; `up` runs in remote_dir once the release is switched in."""
+    return replace(hs.project, directory=hs.project.state.release_files(hs.loaded.release))
 
 
 def stage(hs: HostStack, runner: Runner, deadline: Deadline) -> ComposeProject:

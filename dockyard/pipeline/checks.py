@@ -12,23 +12,28 @@ from dockyard.ssh.errors import CommandFailed
 
 
 def _settled_states(
-    hs: HostStack, services: tuple[str, ...], deadline: Deadline, poll: float = 1.0
-) -> list[ContainerState]:
-    """Container states once no service is still `starting` (e.g. just restarted), or at the
-    stack's wait timeout."""
+    hs: HostStack, services: tuple[str, ...], deadline: Deadline, one_shot: tuple[str, ...] = (),
+    poll: float = 1.0,
+) -> list[ContainerState]:  # fmt: skip
+    """Container states once no service is still `starting` (e.g. just restarted) and no
+    one-shot still runs, or at the stack's wait timeout."""
     settle_by = time.monotonic() + min(hs.stack.up.wait_timeout, deadline.left())
     while True:
         out = hs.runner.run(hs.project.ps_json(), deadline=deadline, quiet=True).stdout
         states = parse_ps(out)
         starting = [s for s in states if s.service in services and s.health == "starting"]
+        starting += [s for s in states if s.service in one_shot and s.state != "exited"]
         if not starting or time.monotonic() >= settle_by:
             return states
         time.sleep(poll)
 
 
-def check(hs: HostStack, services: tuple[str, ...], deadline: Deadline) -> list[str]:
-    """Run every configured check within the step's deadline; returns what passed, raises
-    HealthCheckFailed on the first failure (StepTimeout when the step's time runs out)."""
+def check(
+    hs: HostStack, services: tuple[str, ...], deadline: Deadline, one_shot: tuple[str, ...] = ()
+) -> list[str]:
+    """Run every configured check within the step's deadline (a one-shot service passes when
+    it exited 0); returns what passed, raises HealthCheckFailed on the first failure
+    (StepTimeout when the step's time runs out)."""
     health = hs.stack.health
     passed = []
 
@@ -37,10 +42,13 @@ def check(hs: HostStack, services: tuple[str, ...], deadline: Deadline) -> list[
         time.sleep(min(seconds, deadline.left()))
 
     if health.compose:
-        problems = unhealthy(_settled_states(hs, services, deadline), services)
+        states = _settled_states(hs, services, deadline, one_shot)
+        problems = unhealthy(states, services, one_shot)
         if problems:
             raise HealthCheckFailed(f"{hs.target.name}: unhealthy services: {'; '.join(problems)}")
-        passed.append(f"compose: {len(services)} services running and healthy")
+        done = len([s for s in services if s in one_shot])
+        ran = f", {done} one-shot(s) done" if done else ""
+        passed.append(f"compose: {len(services) - done} services running and healthy{ran}")
     for http in health.http:
         deadline.check(f"GET {http.url}")
         result = check_http(

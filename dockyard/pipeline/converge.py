@@ -39,7 +39,8 @@ def recorded(head: dict[str, Any] | None) -> RecordedRelease | str:
     try:
         by_service = {n: RecordedService(str(s["id"]), str(s["config_hash"]))
                       for n, s in services.items()}  # fmt: skip
-        return RecordedRelease(str(head["id"]), by_service)
+        one_shot = frozenset(str(n) for n in head.get("one_shot") or ())
+        return RecordedRelease(str(head["id"]), by_service, one_shot)
     except (KeyError, TypeError):
         return "the release record's services are malformed"
 

@@ -13,7 +13,7 @@ from dockyard.commands import hoststate
 from dockyard.config import JobConfig
 from dockyard.deadline import Deadline
 from dockyard.errors import JobFailed
-from dockyard.pipeline.bundle import release_project
+from dockyard.pipeline.bundle import current_release, release_project
 from dockyard.pipeline.locking import runner
 from dockyard.runner import Runner
 from dockyard.session import HostStack
@@ -24,16 +24,23 @@ TAIL = 2000
 
 
 def run_job(hs: HostStack, job: JobConfig, attempt: str, deadline: Deadline) -> str:
-    """Run `job` once in `attempt` (or join/find its run) on the staged release (its compose
-    files and .env), within `deadline`; raise JobFailed naming it, with the tail of its output.
-    Returns that tail (masked). A job that ends within WAIT s costs one round trip."""
+    """Run `job` once in `attempt` (or join/find its run) in the staged release's files dir
+    (its compose files, .env, env_file and bind-mounted files), within `deadline`; raise
+    JobFailed naming it, with the tail of its output. Returns that tail (masked).
+
+    Once a release runs, the services a job depends on were made by `up` in remote_dir: made
+    again from the release's dir they would be recreated twice (now, and at `up`), so a `run`
+    job leaves them be (--no-deps) and an `up-wait` job keeps existing containers
+    (--no-recreate); on a first deploy compose starts them for the job as it would."""
     project = release_project(hs)
-    if job.kind == "up-wait":
-        argv = project.up_wait(job.service, wait_timeout=max(1.0, deadline.left() - 5))
-    else:
-        argv = project.run_job(job.service, job.command or ())
-    job_dir = project.state.job_dir(attempt, job.name)
     run = runner(hs)
+    live = current_release(hs, run, deadline) is not None
+    if job.kind == "up-wait":
+        wait = max(1.0, deadline.left() - 5)
+        argv = project.up_wait(job.service, wait_timeout=wait, no_recreate=live)
+    else:
+        argv = project.run_job(job.service, job.command or (), no_deps=live)
+    job_dir = project.state.job_dir(attempt, job.name)
     wrapper = hoststate.job_wrapper(job_dir, argv, max(1, int(deadline.left())))
     script = hoststate.job_start(job_dir, _wait(deadline), TAIL)
     out = run.run(script, deadline=deadline, cap=CALL_CAP, stdin=wrapper.encode(),

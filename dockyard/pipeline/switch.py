@@ -4,6 +4,7 @@ last N releases' files on the host."""
 from __future__ import annotations
 
 from dockyard.commands.hoststate import (
+    BLOCKED,
     RELEASE_ID,
     prune_releases,
     switch_release,
@@ -21,6 +22,10 @@ class ReleaseNotStaged(DeployError):
     """A release's files are not on the host (never staged, or removed by keep_releases)."""
 
 
+class PathBlocked(DeployError):
+    """A directory sits in the project directory where the release installs a file."""
+
+
 def switch(hs: HostStack, runner: Runner, deadline: Deadline, release: str) -> list[str]:
     """Make the project directory hold `release`'s files and .env; returns what changed
     (`+ path` written, `- path` removed), in one command."""
@@ -31,6 +36,15 @@ def switch(hs: HostStack, runner: Runner, deadline: Deadline, release: str) -> l
             f"{hs.target.name}/{hs.stack.project}: release {release} has no staged files in "
             f"{hs.project.state.release_dir(release)}; deploy it again (keep more with "
             "disk.keep_releases)"
+        )
+    if done.exit_status == BLOCKED:
+        paths = [p for p in done.stderr.splitlines() if p][:10]
+        where = ", ".join(f"{hs.stack.remote_dir}/{p}" for p in paths)
+        raise PathBlocked(
+            f"{hs.target.name}/{hs.stack.project}: {where} is a directory where release "
+            f"{release} installs a file; nothing was changed. Docker makes a directory where a "
+            "bind-mounted file is missing: remove it (rm -r, after checking it holds nothing "
+            "you need) and deploy again"
         )
     if done.exit_status != 0:
         raise DeployError(

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from dockyard.commands.hoststate import write_atomic
 from dockyard.commands.remote import command_line
+from dockyard.compose.oneshot import EVERY_SERVICE, UpServices
 from dockyard.deadline import Deadline
 from dockyard.pipeline import switch
 from dockyard.pipeline.bundle import release_project
@@ -34,16 +35,35 @@ def stop_first(hs: HostStack, runner: Runner, deadline: Deadline) -> list[str]:
     return list(services)
 
 
-def up(hs: HostStack, runner: Runner, deadline: Deadline, history: list[Release]) -> UpResult:
-    """Switch the project directory to this release, `compose up -d --wait` without pulling
-    within the step's deadline (compose's --wait-timeout: the stack's wait_timeout or the time
-    left, whichever is less), then drop the files of releases older than disk.keep_releases
+def up(
+    hs: HostStack, runner: Runner, deadline: Deadline, history: list[Release],
+    starts: UpServices = EVERY_SERVICE,
+) -> UpResult:  # fmt: skip
+    """Switch the project directory to this release, then `compose up` in it without pulling
+    (so containers mount from remote_dir and their config hash is the one a plain `docker
+    compose up` there gives), then drop the files of releases older than disk.keep_releases
     (`history`: the host's release records)."""
     changed = switch.switch(hs, runner, deadline, hs.loaded.release)
-    wait = max(1.0, min(hs.stack.up.wait_timeout, deadline.left() - 5))
-    argv = hs.project.up(wait_timeout=wait, remove_orphans=hs.stack.up.remove_orphans)
-    runner.run(argv, deadline=deadline)
+    start(hs, runner, deadline, starts)
     return UpResult(changed, switch.prune(hs, runner, deadline, history))
+
+
+def start(hs: HostStack, runner: Runner, deadline: Deadline, starts: UpServices,
+          extra_files: tuple[str, ...] = ()) -> None:  # fmt: skip
+    """`compose up -d --wait` of the services `starts` waits on (within the stack's
+    wait_timeout or the time left, whichever is less), then `up -d --no-deps` of the
+    one-shots it starts without waiting (compose's --wait fails on a service that exits)."""
+    remove_orphans = hs.stack.up.remove_orphans
+    if starts.wait is None or starts.wait:
+        wait = max(1.0, min(hs.stack.up.wait_timeout, deadline.left() - 5))
+        argv = hs.project.up(wait_timeout=wait, remove_orphans=remove_orphans,
+                             services=starts.wait or (), extra_files=extra_files)  # fmt: skip
+        runner.run(argv, deadline=deadline)
+        remove_orphans = False
+    if starts.start:
+        argv = hs.project.up(wait_timeout=None, remove_orphans=remove_orphans, no_deps=True,
+                             services=starts.start, extra_files=extra_files)  # fmt: skip
+        runner.run(argv, deadline=deadline)
 
 
 def file_hashes(hs: HostStack) -> dict[str, str]:

@@ -37,3 +37,13 @@ class ShHost:
         if check and done.returncode:
             raise CommandFailed("sh", text, done.returncode, result.stderr)
         return result
+
+    def read_file(
+        self, path: str, *, max_bytes: int, deadline: Deadline | None = None
+    ) -> bytes | None:
+        """The local file's first `max_bytes` bytes, None when it does not exist."""
+        try:
+            with open(path, "rb") as f:
+                return f.read(max_bytes)
+        except FileNotFoundError:
+            return None

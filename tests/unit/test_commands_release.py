@@ -14,6 +14,7 @@ from dockyard.commands.hoststate import (
     checked,
     drop_unlisted,
     install_manifest,
+    link_outside,
     pending_changes,
     prune_releases,
     seed_release,
@@ -208,6 +209,39 @@ class TestSwitch:
         switch(state, "r-2")
         mode = (Path(state.remote_dir) / "docker-compose.yml").stat().st_mode & 0o777
         assert oct(mode) == "0o755"
+
+    def test_a_directory_where_a_file_goes_exits_4_and_changes_nothing(
+        self, state: HostState
+    ) -> None:
+        stage(state, "r-1", V1)
+        switch(state, "r-1")
+        live = Path(state.remote_dir)
+        (live / "init").mkdir()
+        (live / "init" / "provision.sh").mkdir()  # what Docker leaves for a missing bind mount
+        stage(state, "r-2", {**V2, "init/provision.sh": "#!/bin/sh\n"})
+        before = sorted(p.relative_to(live).as_posix() for p in live.rglob("*")
+                        if ".dockyard" not in p.parts)  # fmt: skip
+        done = sh(switch_release(state, "r-2"))
+        assert done.returncode == 4
+        assert done.stderr.splitlines() == ["init/provision.sh"]
+        after = sorted(p.relative_to(live).as_posix() for p in live.rglob("*")
+                       if ".dockyard" not in p.parts)  # fmt: skip
+        assert after == before and (live / "docker-compose.yml").read_text() == "v1"
+        assert Path(state.current).read_text().strip() == "r-1"
+
+    def test_outside_paths_link_to_the_live_dir_made_there_once(self, state: HostState) -> None:
+        stage(state, "r-1", V1)
+        live, files = Path(state.remote_dir), Path(state.release_files("r-1"))
+        (live / "gate").mkdir(parents=True)
+        (live / "gate" / "fail").write_text("")
+        (files / "kept").mkdir()
+        script = link_outside(state, "r-1", ["gate", "data/pg", "kept"])
+        assert sh(script).returncode == 0 and sh(script).returncode == 0
+        assert (files / "gate").is_symlink() and (files / "gate" / "fail").exists()
+        assert (files / "data/pg").resolve() == (live / "data/pg").resolve()
+        assert (live / "data/pg").is_dir() and not (files / "kept").is_symlink()
+        assert sh(drop_unlisted(state, "r-1")).returncode == 0
+        assert (live / "gate" / "fail").exists() and (files / "gate").is_symlink()
 
     def test_a_release_that_is_not_staged_exits_3_and_changes_nothing(
         self, state: HostState

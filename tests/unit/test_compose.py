@@ -111,7 +111,7 @@ class TestImageOverride:
         assert text.endswith("\n")
 
     def test_no_images_is_an_empty_services_section(self) -> None:
-        assert yaml.safe_load(image_override({})) == {"services": None}
+        assert yaml.safe_load(image_override({})) == {"services": {}}
 
 
 FAKE_DOCKER = """#!/bin/sh

@@ -143,3 +143,19 @@ def test_running_images_name_the_repo_digest_else_the_image_id() -> None:
     assert running_images(_facts()) == {
         "app": f"{R}/app@{APP_DIGEST}", "db": DB_ID, "worker": f"{R}/worker@{WORKER_DIGEST}",
     }  # fmt: skip
+
+
+def test_a_one_shot_that_exited_0_is_converged_as_the_record_says() -> None:
+    init = RunningContainer("shop-init-1", "init", DB_ID, "h-init", "exited")
+    facts = _facts(containers=(*CONTAINERS, init))
+    head = _head(facts, one_shot=["init"])
+    assert recorded(head).one_shot == frozenset({"init"})
+    assert judge(dataclasses.replace(facts, release_head=head), "r-1", PlanPolicy(),
+                 _registry()).unchanged  # fmt: skip
+    verdict = judge(facts, "r-1", PlanPolicy(), _registry())
+    assert verdict.reasons == ("shop-init-1 is exited (exit 0)",)
+    failed = dataclasses.replace(init, exit_code=2)
+    facts = _facts(containers=(*CONTAINERS, failed))
+    verdict = judge(dataclasses.replace(facts, release_head=_head(facts, one_shot=["init"])),
+                    "r-1", PlanPolicy(), _registry())  # fmt: skip
+    assert verdict.reasons == ("one-shot shop-init-1 is exited (exit 2)",)

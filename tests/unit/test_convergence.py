@@ -103,7 +103,9 @@ def test_a_missing_service_is_changed_but_a_removed_finished_job_is_not() -> Non
 
 def test_a_failed_job_is_changed() -> None:
     failed = edit(running(), "demo-migrate-1", exit_code=1)
-    assert decide("r-1", CURRENT, failed, ()).reasons == ("job demo-migrate-1 is exited (exit 1)",)
+    assert decide("r-1", CURRENT, failed, ()).reasons == (
+        "one-shot demo-migrate-1 is exited (exit 1)",
+    )
 
 
 def test_an_extra_service_and_a_record_without_config_hash_are_changed() -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from dockyard.compose.oneshot import UpServices
 from dockyard.config import RolloutConfig
 from dockyard.convergence import Convergence
 from dockyard.masking import Masker
@@ -55,7 +56,9 @@ class FakeStep:
                     decisions=[_decision("app:v2"), _decision("db:15")],
                     to_pull=lambda: [_decision("app:v2")],
                 ),
-                resolved=SimpleNamespace(active=("app", "db")),
+                resolved=SimpleNamespace(
+                    active=("app", "db"), one_shot=("seed",), up=UpServices(("app", "db"))
+                ),
             ),
             "releases": self.history,
             "restarts": [],
@@ -137,10 +140,21 @@ def test_an_unchanged_stack_stops_after_the_check_without_lock_or_cleanup() -> N
     ]
 
 
+def test_a_changed_stack_reports_why_it_runs_the_flow() -> None:
+    verdict = Convergence("changed", ("one-shot shop-seed-1 is exited (exit 1)", "2 image(s)"))
+    step = FakeStep(HostReport("vm1"), verdict=verdict)
+    stack = _stack("shop", ())
+    deploy_stack(step, REQUEST, _loaded(stack), "vm1", stack)
+    assert step.report.notes[0] == (
+        "shop: changed: one-shot shop-seed-1 is exited (exit 1); 2 image(s)"
+    )
+
+
 def test_the_plan_refs_reach_the_release_record() -> None:
     step = _run()
     record = [c for c in step.calls if c[0] == "record"]
-    assert record == [("record", {"refs": {"app": "app:v2", "db": "db:15"}})]
+    assert record == [("record", {"refs": {"app": "app:v2", "db": "db:15"},
+                                  "one_shot": ("seed",)})]  # fmt: skip
 
 
 def test_a_migration_that_is_not_rerun_safe_is_never_retried() -> None:

@@ -87,6 +87,15 @@ class TestUnhealthy:
             "worker: running (exit 0, health starting)",
         ]
 
+    def test_a_one_shot_is_done_when_it_exited_0_or_has_no_container(self) -> None:
+        states = [state("init", "exited"), state("seed", "exited", exit_code=3),
+                  state("sync", "running"), state("api")]  # fmt: skip
+        services = ["init", "seed", "sync", "migrate", "api"]
+        assert unhealthy(states, services, {"init", "seed", "sync", "migrate"}) == [
+            "seed: one-shot exited 3, not exited 0",
+            "sync: one-shot running, not exited 0",
+        ]
+
     def test_only_the_given_services_are_checked(self) -> None:
         assert unhealthy([state("batch", "exited", exit_code=1)], ["api"]) == ["api: no container"]
         assert unhealthy([state("batch", "exited", exit_code=1)], []) == []

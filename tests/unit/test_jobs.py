@@ -25,8 +25,12 @@ class Project:
     """The part of ComposeProject a job uses: its argv is a plain sh command here."""
 
     state: HostState
+    no_deps: list[bool] = field(default_factory=list)
 
-    def run_job(self, service: str, command: tuple[str, ...] | list[str]) -> list[str]:
+    def run_job(
+        self, service: str, command: tuple[str, ...] | list[str], no_deps: bool = False
+    ) -> list[str]:
+        self.no_deps.append(no_deps)
         return ["sh", "-c", " ".join(command)]
 
 
@@ -185,3 +189,12 @@ def test_job_poll_waits_only_while_the_job_runs() -> None:
     assert "[ $i -lt 50 ] && [ ! -f /srv/shop/.dockyard/jobs/a1/migrate/exit ]" in script
     assert "tail -c +11 /srv/shop/.dockyard/jobs/a1/migrate/out" in script
     assert f"head -c {hoststate.JOB_CHUNK}" in script
+
+
+def test_dependencies_are_left_be_once_a_release_runs(stack: Stack, tmp_path: Path) -> None:
+    migrate = job(tmp_path, counting(tmp_path))
+    jobs.run_job(stack, migrate, "a1", Deadline("job", 30))  # type: ignore[arg-type]
+    Path(stack.project.state.current).parent.mkdir(parents=True, exist_ok=True)
+    Path(stack.project.state.current).write_text("r-old\n")
+    jobs.run_job(stack, migrate, "a2", Deadline("job", 30))  # type: ignore[arg-type]
+    assert stack.project.no_deps == [False, True]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -11,6 +12,8 @@ from typing import Any
 import pytest
 
 from dockyard.commands.compose import ComposeProject
+from dockyard.compose.oneshot import UpServices
+from dockyard.config.stack import project_environment
 from dockyard.deadline import Deadline
 from dockyard.pipeline import bundle, switch, up
 from dockyard.releases import Release
@@ -18,6 +21,7 @@ from dockyard.ssh.link import RunResult
 from tests.fakes import FakeRunner
 
 STATE = "/srv/shop/.dockyard"
+STACK_ENV = {"DB_PASSWORD": "s3cret", "A": "1"}
 
 
 def host_stack(bundle_dir: Path, release: str = "r-new", keep: int = 2) -> Any:
@@ -26,7 +30,7 @@ def host_stack(bundle_dir: Path, release: str = "r-new", keep: int = 2) -> Any:
         project=project,
         loaded=SimpleNamespace(release=release),
         stack=SimpleNamespace(bundle=bundle_dir, project="shop", remote_dir="/srv/shop",
-                              revealed_env=lambda: {"DB_PASSWORD": "s3cret", "A": "1"}),
+                              project_env=lambda: project_environment(bundle_dir, STACK_ENV)),
         target=SimpleNamespace(name="vm1"),
         config=SimpleNamespace(disk=SimpleNamespace(keep_releases=keep)),
         mask=lambda text: text.replace("s3cret", "***"),
@@ -98,12 +102,37 @@ def test_env_goes_to_the_release_dir_with_mode_0600(tree: Path) -> None:
     assert runner.files[path] == b"A='1'\nDB_PASSWORD='s3cret'\n"
 
 
-def test_the_release_project_reads_staged_files_in_the_stack_directory(tree: Path) -> None:
-    argv = bundle.release_project(host_stack(tree)).config_json()
+def test_the_bundles_env_goes_under_the_stacks_env(tree: Path) -> None:
+    (tree / ".env").write_text("VERSION=1.29\nA=from-bundle\nURL=db://$A # c\n")
+    runner = FakeRunner()
+    path = bundle.write_env(host_stack(tree), runner, deadline())
+    assert runner.files[path] == (b"A='1'\nDB_PASSWORD='s3cret'\nURL='db://1'\nVERSION='1.29'\n")
+
+
+def test_the_release_project_is_the_release_files_dir(tree: Path) -> None:
+    staged = bundle.release_project(host_stack(tree))
+    argv = staged.config_json()
     files = f"{STATE}/releases/r-new/files"
-    assert argv[4:6] == ["--project-directory", "/srv/shop"]
-    assert argv[6:12] == ["--file", f"{files}/docker-compose.yml", "--file", f"{files}/prod.yml",
-                          "--env-file", f"{files}/.env"]  # fmt: skip
+    assert argv[:4] == ["docker", "compose", "--project-name", "shop"]
+    assert argv[4:6] == ["--project-directory", files]
+    assert argv[6:10] == ["--file", f"{files}/docker-compose.yml", "--file", f"{files}/prod.yml"]
+    assert "--env-file" not in argv
+    assert staged.state.root == STATE
+
+
+def test_outside_binds_are_relative_bind_sources_that_are_not_bundle_files() -> None:
+    files = f"{STATE}/releases/r-new/files"
+    config = {"services": {
+        "db": {"volumes": [{"type": "bind", "source": f"{files}/pgdata", "target": "/d"},
+                           {"type": "bind", "source": f"{files}/init/provision.sh", "target": "/i"},
+                           {"type": "volume", "source": "named", "target": "/v"}]},
+        "job": {"volumes": [{"type": "bind", "source": f"{files}/gate", "target": "/gate"},
+                            {"type": "bind", "source": f"{files}/conf", "target": "/c"},
+                            {"type": "bind", "source": "/etc/hosts", "target": "/h"},
+                            {"type": "bind", "source": f"{files}/pgdata", "target": "/d"}]},
+    }}  # fmt: skip
+    manifest = [".env", "conf/a.yml", "init/provision.sh"]
+    assert bundle.outside_binds(config, files, manifest) == ["gate", "pgdata"]
 
 
 def test_stage_twice_writes_the_same_and_returns_the_release_project(tree: Path) -> None:
@@ -124,6 +153,14 @@ def test_switch_reports_what_it_changed_in_one_command(tree: Path) -> None:
     assert "mv -f --" in script and "r-new" in script
 
 
+def test_switch_refuses_a_directory_where_a_file_goes_naming_it(tree: Path) -> None:
+    runner = FakeRunner().on("set -e", RunResult(4, "", "postgres-init/provision.sh\n"))
+    with pytest.raises(switch.PathBlocked) as info:
+        switch.switch(host_stack(tree), runner, deadline(), "r-new")
+    assert "/srv/shop/postgres-init/provision.sh is a directory" in str(info.value)
+    assert "nothing was changed" in str(info.value)
+
+
 def test_switch_to_a_release_without_files_names_it_and_the_fix(tree: Path) -> None:
     runner = FakeRunner().on("set -e", "", exit_status=3)
     with pytest.raises(switch.ReleaseNotStaged, match=r"r-gone.*disk\.keep_releases"):
@@ -135,6 +172,30 @@ def test_a_failed_switch_names_the_directory_masked(tree: Path) -> None:
     with pytest.raises(switch.DeployError, match=r"/srv/shop.*\*\*\*: No space") as info:
         switch.switch(host_stack(tree), runner, deadline(), "r-new")
     assert "s3cret" not in str(info.value)
+
+
+def test_up_switches_then_runs_compose_in_remote_dir_waiting_on_long_running_only(
+    tree: Path,
+) -> None:
+    hs = host_stack(tree)
+    hs.stack.up = SimpleNamespace(wait_timeout=120, remove_orphans=True)
+    runner = FakeRunner().on("^set -e", "+ docker-compose.yml\n")
+    done = up.up(hs, runner, deadline(), [], UpServices(("app", "db"), ("sync",)))
+    assert done.changed == ["+ docker-compose.yml"]
+    waits, starts = [a for a in runner.asked if " up " in a]
+    assert "--project-directory /srv/shop " in waits
+    assert re.search(r"up --detach --pull never --wait --wait-timeout 2\d --remove-orphans app db$",
+                     waits)  # fmt: skip
+    assert starts.endswith("up --detach --pull never --no-deps sync")
+
+
+def test_up_without_one_shots_is_a_plain_up_wait(tree: Path) -> None:
+    hs = host_stack(tree)
+    hs.stack.up = SimpleNamespace(wait_timeout=120, remove_orphans=False)
+    runner = FakeRunner()
+    up.up(hs, runner, deadline(), [])
+    (waits,) = [a for a in runner.asked if " up " in a]
+    assert re.search(r"up --detach --pull never --wait --wait-timeout 2\d$", waits)
 
 
 def _release(rid: str, result: str = "succeeded") -> Release:
