@@ -6,13 +6,14 @@ import getpass
 import json
 import os
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
-from dockyard.config import ConfigError, DeployConfig, load_config, load_targets
+from dockyard.config import ConfigError, load_targets
+from dockyard.names import ENV_NAME
 
 if TYPE_CHECKING:
     from dockyard.lab.lab import Lab
@@ -36,8 +37,12 @@ def parse_sets(values: tuple[str, ...]) -> dict[str, str]:
     out = {}
     for item in values:
         key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--set")
+        if not sep or not ENV_NAME.fullmatch(key):
+            raise click.BadParameter(
+                f"{item!r} is not NAME=VALUE (NAME: letters, digits and _, not starting with a"
+                " digit)",
+                param_hint="--set",
+            )
         out[key] = value
     return out
 
@@ -62,29 +67,18 @@ def main() -> None:
 @main.command()
 @config_option
 def validate(config_path: str, sets: tuple[str, ...]) -> None:
-    """Check deploy.yaml without contacting any host (exit 2 with every problem found)."""
+    """Check deploy.yaml and its bundles without contacting any host (exit 2 with every
+    problem found, in one report)."""
+    from dockyard.lint.bundle import validate as validate_config
+
     try:
-        config = load_config(config_path, parse_sets(sets))
+        config = validate_config(config_path, parse_sets(sets))
     except ConfigError as exc:
         fail_config(exc)
         return
-    _check_bundles(config_path, config)
     targets = ", ".join(f"{t.name} ({t.user}@{t.host}:{t.port})" for t in config.targets)
     stacks = ", ".join(s.project for s in config.stacks)
     click.echo(f"{config_path}: ok; targets {targets}; stacks {stacks}")
-
-
-def _check_bundles(config_path: str, config: DeployConfig) -> None:
-    """Exit 2 listing every bundle problem (compose parse, missing files, unknown services)."""
-    from dockyard.bundle_check import check_bundles
-
-    problems = check_bundles(config)
-    if problems:
-        count = f"{len(problems)} bundle problem{'s' if len(problems) != 1 else ''}"
-        click.echo(f"{config_path}: {count}", err=True)
-        for problem in problems:
-            click.echo(f"  {problem}", err=True)
-        sys.exit(EXIT_BAD_INPUT)
 
 
 @main.command("exec", context_settings={"ignore_unknown_options": True})
@@ -183,19 +177,18 @@ def lint(compose_file: str | None, config_path: str | None, sets: tuple[str, ...
 
     Exit 0 clean, 1 findings, 2 input that cannot be linted (one line naming file and fix)."""
     from dockyard.compose_files import ComposeFileError
-    from dockyard.lint import lint_compose
+    from dockyard.lint.compose import lint_compose
+    from dockyard.lint.config import lint_config
 
     if bool(compose_file) == bool(config_path):
         raise click.UsageError("give a compose file or -c deploy.yaml (one of them)")
     if sets and not config_path:
         raise click.UsageError("--set is for the config's env: use it with -c deploy.yaml")
     try:
-        findings = [
-            finding
-            for files, variables, moving in _compose_files(compose_file, config_path, sets)
-            for path in files
-            for finding in lint_compose(path, variables, moving, dotenv=variables is None)
-        ]
+        if config_path:
+            findings = lint_config(Path(config_path), parse_sets(sets))
+        else:
+            findings = lint_compose(compose_file or "")
     except ComposeFileError as exc:
         click.echo(f"lint: {exc}", err=True)
         sys.exit(EXIT_BAD_INPUT)
@@ -204,44 +197,35 @@ def lint(compose_file: str | None, config_path: str | None, sets: tuple[str, ...
     sys.exit(1 if any(f.failing for f in findings) else 0)
 
 
-def _compose_files(
-    compose_file: str | None, config_path: str | None, sets: tuple[str, ...]
-) -> list[tuple[tuple[Path, ...], Mapping[str, str] | None, frozenset[str]]]:
-    """(compose files, variables, moving tags) per stack of -c deploy.yaml (the stack's env,
-    which dockyard writes as the host's .env), or the one file (the environment and its .env)."""
-    from dockyard.lint_config import lint_stacks
-
-    if compose_file:
-        return [((Path(compose_file),), None, frozenset())]
-    stacks = lint_stacks(Path(config_path or ""), parse_sets(sets))
-    return [(s.files, s.variables, s.moving_tags) for s in stacks]
-
-
 @main.command()
 @click.argument("compose_file", type=click.Path())
 @click.option("--write", is_flag=True, help="Rewrite the file in place (default: print it).")
 def pin(compose_file: str, write: bool) -> None:
     """Rewrite image tags to tag@digest, resolved from the registry, keeping the layout.
 
-    Exit 0 pinned, 1 a registry that cannot be reached (retry), 2 bad input or unknown image."""
+    Every image that could not be pinned is named on stderr. Exit 0 all pinned, 1 a registry to
+    retry or images set through variables, 2 bad input or an image the registry does not know."""
     from dockyard.compose_files import ComposeFileError
     from dockyard.images.registry import RegistryClient
-    from dockyard.pin import PinFailed, pin_compose
+    from dockyard.lint.pin import pin_report
 
     try:
         with RegistryClient() as registry:
-            text = pin_compose(compose_file, registry.manifest_digest)
+            report = pin_report(compose_file, registry.manifest_digest)
         if write:
-            Path(compose_file).write_text(text, encoding="utf-8")
+            Path(compose_file).write_text(report.text, encoding="utf-8")
     except ComposeFileError as exc:
         click.echo(f"pin: {exc}", err=True)
-        sys.exit(1 if isinstance(exc, PinFailed) and exc.transient else EXIT_BAD_INPUT)
+        sys.exit(EXIT_BAD_INPUT)
     except OSError as exc:
         click.echo(f"pin: cannot write {compose_file}: {exc.strerror or exc}; check its "
                    "permissions", err=True)  # fmt: skip
         sys.exit(EXIT_BAD_INPUT)
     if not write:
-        click.echo(text, nl=False)
+        click.echo(report.text, nl=False)
+    for line in report.problems():
+        click.echo(f"pin: {line}", err=True)
+    sys.exit(report.exit_code)
 
 
 @main.group()

@@ -17,13 +17,19 @@ LOCAL_PULL_POLICIES = frozenset({"never", "build"})
 
 
 class ComposeFileError(DockyardError, ValueError):
-    """A compose file cannot be read as one; the message names the file (and line) and the fix."""
+    """A compose file cannot be read as one; the message names the file (and line) and the fix
+    (`what` and `fix` hold the two parts when it was made by `problem`)."""
+
+    what: str = ""
+    fix: str = ""
 
 
 def problem(file: Path | str, line: int | None, message: str, fix: str) -> ComposeFileError:
     """A ComposeFileError worded `file:line: message; fix`."""
     where = f"{file}:{line}" if line else str(file)
-    return ComposeFileError(f"{where}: {message}; {fix}")
+    error = ComposeFileError(f"{where}: {message}; {fix}")
+    error.what, error.fix = f"{where}: {message}", fix
+    return error
 
 
 @dataclass(frozen=True)
@@ -51,6 +57,7 @@ class Service:
     pull_policy: str | None
     extends: tuple[Ref | None, str] | None
     env_files: tuple[Ref, ...]
+    build_context: Ref | None = None
 
 
 @dataclass(frozen=True)
@@ -61,6 +68,7 @@ class ComposeDoc:
     text: str
     services: dict[str, Service] = field(default_factory=dict)
     includes: tuple[Ref, ...] = ()
+    files: tuple[tuple[str, Ref], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -103,7 +111,7 @@ def read(path: Path) -> ComposeDoc:
         raise problem(
             path, _line(services), "services is not a mapping", "write name: {image: ...}"
         )
-    doc = ComposeDoc(path, text, includes=includes)
+    doc = ComposeDoc(path, text, includes=includes, files=tuple(_top_files(path, root)))
     for key, spec in services.value if services is not None else []:
         doc.services[str(key.value)] = _service(path, key, spec)
     return doc
@@ -167,7 +175,32 @@ def _service(path: Path, key: yaml.Node, spec: yaml.Node) -> Service:
         _string(path, get(spec, "pull_policy"), f"service {name}: pull_policy"),
         _extends(path, name, get(spec, "extends")),
         tuple(_env_files(path, name, get(spec, "env_file"))),
+        _build_context(path, get(spec, "build")),
     )
+
+
+def _build_context(path: Path, node: yaml.Node | None) -> Ref | None:
+    """The build context as written (`build: dir` or `build: {context: dir}`; default `.`)."""
+    if node is None:
+        return None
+    context = get(node, "context") if isinstance(node, yaml.MappingNode) else node
+    if context is None:
+        return Ref(".", _line(node))
+    text = _string(path, context, "build context")
+    return Ref(text or ".", _line(context))
+
+
+def _top_files(path: Path, root: yaml.MappingNode) -> Iterator[tuple[str, Ref]]:
+    """(`secrets.NAME` or `configs.NAME`, file) for each one read from a file."""
+    for section in ("secrets", "configs"):
+        entries = get(root, section)
+        if not isinstance(entries, yaml.MappingNode):
+            continue
+        for key, spec in entries.value:
+            file = get(spec, "file") if isinstance(spec, yaml.MappingNode) else None
+            if file is not None:
+                what = f"{section}.{key.value}"
+                yield what, Ref(_string(path, file, f"{what}.file") or "", _line(file))
 
 
 def _extends(path: Path, name: str, node: yaml.Node | None) -> tuple[Ref | None, str] | None:

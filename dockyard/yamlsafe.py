@@ -45,6 +45,19 @@ class Loader(yaml.SafeLoader):
         return super().construct_mapping(node, deep)
 
 
+def _compose_tag(loader: Loader, node: yaml.Node) -> Any:
+    """Compose's `!reset` and `!override` (merge control of -f overlays): read the value as is."""
+    if isinstance(node, yaml.MappingNode):
+        return loader.construct_mapping(node, deep=True)
+    if isinstance(node, yaml.SequenceNode):
+        return loader.construct_sequence(node, deep=True)
+    return loader.construct_scalar(node)
+
+
+for _tag in ("!reset", "!override"):
+    Loader.add_constructor(_tag, _compose_tag)
+
+
 def read_text(path: Path, what: str = "file", max_bytes: int = MAX_BYTES) -> str:
     """A UTF-8 text file of at most `max_bytes`; YamlProblem names what is wrong."""
     try:

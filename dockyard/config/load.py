@@ -17,6 +17,7 @@ from dockyard.config.deploy import DeployConfig
 from dockyard.config.interpolate import Interpolator, SecretLookup, secret_names
 from dockyard.config.local import LocalReader
 from dockyard.config.problems import ConfigError, Loc, Problem, validation_problems, with_lines
+from dockyard.config.sets import bundle_names, set_problems
 from dockyard.config.target import TargetConfig, TargetList
 
 _M = TypeVar("_M", bound=BaseModel)
@@ -60,6 +61,15 @@ def _read_yaml(path: Path) -> tuple[dict[Any, Any], dict[Loc, int]]:
         )
         raise ConfigError(path, [problem])
     return data, lines
+
+
+def _stacks(data: dict[Any, Any]) -> list[tuple[int, dict[Any, Any]]]:
+    stacks = data.get("stacks")
+    return [
+        (i, s)
+        for i, s in enumerate(stacks if isinstance(stacks, list) else [])
+        if isinstance(s, dict)
+    ]
 
 
 def _required_problems(
@@ -143,6 +153,9 @@ def load_config(
     if isinstance(images, dict) and "per_deploy" not in images:
         images["per_deploy"] = list(dict.fromkeys(interpolator.image_names))
     problems = _required_problems(data, interpolator.variables, interpolator.environ)
+    used = interpolator.referenced | bundle_names(source.absolute().parent, raw.get("stacks"))
+    used |= {str(name) for _, stack in _stacks(data) for name in stack.get("required") or []}
+    problems += set_problems(interpolator.variables, used)
     return _validate(DeployConfig, source, data, lines, interpolator, problems)
 
 

@@ -20,7 +20,7 @@ from dockyard.config.images import RegistryConfig
 from dockyard.config.problems import Loc, Problem
 from dockyard.config.stack import StackConfig, project_environment
 from dockyard.config.target import TargetConfig, TargetList
-from dockyard.ssh.keys import KeyProblem, load_known_hosts
+from dockyard.ssh.keys import KeyProblem, load_known_hosts, parse_private_key
 
 _PATH_FIX = "fix the path (relative paths start at the config file's directory)"
 
@@ -64,7 +64,9 @@ class LocalReader:
 
     def target(self, target: TargetConfig, loc: Loc) -> TargetConfig:
         """The target with resolved paths and its key secrets; its file problems recorded."""
-        key_file = known_hosts = None
+        key_file = known_hosts = passphrase = None
+        if target.key_passphrase_env:
+            passphrase = self._secret(target.key_passphrase_env, (*loc, "key_passphrase_env"))
         if target.key_file:
             key_file = self._path(target.key_file)
             head = self._readable(key_file, (*loc, "key_file"), "key_file")
@@ -74,6 +76,8 @@ class LocalReader:
                     f"{key_file} is a public key",
                     "point key_file at the private key (without .pub)",
                 )
+            elif head is not None and (passphrase or not target.key_passphrase_env):
+                self._key_file(key_file, passphrase, (*loc, "key_file"))
         if target.known_hosts:
             known_hosts = self._path(target.known_hosts)
             if self._readable(known_hosts, (*loc, "known_hosts"), "known_hosts") is not None:
@@ -84,7 +88,7 @@ class LocalReader:
                 "agent: true but SSH_AUTH_SOCK is not set",
                 "start ssh-agent and ssh-add the deploy key, or use key_file/key_env",
             )
-        private_key = passphrase = None
+        private_key = None
         if target.key_env:
             private_key = self._secret(target.key_env, (*loc, "key_env"))
             if private_key and "PRIVATE KEY-----" not in private_key.get_secret_value():
@@ -94,10 +98,21 @@ class LocalReader:
                     "PRIVATE KEY-----' line)",
                     f"put the whole private key file into {target.key_env}, newlines included",
                 )
-        if target.key_passphrase_env:
-            passphrase = self._secret(target.key_passphrase_env, (*loc, "key_passphrase_env"))
         paths = {"key_file": key_file, "known_hosts": known_hosts}
         return target.model_copy(update=paths).with_secrets(private_key, passphrase)
+
+    def _key_file(self, path: Path, passphrase: SecretStr | None, loc: Loc) -> None:
+        """Check key_file as ssh does: only its owner may read it, and it is a private key."""
+        mode = path.stat().st_mode & 0o777
+        if mode & 0o077 or not mode & 0o400:
+            why = "others can read it, so ssh refuses it" if mode & 0o077 else "nobody can read it"
+            self._fail(loc, f"{path} has mode {mode:04o}: {why}", f"chmod 600 {path}")
+            return
+        secret = passphrase.get_secret_value() if passphrase else None
+        try:
+            parse_private_key(path.read_bytes(), secret, f"key_file {path}")
+        except KeyProblem as exc:
+            self._fail(loc, str(exc), exc.fix)
 
     def _known_host(self, target: TargetConfig, path: Path, loc: Loc) -> None:
         try:

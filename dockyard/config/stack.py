@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
@@ -26,8 +26,15 @@ from dockyard.config.fields import (
 )
 
 BUNDLE_ENV = ".env"
+_V = TypeVar("_V")
 _PROJECT = re.compile(r"[a-z0-9][a-z0-9_-]*")
 _REMOTE_DIR = re.compile(r"/[A-Za-z0-9._/@+-]*")
+
+
+def project_environment(dotenv: Mapping[str, _V], env: Mapping[str, _V]) -> dict[str, _V]:
+    """The project's environment as compose sees it on the host: the bundle's `.env` values
+    with the stack's `env` on top (stack values win)."""
+    return {**dotenv, **env}
 
 
 def _relative(name: str, loc: tuple[str | int, ...]) -> None:

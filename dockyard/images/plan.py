@@ -9,6 +9,7 @@ from enum import IntEnum
 from typing import Any, Literal
 
 from dockyard.config import DeployConfig
+from dockyard.errors import DeployError
 from dockyard.images.ref import ImageKind, ImageRef, InvalidImageRef, classify, matches_local
 
 Action = Literal["skip", "pull", "verify"]
@@ -18,9 +19,13 @@ _Key = tuple[str, str | None, str | None]
 LocalImages = Mapping[str, "LocalImage | None"] | Iterable["LocalImage"]
 
 _ALL_PROFILES = "*"
+_IMAGE_FIX = (
+    "; nothing was changed on the host; fix the image: value or the variable that sets it"
+    " (the bundle's .env, stacks[].env, --set); `dockyard lint -c` shows where"
+)
 
 
-class PlanInputError(ValueError):
+class PlanInputError(DeployError, ValueError):
     """The plan's inputs are inconsistent: a bad image, an unknown service, a missing digest."""
 
 
@@ -164,6 +169,7 @@ def services_from_compose_json(
     for name, spec in services.items():
         if (runs_with(spec, active_profiles) or name in extra) and spec.get("image"):
             result[name] = str(spec["image"])
+            _parse(result[name], f"service {name}: image {result[name]!r}", _IMAGE_FIX)
     return result
 
 
@@ -342,11 +348,11 @@ def _key(ref: ImageRef) -> _Key:
     return (ref.name, ref.tag, ref.digest)
 
 
-def _parse(text: str, where: str) -> ImageRef:
+def _parse(text: str, where: str, fix: str = "") -> ImageRef:
     try:
         return ImageRef.parse(text)
     except InvalidImageRef as exc:
-        raise PlanInputError(f"{where}: {exc}") from exc
+        raise PlanInputError(f"{where}: {exc}{fix}") from exc
 
 
 def _parsed(texts: Iterable[str]) -> Iterable[ImageRef]:

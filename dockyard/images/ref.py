@@ -7,6 +7,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
+from dockyard.images.floating import is_floating
+
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_API_HOST = "registry-1.docker.io"
 DEFAULT_TAG = "latest"
@@ -167,14 +169,15 @@ def _digest_problem(digest: str) -> str | None:
 def classify(
     ref: ImageRef, *, per_deploy: bool = False, moving_tags: Iterable[str] = ()
 ) -> ImageKind:
-    """Pull kind of `ref`; `moving_tags` are tags besides "latest" that move (e.g. "stable")."""
+    """Pull kind of `ref`: a floating tag (dockyard.images.floating, plus `moving_tags` from the
+    config) is MUTABLE, an implicit tag being "latest"."""
     if isinstance(moving_tags, str):
         raise TypeError("moving_tags must be a collection of tags, not a single string")
     if per_deploy:
         return ImageKind.PER_DEPLOY
     if ref.digest is not None:
         return ImageKind.DIGEST
-    if ref.tag in {DEFAULT_TAG, *moving_tags}:  # an implicit tag is "latest"
+    if ref.tag_implicit or is_floating(ref.tag, moving_tags):
         return ImageKind.MUTABLE
     return ImageKind.VERSION
 

@@ -140,22 +140,32 @@ def load_key(s: LinkSettings) -> paramiko.PKey | None:
         origin, data = "key data", s.key_data.encode()
     else:
         return None
-    password = s.key_passphrase.encode() if s.key_passphrase else None
+    try:
+        return parse_private_key(data, s.key_passphrase, origin)
+    except KeyProblem as exc:
+        raise AuthFailed(s.label, str(exc), exc.fix) from None
+
+
+def parse_private_key(data: bytes, passphrase: str | None, origin: str) -> paramiko.PKey:
+    """The private key in `data` (OpenSSH or PEM; ed25519, ecdsa or rsa), decrypted with
+    `passphrase`; KeyProblem names `origin` and the fix."""
+    password = passphrase.encode() if passphrase else None
     try:
         if b"BEGIN OPENSSH PRIVATE KEY" in data:
             loaded = serialization.load_ssh_private_key(data, password)
         else:
             loaded = serialization.load_pem_private_key(data, password)
         key_class = next(k for c, k in _KEY_CLASSES if isinstance(loaded, c))
-        return key_class.from_private_key(io.StringIO(data.decode()), password=s.key_passphrase)
+        return key_class.from_private_key(io.StringIO(data.decode()), password=passphrase)
     except TypeError:
-        reason, fix = f"{origin} is encrypted and no passphrase was given", "set the passphrase"
+        reason = f"{origin} is encrypted and no passphrase was given"
+        fix = "set the passphrase (key_passphrase_env)"
     except StopIteration:
         reason, fix = f"{origin} is not an ed25519, ecdsa or rsa key", "use one of those types"
     except (ValueError, UnicodeDecodeError, paramiko.SSHException):
-        reason = f"cannot decrypt or parse {origin}"
+        reason = f"cannot decrypt or parse {origin} as a private key"
         fix = "check the passphrase, and that it is a whole private key (newlines included)"
-    raise AuthFailed(s.label, reason, fix)
+    raise KeyProblem(reason, fix)
 
 
 def auth_fix(s: LinkSettings) -> str:

@@ -11,7 +11,7 @@ import yaml
 from dockyard.images.ref import ImageRef
 from dockyard.images.registry import RegistryClient
 from dockyard.lab.lab import Lab
-from dockyard.lint import lint_compose
+from dockyard.lint.compose import lint_compose
 from tests.integration.deploykit import (
     DOCKYARD,
     EXAMPLE,

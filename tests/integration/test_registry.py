@@ -21,8 +21,8 @@ from dockyard.lab.faultproxy import ProxyControl
 from dockyard.lab.images import SyntheticImage, build
 from dockyard.lab.lab import Lab
 from dockyard.lab.registry import AUTH_USER
-from dockyard.lint import lint_compose
-from dockyard.pin import image_entries, pin_compose
+from dockyard.lint.compose import lint_compose
+from dockyard.lint.pin import image_entries, pin_compose
 from dockyard.session import DeployRequest, host_stack
 from tests.integration.conftest import REPO
 from tests.integration.deploykit import Deploy, app, migrator, release_vars

@@ -197,8 +197,13 @@ def test_image_ref_is_frozen() -> None:
         ("busybox:latest", False, (), ImageKind.MUTABLE),
         ("busybox:latest", False, ("stable",), ImageKind.MUTABLE),
         ("app:stable", False, ("stable", "edge"), ImageKind.MUTABLE),
-        ("app:stable", False, (), ImageKind.VERSION),
-        ("app:Stable", False, ("stable",), ImageKind.VERSION),
+        ("app:stable", False, (), ImageKind.MUTABLE),
+        ("app:master", False, (), ImageKind.MUTABLE),
+        ("app:stable-alpine", False, (), ImageKind.MUTABLE),
+        ("app:Stable", False, (), ImageKind.VERSION),
+        ("app:v1.2", False, (), ImageKind.VERSION),
+        ("app:prod", False, (), ImageKind.VERSION),
+        ("app:prod", False, ("prod",), ImageKind.MUTABLE),
         ("postgres:15-alpine", False, ("stable",), ImageKind.VERSION),
         (f"app@{D}", False, (), ImageKind.DIGEST),
         (f"app:latest@{D}", False, (), ImageKind.DIGEST),
@@ -213,10 +218,10 @@ def test_classify(text: str, per_deploy: bool, moving: tuple[str, ...], kind: Im
 
 
 def test_classify_accepts_any_iterable_but_not_a_bare_string() -> None:
-    ref = ImageRef.parse("app:edge")
-    assert classify(ref, moving_tags=iter(["edge"])) is ImageKind.MUTABLE
+    ref = ImageRef.parse("app:blue")
+    assert classify(ref, moving_tags=iter(["blue"])) is ImageKind.MUTABLE
     with pytest.raises(TypeError, match="not a single string"):
-        classify(ref, moving_tags="edge")
+        classify(ref, moving_tags="blue")
 
 
 def test_image_kind_values() -> None:

@@ -201,3 +201,20 @@ def test_pin_invalid_reference(tmp_path: Path) -> None:
     path = tmp_path / "compose.yml"
     path.write_text("services:\n  a:\n    image: Bad/Name:1\n")
     assert_bad_input(run("pin", str(path)), f"{path}:3", "service a", "fix the image reference")
+
+
+def test_pin_reports_every_unreachable_registry_and_skipped_image(tmp_path: Path) -> None:
+    path = tmp_path / "compose.yml"
+    text = (
+        "services:\n  a: {image: '127.0.0.1:1/shop/a:1'}\n  b: {image: '127.0.0.1:1/shop/b:1'}\n"
+        "  c: {image: 'shop/c:${TAG:-release}'}\n"
+    )
+    path.write_text(text)
+    result = run("pin", "--write", str(path))
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    lines = result.stderr.splitlines()
+    assert len(lines) == 3
+    assert "service c: shop/c:${TAG:-release}: not pinned" in lines[0]
+    assert "service a: cannot pin 127.0.0.1:1/shop/a:1" in lines[1]
+    assert "service b: cannot pin 127.0.0.1:1/shop/b:1" in lines[2]
+    assert path.read_text() == text

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from dockyard.compose_files import ComposeFileError
+from dockyard.images.floating import FLOATING_TAGS
 from dockyard.images.ref import ImageRef
-from dockyard.lint import FLOATING_TAGS, Finding, interpolate, lint_compose, whole_variable
-from dockyard.pin import pin_compose
+from dockyard.lint.compose import Finding, interpolate, lint_compose, whole_variable
+from dockyard.lint.pin import pin_compose
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "lab" / "stack" / "docker-compose.yml"
@@ -111,8 +112,7 @@ def test_lint_example_finds_latest_autoheal_and_untagged_busybox() -> None:
 def test_lint_incident_stack(incident: Path) -> None:
     findings = lint_compose(incident, environ={})
     assert summary(findings) == {
-        "app": "info",
-        "worker": "info",
+        "app, worker": "info",
         "migrator": "info",
         "nginx": "error",
         "busybox": "error",
@@ -148,9 +148,9 @@ def test_lint_floating_tags_are_mutable(tmp_path: Path, tag: str) -> None:
 
 def test_lint_moving_tags_from_the_config(tmp_path: Path) -> None:
     path = tmp_path / "compose.yml"
-    path.write_text("services:\n  r:\n    image: redis:lts\n")
+    path.write_text("services:\n  r:\n    image: redis:prod\n")
     assert lint_compose(path, environ={}) == []
-    assert [f.service for f in lint_compose(path, environ={}, moving_tags={"lts"})] == ["r"]
+    assert [f.service for f in lint_compose(path, environ={}, moving_tags={"prod"})] == ["r"]
 
 
 def test_lint_reports_invalid_references(tmp_path: Path) -> None:
@@ -310,11 +310,10 @@ def test_lint_skips_services_built_locally(tmp_path: Path) -> None:
         "  pulled: {build: ., image: 'shop/app:latest'}\n"
         "  nothing: {command: [true]}\n"
     )
-    assert [(f.service, f.line) for f in lint_compose(path, environ={})] == [
-        ("pulled", 5),
-        ("nothing", 6),
-    ]
-    assert "no image and no build" in lint_compose(path, environ={})[1].problem
+    findings = lint_compose(path, environ={})
+    assert [(f.service, f.line) for f in findings] == [("never", 4), ("pulled", 5), ("nothing", 6)]
+    assert "pull_policy: never and no build: compose never pulls it" in findings[0].problem
+    assert "no image and no build" in findings[2].problem
 
 
 def test_lint_follows_include_strings_and_paths(tmp_path: Path) -> None:
@@ -350,10 +349,10 @@ def test_lint_follows_extends_to_the_image_line(tmp_path: Path) -> None:
         "  own: {extends: web, image: 'shop/app:2'}\n"
     )
     findings = lint_compose(tmp_path / "compose.yml", environ={})
-    assert [(f.service, f.file, f.line) for f in findings] == [
-        ("web", str(tmp_path / "common" / "base.yml"), 3),
-        ("worker", str(tmp_path / "common" / "base.yml"), 3),
+    assert [(f.services, f.file, f.line) for f in findings] == [
+        (("web", "worker"), str(tmp_path / "common" / "base.yml"), 3),
     ]
+    assert ": error: services web, worker: shop/app:stable: mutable tag :stable" in str(findings[0])
 
 
 def test_lint_config_uses_stack_env_and_moving_tags(tmp_path: Path) -> None:
@@ -404,27 +403,66 @@ def test_lint_config_of_the_example_needs_no_key_or_secret() -> None:
     assert [line.split(": ")[2] for line in failing] == ["service autoheal", "service tools"]
 
 
-def test_lint_config_ignores_the_bundle_dotenv(tmp_path: Path) -> None:
+def test_lint_config_reads_the_bundle_dotenv_under_the_stack_env(tmp_path: Path) -> None:
     from click.testing import CliRunner
 
     from dockyard.cli import main
 
-    (tmp_path / "compose.yml").write_text("services:\n  a: {image: 'x:${TAG}'}\n")
-    (tmp_path / ".env").write_text("TAG=1\n")  # dockyard replaces it with the stack's env
+    (tmp_path / "compose.yml").write_text(
+        "x-snuba: &snuba\n  image: '$SNUBA_IMAGE'\n"
+        "services:\n"
+        "  a: {image: 'x:${TAG}'}\n"
+        "  snuba-api: *snuba\n"
+        "  snuba-consumer: *snuba\n"
+        "  relay: {image: '$RELAY_IMAGE'}\n"
+    )
+    (tmp_path / ".env").write_text(
+        "TAG=1\nSNUBA_IMAGE=ghcr.io/getsentry/snuba:nightly\nRELAY_IMAGE=ghcr.io/getsentry/relay:nightly\n"
+    )
+    (tmp_path / "deploy.yaml").write_text(
+        "stacks:\n  - bundle: .\n    compose_files: [compose.yml]\n"
+        "    env: {RELAY_IMAGE: 'ghcr.io/getsentry/relay:${RELAY_TAG:-25.1.0}'}\n"
+    )
+    result = CliRunner().invoke(main, ["lint", "-c", str(tmp_path / "deploy.yaml")])
+    assert result.exit_code == 1, result.output
+    (line,) = result.stdout.splitlines()  # one finding for the two services, relay pinned
+    assert (
+        ":2: error: services snuba-api, snuba-consumer: $SNUBA_IMAGE: mutable tag :nightly" in line
+    )
+    moved = CliRunner().invoke(
+        main, ["lint", "-c", str(tmp_path / "deploy.yaml"), "--set", "RELAY_TAG=nightly"]
+    )
+    assert "service relay: $RELAY_IMAGE: mutable tag :nightly" in moved.stdout
+
+
+@pytest.mark.parametrize(
+    ("option", "named"),
+    [
+        ("RELAY_TG=1", ["--set RELAY_TG: no ${RELAY_TG}", "did you mean --set RELAY_TAG=...?"]),
+        ("A B=1", ["'A B=1' is not NAME=VALUE"]),
+    ],
+)
+def test_lint_config_refuses_a_set_that_goes_nowhere(
+    tmp_path: Path, option: str, named: list[str]
+) -> None:
+    from click.testing import CliRunner
+
+    from dockyard.cli import main
+
+    (tmp_path / "compose.yml").write_text("services:\n  a: {image: 'x:${RELAY_TAG:-1}'}\n")
     (tmp_path / "deploy.yaml").write_text(
         "stacks:\n  - {bundle: ., compose_files: [compose.yml]}\n"
     )
-    assert lint_compose(tmp_path / "compose.yml", environ={}) == []
-    result = CliRunner().invoke(main, ["lint", "-c", str(tmp_path / "deploy.yaml")])
-    assert result.exit_code == 1 and "${TAG} resolves to nothing" in result.stdout
-    with_env = CliRunner().invoke(
-        main, ["lint", "-c", str(tmp_path / "deploy.yaml"), "--set", "X=1"]
+    result = CliRunner().invoke(
+        main, ["lint", "-c", str(tmp_path / "deploy.yaml"), "--set", option]
     )
-    assert with_env.exit_code == 1
-    assert (
-        CliRunner().invoke(main, ["lint", str(tmp_path / "compose.yml"), "--set", "X=1"]).exit_code
-        == 2
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    for text in named:
+        assert text in result.stderr
+    used = CliRunner().invoke(
+        main, ["lint", "-c", str(tmp_path / "deploy.yaml"), "--set", "RELAY_TAG=2"]
     )
+    assert used.exit_code == 0, used.output
 
 
 def test_pin_skips_services_built_locally(tmp_path: Path) -> None:
@@ -444,3 +482,97 @@ def test_pin_skips_services_built_locally(tmp_path: Path) -> None:
             f"  db: {{image: 'postgres:16@{fake_digest(ImageRef.parse('postgres:16'))}'}}\n",
         )
     ]
+
+
+def test_lint_default_that_is_not_an_image_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "compose.yml"
+    path.write_text(
+        "x-airflow: &airflow\n  image: ${AIRFLOW_IMAGE_NAME:-apache/airflow:|version|}\n"
+        "services:\n  webserver: *airflow\n  scheduler: *airflow\n"
+    )
+    (finding,) = lint_compose(path, environ={})
+    assert finding.failing and finding.services == ("webserver", "scheduler")
+    assert finding.problem.startswith(
+        "resolves to 'apache/airflow:|version|', not a valid image reference: tag '|version|'"
+    )
+    assert lint_compose(path, environ={"AIRFLOW_IMAGE_NAME": "apache/airflow:2.10.5"}) == []
+
+
+@pytest.mark.parametrize(
+    ("image", "problem"),
+    [
+        ("'foo:'", "not a valid image reference: tag after ':' is empty"),
+        ("foo:${EMPTY}", "variable ${EMPTY} resolves to nothing (the image would be 'foo:')"),
+        ("foo:${EMPTY:-}", "resolves to 'foo:', not a valid image reference: tag after ':' is"),
+    ],
+)
+def test_lint_empty_tag_is_a_clear_error(tmp_path: Path, image: str, problem: str) -> None:
+    path = tmp_path / "compose.yml"
+    path.write_text(f"services:\n  a:\n    image: {image}\n")
+    (finding,) = lint_compose(path, environ={})
+    assert finding.failing and problem in finding.problem
+    path.write_text("services:\n  a:\n    image: foo:\n")  # YAML reads a mapping here
+    with pytest.raises(ComposeFileError, match=":3: YAML syntax error"):
+        lint_compose(path, environ={})
+
+
+def test_lint_config_merges_base_and_overlay_files(tmp_path: Path) -> None:
+    (tmp_path / "proxy").mkdir()
+    (tmp_path / "compose.yml").write_text(
+        "services:\n  app: {image: 'plausible/analytics:v2.0'}\n  db: {image: 'postgres:16'}\n"
+    )
+    (tmp_path / "proxy" / "overlay.yml").write_text(
+        "services:\n  app: {labels: {virtual.host: example.com}}\n"
+        "  db: {image: 'postgres:latest'}\n  caddy: {image: 'caddy:2.8'}\n"
+    )
+    from dockyard.lint.compose import lint_files
+
+    files = [tmp_path / "compose.yml", tmp_path / "proxy" / "overlay.yml"]
+    (finding,) = lint_files(files, {})
+    assert (finding.services, finding.image, finding.line) == (("db",), "postgres:latest", 3)
+    assert finding.file == str(files[1])
+
+
+def test_pin_goes_on_past_failures_and_names_every_image_left_unpinned(tmp_path: Path) -> None:
+    from dockyard.images.errors import ManifestUnknown, RegistryUnavailable
+    from dockyard.lint.pin import pin_report
+
+    path = tmp_path / "compose.yml"
+    path.write_text(
+        "services:\n"
+        "  server: {image: 'ghcr.io/immich-app/immich-server:${IMMICH_VERSION:-release}'}\n"
+        "  ml: {image: 'ghcr.io/immich-app/immich-server:${IMMICH_VERSION:-release}'}\n"
+        "  down: {image: 'down.example:5000/app:1'}\n"
+        "  db: {image: 'postgres:16'}\n"
+        "  gone: {image: 'shop/gone:1'}\n"
+    )
+
+    def resolve(ref: ImageRef) -> str:
+        if ref.registry == "down.example:5000":
+            raise RegistryUnavailable("connection refused", registry=ref.registry)
+        if ref.repository == "shop/gone":
+            raise ManifestUnknown("manifest unknown", registry=ref.registry)
+        return fake_digest(ref)
+
+    report = pin_report(path, resolve)
+    assert f"postgres:16@{fake_digest(ImageRef.parse('postgres:16'))}" in report.text
+    problems = report.problems()
+    assert len(problems) == 3 and report.exit_code == 2
+    assert "services server, ml: ghcr.io/immich-app/immich-server:${IMMICH_VERSION:-release}:" \
+        " not pinned: the image is set through a variable" in problems[0]  # fmt: skip
+    assert ":4: service down: cannot pin down.example:5000/app:1" in problems[1]
+    assert ":6: service gone: cannot pin shop/gone:1" in problems[2]
+    path.write_text("services:\n  down: {image: 'down.example:5000/app:1'}\n")
+    assert pin_report(path, resolve).exit_code == 1
+    path.write_text("services:\n  v: {image: 'app:${TAG}'}\n  db: {image: 'postgres:16'}\n")
+    assert pin_report(path, resolve).exit_code == 1
+    path.write_text("services:\n  db: {image: 'postgres:16'}\n")
+    assert pin_report(path, resolve).exit_code == 0
+
+
+def test_lint_reads_a_pull_policy_set_through_a_variable(tmp_path: Path) -> None:
+    path = tmp_path / "compose.yml"
+    path.write_text("services:\n  a: {image: 'tool:1', pull_policy: '${PULL_POLICY:-always}'}\n")
+    assert lint_compose(path, environ={}) == []
+    (finding,) = lint_compose(path, environ={"PULL_POLICY": "never"})
+    assert finding.problem.startswith("pull_policy: never and no build")

@@ -149,14 +149,27 @@ def test_no_tag_is_mutable_and_is_compared_as_latest() -> None:
     assert (d.kind, d.action, d.image) == (ImageKind.MUTABLE, "skip", image)
 
 
-def test_moving_tags_from_the_policy_are_mutable() -> None:
-    image = f"{R}/redis:stable"
+def test_moving_tags_from_the_policy_add_to_the_floating_tags() -> None:
+    image = f"{R}/redis:prod"
     have = [local(image, tags=(image,), digests=(f"{R}/redis@{OLD}",))]
     as_version = one(plan_pulls({"r": image}, have, never_asked))
-    policy = PlanPolicy(moving_tags={"stable"})
+    policy = PlanPolicy(moving_tags={"prod"})
     as_moving = one(plan_pulls({"r": image}, have, Registry({image: NEW}), policy))
     assert (as_version.kind, as_version.action) == (ImageKind.VERSION, "skip")
     assert (as_moving.kind, as_moving.action) == (ImageKind.MUTABLE, "pull")
+
+
+@pytest.mark.parametrize("tag", ["stable", "master", "develop", "canary", "lts", "stable-alpine"])
+def test_a_floating_tag_that_moved_is_pulled_without_any_config(tag: str) -> None:
+    image = f"{R}/redis:{tag}"
+    have = [local(image, tags=(image,), digests=(f"{R}/redis@{OLD}",))]
+    moved = one(plan_pulls({"r": image}, have, Registry({image: NEW})))
+    assert (moved.kind, moved.action, moved.pull_ref) == (
+        ImageKind.MUTABLE, "pull", f"{R}/redis@{NEW}",
+    )  # fmt: skip
+    assert moved.tag_as == image and "differs from local" in moved.reason
+    same = one(plan_pulls({"r": image}, have, Registry({image: OLD})))
+    assert (same.action, same.registry_digest) == ("skip", OLD)
 
 
 # --- per-deploy ---------------------------------------------------------------------------
@@ -465,3 +478,15 @@ def test_plan_from_inspected_local_images_asks_the_registry_for_the_moving_tag()
     local = inspect_local_images(FakeClient(api), [image])
     plan = plan_pulls({"autoheal": image}, local, Registry({image: OLD}))
     assert one(plan).action == "skip"
+
+
+@pytest.mark.parametrize("image", ["temporalio/auto-setup:", "Bad/Name:1"])
+def test_an_invalid_image_in_the_resolved_config_is_a_clear_deploy_error(image: str) -> None:
+    from dockyard.errors import DockyardError
+
+    config = {"services": {"temporal": {"image": image}, "db": {"image": "postgres:16"}}}
+    with pytest.raises(PlanInputError) as caught:
+        services_from_compose_json(config)
+    assert isinstance(caught.value, DockyardError)
+    text = str(caught.value)
+    assert f"service temporal: image {image!r}" in text and "nothing was changed" in text

@@ -50,3 +50,8 @@ def test_read_text_refuses_large_and_non_utf8(tmp_path: Path) -> None:
         yamlsafe.read_text(latin, "compose file")
     with pytest.raises(YamlProblem, match="cannot read the compose file"):
         yamlsafe.read_text(tmp_path / "missing.yml", "compose file")
+
+
+def test_compose_reset_and_override_tags_read_as_their_values() -> None:
+    text = "services:\n  web:\n    ports: !reset []\n    environment: !override {A: '1'}\n"
+    assert yamlsafe.load(text) == {"services": {"web": {"ports": [], "environment": {"A": "1"}}}}

@@ -54,20 +54,57 @@ def image_entries(path: Path) -> tuple[str, list[ImageEntry]]:
     return doc.text, entries
 
 
+@dataclass(frozen=True)
+class PinReport:
+    """What `pin` did to a file: the new text, and each image it could not pin (and why)."""
+
+    text: str
+    skipped: tuple[str, ...] = ()
+    failed: tuple[PinFailed, ...] = ()
+
+    @property
+    def exit_code(self) -> int:
+        """0 all pinned; 2 an image the registry does not know (or bad input); 1 otherwise
+        (a registry to retry, or images given through variables)."""
+        if any(not f.transient for f in self.failed):
+            return 2
+        return 1 if self.failed or self.skipped else 0
+
+    def problems(self) -> list[str]:
+        """One line per image left unpinned."""
+        return [*self.skipped, *(str(f) for f in self.failed)]
+
+
 def pin_compose(path: str | os.PathLike[str], resolve: Callable[[ImageRef], str]) -> str:
-    """The compose file's text with each tagged image rewritten to `tag@digest`.
+    """The compose file's text with each tagged image rewritten to `tag@digest`; raises the
+    first PinFailed (see `pin_report`, which goes on past failures)."""
+    report = pin_report(path, resolve)
+    if report.failed:
+        raise report.failed[0]
+    return report.text
+
+
+def pin_report(path: str | os.PathLike[str], resolve: Callable[[ImageRef], str]) -> PinReport:
+    """The compose file's text with each tagged image rewritten to `tag@digest`, and every
+    image it could not pin.
 
     `resolve` gives the registry digest of a reference (RegistryClient.manifest_digest).
     An implicit tag becomes explicit (`busybox` -> `busybox:latest@sha256:...`). Images that
-    contain variables or already carry a digest are left alone. Every other byte of the file
-    is kept as it is. Raises ComposeFileError (PinFailed for registry answers) naming the
-    file, line, image and fix.
+    already carry a digest are left alone; images written with variables are skipped and
+    named (pin the value where it is set); a registry that fails for one image does not stop
+    the others. Every other byte of the file is kept as it is. Raises ComposeFileError for a
+    file that cannot be read or an image value that is not a reference.
     """
     file = Path(path)
     text, entries = image_entries(file)
     spans: dict[tuple[int, int], str] = {}
+    skipped: dict[str, list[str]] = {}
+    failed: list[PinFailed] = []
     for entry in entries:
-        if (entry.start, entry.end) in spans or "$" in entry.value:
+        if (entry.start, entry.end) in spans:
+            continue
+        if "$" in entry.value:
+            skipped.setdefault(entry.value, []).append(entry.service)
             continue
         try:
             ref = ImageRef.parse(entry.value)
@@ -77,12 +114,24 @@ def pin_compose(path: str | os.PathLike[str], resolve: Callable[[ImageRef], str]
             ) from None
         if ref.digest is not None:
             continue
+        try:
+            digest = _digest(resolve, ref, file, entry)
+        except PinFailed as exc:
+            failed.append(exc)
+            continue
         suffix = f":{DEFAULT_TAG}" if ref.tag_implicit else ""
-        pinned = f"{entry.value}{suffix}@{_digest(resolve, ref, file, entry)}"
-        spans[(entry.start, entry.end)] = _scalar(entry, text, pinned, file)
+        spans[(entry.start, entry.end)] = _scalar(
+            entry, text, f"{entry.value}{suffix}@{digest}", file
+        )
     for (start, end), replacement in sorted(spans.items(), reverse=True):
         text = text[:start] + replacement + text[end:]
-    return text
+    notes = tuple(
+        f"{file}: {'service' if len(names) == 1 else 'services'} {', '.join(names)}: {value}: "
+        "not pinned: the image is set through a variable; pin the value where it is set "
+        "(the .env or stacks[].env) as tag@digest"
+        for value, names in skipped.items()
+    )
+    return PinReport(text, notes, tuple(failed))
 
 
 def _digest(

@@ -1,5 +1,6 @@
-"""What `lint -c deploy.yaml` lints: each stack's compose files, with the stack's env values and
-the config's moving tags, read without SSH keys, registry passwords or secrets."""
+"""What `lint -c deploy.yaml` lints: each stack's compose files merged as compose merges them,
+with the project's environment (the bundle's .env under the stack's env values) and the
+config's moving tags, read without SSH keys, registry passwords or secrets."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from typing import Any
 
 from dockyard import yamlsafe
 from dockyard.compose_files import ComposeFileError
-from dockyard.lint import interpolate
+from dockyard.config.sets import bundle_names, referenced_names, set_problems
+from dockyard.config.stack import project_environment
+from dockyard.lint.compose import Finding, interpolate, lint_files, read_dotenv
 
 _SECRET = "${secret:"
 
@@ -30,14 +33,27 @@ class LintStack:
     moving_tags: frozenset[str]
 
 
+def lint_config(
+    config: Path, sets: Mapping[str, str], environ: Mapping[str, str] | None = None
+) -> list[Finding]:
+    """The findings of every stack of `config` (see `lint_stacks`), stack by stack."""
+    return [
+        finding
+        for stack in lint_stacks(config, sets, environ)
+        for finding in lint_files(stack.files, stack.variables, stack.moving_tags)
+    ]
+
+
 def lint_stacks(
     config: Path, sets: Mapping[str, str], environ: Mapping[str, str] | None = None
 ) -> list[LintStack]:
     """The stacks of `config`; env values interpolate from `sets` over `environ` (default: the
-    process environment), and values that need a secret or an unset variable are left out."""
+    process environment), and values that need a secret or an unset variable are left out.
+    A --set name that is not a variable name, or that nothing uses, is a LintConfigError."""
     environ = os.environ if environ is None else environ
     try:
-        doc = yamlsafe.load(yamlsafe.read_text(config, "config file"))
+        text = yamlsafe.read_text(config, "config file")
+        doc = yamlsafe.load(text)
     except yamlsafe.YamlProblem as exc:
         where = f"{config}:{exc.line}" if exc.line else str(config)
         raise LintConfigError(f"{where}: {exc}; {exc.fix}") from None
@@ -49,6 +65,10 @@ def lint_stacks(
     stacks = root.get("stacks")
     if not isinstance(stacks, list) or not stacks:
         raise _error(config, "stacks", "missing or not a list", "add stacks: [- project: ...]")
+    used = referenced_names(text) | bundle_names(config.parent, stacks)
+    used |= {str(n) for s in stacks if isinstance(s, dict) for n in s.get("required") or []}
+    if problems := set_problems(sets, used):
+        raise LintConfigError("; ".join(f"{config}: {p.message}; {p.fix}" for p in problems))
     return [
         _stack(config, i, stack, {**environ, **sets}, frozenset(moving))
         for i, stack in enumerate(stacks)
@@ -79,7 +99,8 @@ def _stack(
                 "create it or fix the name (relative to the bundle)",
             )  # fmt: skip
     env = _mapping(config, stack.get("env") or {}, f"{at}.env", "write env: {NAME: value}")
-    return LintStack(str(stack.get("project", at)), files, _env(env, variables), moving)
+    merged = project_environment(read_dotenv(bundle / ".env"), _env(env, variables))
+    return LintStack(str(stack.get("project", at)), files, merged, moving)
 
 
 def _env(env: Mapping[Any, Any], variables: Mapping[str, str]) -> dict[str, str]:
