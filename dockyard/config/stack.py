@@ -31,7 +31,7 @@ _PROJECT = re.compile(r"[a-z0-9][a-z0-9_-]*")
 _REMOTE_DIR = re.compile(r"/[A-Za-z0-9._/@+-]*")
 
 
-def project_environment(dotenv: Mapping[str, _V], env: Mapping[str, _V]) -> dict[str, _V]:
+def merged_environment(dotenv: Mapping[str, _V], env: Mapping[str, _V]) -> dict[str, _V]:
     """The project's environment as compose sees it on the host: the bundle's `.env` values
     with the stack's `env` on top (stack values win)."""
     return {**dotenv, **env}

@@ -17,7 +17,7 @@ from dockyard import yamlsafe
 from dockyard.commands.compose import ENV_FILE
 from dockyard.compose_files import ComposeDoc, ComposeFileError, ComposeSet, Ref
 from dockyard.config import ConfigError, DeployConfig, Problem, StackConfig, load_config
-from dockyard.config.stack import project_environment
+from dockyard.config.stack import merged_environment
 from dockyard.lint.compose import expand, read_dotenv
 
 _MISSING_FIX = "create it in the bundle or fix the path (relative to the file that names it)"
@@ -77,7 +77,7 @@ def _raw_bundle_problems(path: Path) -> list[Problem]:
         env = stack.get("env") if isinstance(stack.get("env"), dict) else {}
         files = [str(n) for n in names if (bundle / str(n)).is_file()]
         if bundle.is_dir():
-            environment = project_environment(read_dotenv(bundle / ENV_FILE), env)
+            environment = merged_environment(read_dotenv(bundle / ENV_FILE), env)
             found += check_files(bundle, files, environment, f"stacks[{i}]", [])
     return [p.as_problem() for p in found]
 
@@ -93,7 +93,7 @@ def check_stack(stack: StackConfig, at: str) -> list[BundleProblem]:
         dotenv = read_dotenv(stack.bundle / ENV_FILE)
     except ComposeFileError as exc:
         return [BundleProblem(f"{at}.bundle", exc.what or str(exc), exc.fix or "fix the file")]
-    environment = project_environment(dotenv, stack.revealed_env())
+    environment = merged_environment(dotenv, stack.revealed_env())
     return check_files(stack.bundle, stack.compose_files, environment, at, stack.service_refs())
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from dockyard import yamlsafe
 from dockyard.compose_files import ComposeFileError
 from dockyard.config.sets import bundle_names, referenced_names, set_problems
-from dockyard.config.stack import project_environment
+from dockyard.config.stack import merged_environment
 from dockyard.lint.compose import Finding, interpolate, lint_files, read_dotenv
 
 _SECRET = "${secret:"
@@ -99,7 +99,7 @@ def _stack(
                 "create it or fix the name (relative to the bundle)",
             )  # fmt: skip
     env = _mapping(config, stack.get("env") or {}, f"{at}.env", "write env: {NAME: value}")
-    merged = project_environment(read_dotenv(bundle / ".env"), _env(env, variables))
+    merged = merged_environment(read_dotenv(bundle / ".env"), _env(env, variables))
     return LintStack(str(stack.get("project", at)), files, merged, moving)
 
 
