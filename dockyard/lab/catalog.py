@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dockyard.lab.images import RandomLayer, SyntheticImage
+from dockyard.lab.standins import standin_images
 
 MB = 1024 * 1024
 
@@ -85,4 +86,5 @@ def lab_images() -> list[SyntheticImage]:
         service("busybox", "latest", 1),
         service("metrics", "2.0", 1),
         service("worker", "1.0", 2, registry="auth"),
+        *standin_images(),
     ]

@@ -36,7 +36,10 @@ class RandomLayer:
 
 @dataclass(frozen=True)
 class SyntheticImage:
-    """An image: busybox base, random layers, a small files layer, a command."""
+    """An image: busybox base, random layers, a small files layer, a command.
+
+    `files` land in /srv (mode 0755); `paths` are files at absolute paths (mode 0755, parent
+    directories created), such as an entrypoint or a healthcheck shim in /usr/local/bin."""
 
     repository: str
     tag: str | None
@@ -45,6 +48,8 @@ class SyntheticImage:
     cmd: tuple[str, ...] = ("/bin/sh", "/srv/entry.sh")
     env: Mapping[str, str] = field(default_factory=dict)
     registry: str = "plain"
+    entrypoint: tuple[str, ...] = ()
+    paths: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -122,9 +127,25 @@ def random_layer(layer: RandomLayer) -> Blob:
     return Blob(LAYER_TYPE, _tar([(f"srv/blob-{layer.seed}.bin", data, 0o644)]))
 
 
+def _at_paths(paths: Mapping[str, str]) -> list[tuple[str, bytes | None, int]]:
+    """Tar entries for files at absolute paths, each preceded by its missing parent dirs."""
+    entries: list[tuple[str, bytes | None, int]] = []
+    dirs: set[str] = set()
+    for path, text in sorted(paths.items()):
+        parts = path.strip("/").split("/")
+        for depth in range(1, len(parts)):
+            parent = "/".join(parts[:depth])
+            if parent not in dirs:
+                dirs.add(parent)
+                entries.append((parent, None, 0o755))
+        entries.append(("/".join(parts), text.encode(), 0o755))
+    return entries
+
+
 def build(spec: SyntheticImage) -> BuiltImage:
     """Assemble an image's layers, config and manifest (no engine needed)."""
     files = [(f"srv/{name}", text.encode(), 0o755) for name, text in sorted(spec.files.items())]
+    files += _at_paths(spec.paths)
     layers = (base_layer(), *(random_layer(r) for r in spec.layers), Blob(LAYER_TYPE, _tar(files)))
     config = {
         "architecture": "amd64",
@@ -132,7 +153,11 @@ def build(spec: SyntheticImage) -> BuiltImage:
         "created": "2026-01-01T00:00:00Z",
         "config": {
             "Cmd": list(spec.cmd),
-            "Env": ["PATH=/bin", *(f"{k}={v}" for k, v in sorted(spec.env.items()))],
+            **({"Entrypoint": list(spec.entrypoint)} if spec.entrypoint else {}),
+            "Env": [
+                *([] if "PATH" in spec.env else ["PATH=/bin"]),
+                *(f"{k}={v}" for k, v in sorted(spec.env.items())),
+            ],
             "WorkingDir": "/srv",
             "Labels": {"dev.dockyard.lab": spec.repository},
         },

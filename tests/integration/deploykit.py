@@ -95,6 +95,7 @@ class Deploy:
     bundle: Path
     remote_dir: str
     env: dict[str, str]
+    project: str = "shop"
 
     def run(self, *args: str, variables: dict[str, str] | None = None, timeout: float = 600,
             extra_env: dict[str, str] | None = None) -> Result:  # fmt: skip
@@ -125,7 +126,7 @@ class Deploy:
                       'docker rmi -f "$id"')  # fmt: skip
 
     def compose(self, *args: str) -> str:
-        return self.host(f"docker compose -p shop --project-directory {self.remote_dir} "
+        return self.host(f"docker compose -p {self.project} --project-directory {self.remote_dir} "
                          + " ".join(args))  # fmt: skip
 
     def container_ids(self) -> dict[str, str]:
@@ -207,14 +208,21 @@ def make_deploy(lab: Lab, tmp: Path, server: PrefectServer, name: str,
         edit(doc)
     config = tmp / "deploy.yaml"
     config.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return Deploy(lab, config, bundle, remote_dir, deploy_env(lab, server))
+
+
+def deploy_env(lab: Lab, server: PrefectServer, *, quiet_prefect: bool = True) -> dict[str, str]:
+    """The environment the CLI runs in; `quiet_prefect=False` keeps the user's Prefect logging
+    settings (no PREFECT_LOGGING_LEVEL override), as the real-stack tests run."""
     env = {
         **os.environ,
         "PREFECT_API_URL": server.url,
         "PREFECT_HOME": str(server.home),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_LOGGING_LEVEL": "WARNING",
         "DB_PASSWORD": DB_PASSWORD,
         "LAB_REGISTRY_PASSWORD": lab.registry_password(),
         "DOCKYARD_ACTOR": "pytest",
     }
-    return Deploy(lab, config, bundle, remote_dir, env)
+    if quiet_prefect:
+        env["PREFECT_LOGGING_LEVEL"] = "WARNING"
+    return env
