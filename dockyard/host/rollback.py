@@ -1,10 +1,13 @@
-"""Rollback: return a stack to a recorded release (files, .env, service set; by digest only the
-images whose tag moved since)."""
+"""Rollback: return a stack to a recorded release (files, .env, service set; only the images
+whose tag moved since are put back: the tag pointed at the recorded image again, or by digest
+when that image is gone)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 
+from dockyard.commands import docker
 from dockyard.commands.compose import image_override
 from dockyard.compose.oneshot import EVERY_SERVICE, UpServices
 from dockyard.deadline import Deadline
@@ -17,12 +20,23 @@ from dockyard.pipeline import switch, up
 from dockyard.session import HostStack
 
 
-def pins(to: Release, images: Iterable[LocalImage]) -> tuple[dict[str, str], list[str]]:
-    """service -> image by digest for the services of release `to` whose tag no longer points
-    to the image it recorded (only these need an override: the rest run from the restored
-    files as they did); and notes on services that cannot be pinned."""
+@dataclass
+class Pins:
+    """What a rollback puts back: local tags pointed at the recorded image again (ref -> image
+    id), services pinned by digest (service -> ref@digest), notes for the report."""
+
+    retag: dict[str, str] = field(default_factory=dict)
+    pinned: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def pins(to: Release, images: Iterable[LocalImage]) -> Pins:
+    """For the services of release `to` whose tag no longer points to the image it recorded
+    (the rest run from the restored files as they did): point the tag at that image again when
+    it is still on the host (the service keeps its compose config: a later deploy of `to` is a
+    no-op), else pin it by the recorded digest; a note where neither is possible."""
     images = tuple(images)
-    pinned, notes = {}, []
+    out = Pins()
     for service, text in sorted(to.refs.items()):
         recorded = (to.services.get(service) or {}).get("id")
         try:
@@ -35,19 +49,21 @@ def pins(to: Release, images: Iterable[LocalImage]) -> tuple[dict[str, str], lis
         if now is not None and now.id == recorded:
             continue
         was = next((i for i in images if i.id == recorded), None)
-        digests = [d for d in (was.repo_digests if was else ()) if d.startswith(f"{ref.name}@")]
-        by_digest = digests[0] if digests else to.images.get(service, "")
+        if was is not None:
+            out.retag[text] = was.id
+            continue
+        by_digest = to.images.get(service, "")
         if "@" in by_digest:
-            pinned[service] = by_digest
+            out.pinned[service] = by_digest
         else:
-            notes.append(f"{service}: {text} moved and the image release {to.id} ran is no "
-                         "longer on the host: it runs what the tag points to now")  # fmt: skip
-    return pinned, notes
+            out.notes.append(f"{service}: {text} moved and the image release {to.id} ran is no "
+                             "longer on the host: it runs what the tag points to now")  # fmt: skip
+    return out
 
 
 def restore(hs: HostStack, to: Release, deadline: Deadline) -> list[str]:
     """Return the stack to release `to`: its files, .env and service set (services it did not
-    have are stopped and removed), pinning by digest only the services whose tag moved since,
+    have are stopped and removed), putting back only the images whose tag moved since,
     so compose recreates only what differs from `to`; close the failed release's attempt so
     that a rerun of it redoes its steps. Returns notes for the report."""
     lease.close_attempt(hs, "rolled_back", deadline)
@@ -58,14 +74,20 @@ def restore(hs: HostStack, to: Release, deadline: Deadline) -> list[str]:
         notes.append(f"restored release {to.id}'s files and .env ({len(changed)} change(s))")
     except switch.ReleaseNotStaged as exc:
         notes.append(f"{exc}: rolled back images only")
-    pinned, unpinned = pins(to, read_facts(hs, deadline).images)
-    notes += unpinned
+    back = pins(to, read_facts(hs, deadline).images)
+    notes += back.notes
+    for ref, image_id in sorted(back.retag.items()):
+        runner.run(docker.tag(image_id, ref), deadline=deadline)
+    if back.retag:
+        notes.append(
+            f"tags pointed back at release {to.id}'s images: {', '.join(sorted(back.retag))}"
+        )
     extra: tuple[str, ...] = ()
-    if pinned:
-        runner.write_file(hs.project.state.override, image_override(pinned).encode(),
+    if back.pinned:
+        runner.write_file(hs.project.state.override, image_override(back.pinned).encode(),
                           mode=0o644, deadline=deadline)  # fmt: skip
         extra = (hs.project.state.override,)
-        notes.append(f"pinned by digest (their tag moved): {', '.join(sorted(pinned))}")
+        notes.append(f"pinned by digest (their image is gone): {', '.join(sorted(back.pinned))}")
     one_shot = set(to.one_shot)
     waits = tuple(s for s in to.services if s not in one_shot)
     starts = UpServices(waits) if one_shot & set(to.services) else EVERY_SERVICE

@@ -1,5 +1,6 @@
-"""Rollback (pure, FakeRunner): files and .env restored, only services whose tag moved pinned
-by digest through a YAML override, one-shots kept out of `up --wait`."""
+"""Rollback (pure, FakeRunner): files and .env restored, only tags that moved put back (the
+tag pointed at the recorded image again, or by digest through a YAML override when that image
+is gone), one-shots kept out of `up --wait`."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import yaml
 from dockyard.commands.compose import ComposeProject
 from dockyard.deadline import Deadline
 from dockyard.host.releases import Release
-from dockyard.host.rollback import pins, restore
+from dockyard.host.rollback import Pins, pins, restore
 from dockyard.images.plan import LocalImage
 from tests.fakes import FakeRunner
 
@@ -32,26 +33,27 @@ TO = Release(
 OLD_APP_IMAGE = LocalImage(OLD_APP, (), (f"{R}/app@{OLD_DIGEST}",))
 
 
-def test_only_a_service_whose_tag_moved_is_pinned() -> None:
+def test_only_a_tag_that_moved_is_pointed_back_at_the_recorded_image() -> None:
     images = [LocalImage(NEW_APP, (f"{R}/app:stable",)), OLD_APP_IMAGE,
               LocalImage(DB, (f"{R}/db:15",)), LocalImage(INIT, (f"{R}/init:1",))]  # fmt: skip
-    assert pins(TO, images) == ({"app": f"{R}/app@{OLD_DIGEST}"}, [])
+    assert pins(TO, images) == Pins(retag={f"{R}/app:stable": OLD_APP})
 
 
 def test_nothing_moved_pins_nothing() -> None:
     images = [LocalImage(OLD_APP, (f"{R}/app:stable",)), LocalImage(DB, (f"{R}/db:15",)),
               LocalImage(INIT, (f"{R}/init:1",))]  # fmt: skip
-    assert pins(TO, images) == ({}, [])
+    assert pins(TO, images) == Pins()
 
 
-def test_a_moved_tag_whose_old_image_is_gone_is_noted_not_pinned() -> None:
+def test_a_moved_tag_whose_old_image_is_gone_is_pinned_by_digest_or_noted() -> None:
     images = [LocalImage(DB, (f"{R}/db:16",)), LocalImage(INIT, (f"{R}/init:1",))]
-    pinned, notes = pins(TO, images)
-    assert pinned == {"app": f"{R}/app@{OLD_DIGEST}"}  # the record's digest still names it
+    back = pins(TO, images)
+    assert back.pinned == {"app": f"{R}/app@{OLD_DIGEST}"}  # the record's digest still names it
+    assert back.retag == {f"{R}/db:15": DB}  # db's image is still here, under another tag
     gone = Release(**{**TO.__dict__, "images": {}})
-    pinned, notes = pins(gone, images)
-    assert pinned == {}
-    assert [n.split(":")[0] for n in notes] == ["app", "db"]
+    back = pins(gone, images)
+    assert back.pinned == {} and back.retag == {f"{R}/db:15": DB}
+    assert [n.split(":")[0] for n in back.notes] == ["app"]
 
 
 def _facts(images: list[LocalImage]) -> str:
@@ -72,19 +74,32 @@ def _host_stack(runner: FakeRunner, tmp_path: Path) -> Any:
     )  # fmt: skip
 
 
-def test_rollback_restores_pins_the_moved_one_and_waits_on_long_running(tmp_path: Path) -> None:
+def test_rollback_points_the_moved_tag_back_and_waits_on_long_running(tmp_path: Path) -> None:
     images = [LocalImage(NEW_APP, (f"{R}/app:stable",)), OLD_APP_IMAGE,
               LocalImage(DB, (f"{R}/db:15",)), LocalImage(INIT, (f"{R}/init:1",))]  # fmt: skip
     runner = FakeRunner().on(r"^printf '\{\"facts", _facts(images)).on("^set -e", "+ .env\n")
+    notes = restore(_host_stack(runner, tmp_path), TO, Deadline("rollback", 60))
+    assert runner.files == {}  # no override: the service keeps its compose config
+    tag = runner.asked.index(f"docker tag {OLD_APP} {R}/app:stable")
+    (up,) = [a for a in runner.asked if " up " in a]
+    assert runner.asked.index(up) > tag
+    assert "override" not in up and "--wait" in up
+    assert up.endswith("--remove-orphans app db")
+    assert notes[-1] == f"tags pointed back at release r-old's images: {R}/app:stable"
+
+
+def test_rollback_pins_by_digest_when_the_recorded_image_is_gone(tmp_path: Path) -> None:
+    images = [LocalImage(NEW_APP, (f"{R}/app:stable",)), LocalImage(DB, (f"{R}/db:15",)),
+              LocalImage(INIT, (f"{R}/init:1",))]  # fmt: skip
+    runner = FakeRunner().on(r"^printf '\{\"facts", _facts(images)).on("^set -e", "")
     notes = restore(_host_stack(runner, tmp_path), TO, Deadline("rollback", 60))
     override = "/srv/shop/.dockyard/images.override.yml"
     assert yaml.safe_load(runner.files[override]) == {
         "services": {"app": {"image": f"{R}/app@{OLD_DIGEST}"}}
     }
     (up,) = [a for a in runner.asked if " up " in a]
-    assert f"--file {override}" in up and "--wait" in up
-    assert up.endswith("--remove-orphans app db")
-    assert notes[-1] == "pinned by digest (their tag moved): app"
+    assert f"--file {override}" in up
+    assert notes[-1] == "pinned by digest (their image is gone): app"
 
 
 def test_rollback_with_nothing_moved_writes_no_override(tmp_path: Path) -> None:
