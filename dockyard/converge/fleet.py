@@ -11,7 +11,7 @@ from dockyard.converge.check import converge
 from dockyard.converge.verdict import Convergence
 from dockyard.deadline import Deadline
 from dockyard.errors import DockyardError
-from dockyard.host.facts import read_facts
+from dockyard.host.facts import prefetch
 from dockyard.report import DeployReport, HostReport, StepReport
 from dockyard.rollout import RolloutPlan
 from dockyard.session import DeployRequest, load
@@ -42,7 +42,7 @@ def check_host(request: DeployRequest, host: str) -> HostCheck:
     for stack in loaded.config.stacks:
         try:
             hs = loaded.host_stack(host, stack.project, _quiet)
-            verdicts[stack.project] = converge(hs, read_facts(hs, deadline), deadline)
+            verdicts[stack.project] = converge(hs, prefetch(hs, deadline), deadline)
         except (DockyardError, OSError) as exc:
             reason = loaded.masker(f"the host could not be checked ({type(exc).__name__}: {exc})")
             verdicts[stack.project] = Convergence("changed", (reason,))

@@ -7,6 +7,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -140,6 +142,36 @@ def read_facts(hs: HostStack, deadline: Deadline) -> HostFacts:
     script = host_facts(hs.stack.project, hs.project.state)
     out = hs.runner.run(script, deadline=deadline, cap=FACTS_CAP, quiet=True)
     return parse(out.stdout, hs.target.name)
+
+
+PREFETCH_MAX_AGE = 60.0  # seconds a prefetched read stands in for preflight's own
+
+_prefetched: dict[tuple[str, str, str], tuple[float, HostFacts]] = {}
+_prefetched_lock = threading.Lock()
+
+
+def _prefetch_key(hs: HostStack) -> tuple[str, str, str]:
+    return (hs.target.name, hs.stack.project, hs.loaded.release)
+
+
+def prefetch(hs: HostStack, deadline: Deadline) -> HostFacts:
+    """read_facts, also kept for this process's next `facts_for` of the same host, stack and
+    release: the CLI's pre-flow convergence check and then the flow's preflight make one read
+    of the host per stack per deploy."""
+    facts = read_facts(hs, deadline)
+    with _prefetched_lock:
+        _prefetched[_prefetch_key(hs)] = (time.monotonic(), facts)
+    return facts
+
+
+def facts_for(hs: HostStack, deadline: Deadline) -> HostFacts:
+    """The facts a prefetch in this process left for `hs` (taken once, if under
+    PREFETCH_MAX_AGE old), else read now."""
+    with _prefetched_lock:
+        kept = _prefetched.pop(_prefetch_key(hs), None)
+    if kept is not None and time.monotonic() - kept[0] < PREFETCH_MAX_AGE:
+        return kept[1]
+    return read_facts(hs, deadline)
 
 
 def read_stack_containers(hs: HostStack, deadline: Deadline) -> HostFacts:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dockyard.deadline import Deadline
 from dockyard.errors import DeployError
-from dockyard.host.facts import HostFacts, read_facts
+from dockyard.host.facts import HostFacts, facts_for
 from dockyard.session import HostStack
 from dockyard.ssh.errors import CommandFailed
 
@@ -17,9 +17,10 @@ class PreflightFailed(DeployError):
 
 
 def preflight(hs: HostStack, deadline: Deadline) -> HostFacts:
-    """The stack's host facts, once docker, the daemon and compose answered in them."""
+    """The stack's host facts (those the CLI's convergence check just read in this process, or
+    read now), once docker, the daemon and compose answered in them."""
     try:
-        facts = read_facts(hs, deadline)
+        facts = facts_for(hs, deadline)
     except CommandFailed as exc:
         raise PreflightFailed(f"{hs.target.name}: docker or the compose plugin is not usable: "
                               f"{exc}. {_FIX}") from exc  # fmt: skip

@@ -12,7 +12,9 @@ from typing import Any
 import pytest
 
 from dockyard.commands.disk import INSPECT_STATUS
+from dockyard.converge.check import converge
 from dockyard.deadline import Deadline
+from dockyard.host.facts import facts_for, prefetch
 from dockyard.images.plan import LocalImage, plan_pulls
 from dockyard.images.resolve import ResolvedStack
 from dockyard.pipeline.images import StackPlan
@@ -116,3 +118,35 @@ def test_a_whole_stack_deploy_reads_the_host_facts_once(request_: DeployRequest)
     assert len(after_up) == 1  # the record reads what runs after `up`, the stack alone
     assert host.asked.index(facts_reads[0]) < host.asked.index(after_up[0])
     assert any("docker compose" in c and " up " in c for c in host.asked)
+
+
+def test_the_cli_check_and_the_deploy_after_it_read_the_host_facts_once(
+    request_: DeployRequest,
+) -> None:
+    """`dockyard deploy` checks convergence before the flow (a new release here: changed);
+    the flow's preflight then takes the facts that check read in this process."""
+    loaded = load(request_)
+    resolved = ResolvedStack({"services": {"app": {"image": IMAGE}}}, ("app",), ())
+    plan = plan_pulls({"app": IMAGE}, [LocalImage(APP_ID, (), (IMAGE,))], {})
+    host = fake_host()
+    hs = loaded.host_stack("vm1", "shop", lambda _line: None)
+    hs.runs_on = host
+    deadline = Deadline("converge", 60)
+    assert not converge(hs, prefetch(hs, deadline), deadline).unchanged
+
+    steps = HostSteps(HostReport("vm1"), host, StackPlan(resolved, plan))
+    deploy_stack(steps, request_, loaded, "vm1", loaded.config.stacks[0])
+
+    assert steps.report.result == SUCCEEDED, steps.report.error
+    assert len([c for c in host.asked if '"facts":1,"docker"' in c]) == 1
+
+
+def test_a_prefetch_is_taken_once(request_: DeployRequest) -> None:
+    host = fake_host()
+    hs = load(request_).host_stack("vm1", "shop", lambda _line: None)
+    hs.runs_on = host
+    deadline = Deadline("preflight", 60)
+    first = prefetch(hs, deadline)
+    assert facts_for(hs, deadline) == first
+    facts_for(hs, deadline)  # nothing left: read again
+    assert len([c for c in host.asked if '"facts":1,"docker"' in c]) == 2

@@ -129,7 +129,7 @@ class TestRecordAndRollback:
                       deadline("record"))  # fmt: skip
         assert len(host.asked) == 2  # the read and the append; no attempt_close
 
-    def test_rollback_closes_the_attempt_restores_files_and_pins_moved_images(
+    def test_rollback_closes_the_attempt_restores_files_and_retags_moved_images(
         self, tmp_path: Path
     ) -> None:
         moved = [{"id": "sha256:" + "0b" * 32, "tags": ["registry.local/app:v1"], "digests": []},
@@ -141,8 +141,7 @@ class TestRecordAndRollback:
                      services={"app": {"id": APP_ID, "config_hash": "h1"}})  # fmt: skip
         notes = rollback.restore(stack_on(host, tmp_path), to, deadline("rollback"))
         assert "rolled_back" in host.asked[0]
-        assert any(
-            a.startswith("write /opt/shop/.dockyard/images.override.yml") for a in host.asked
-        )
-        assert "up" in host.asked[-1] and "images.override.yml" in host.asked[-1]
+        assert f"docker tag {APP_ID} registry.local/app:v1" in host.asked
+        assert not any("images.override.yml" in a for a in host.asked)  # its image is here
+        assert "up" in host.asked[-1]
         assert notes
