@@ -97,7 +97,7 @@ def deploy_stack(
             for d in stack_plan.plan.decisions
         ]
         step(image_tasks.verify_images, request, host, p, attempt, stack_plan)
-        step(stack_tasks.sync_bundle, request, host, p, attempt)
+        step(stack_tasks.sync_bundle, request, host, p, attempt, stack_plan.resolved.linked)
         step(stack_tasks.write_env, request, host, p, attempt)
         history = step(release_tasks.read_releases, request, host, p)
         protected = sorted({d.image for d in stack_plan.plan.decisions})

@@ -15,12 +15,16 @@ from tasks.policy import cached_step, fresh_step
 
 
 @cached_step("sync", "sync {host}/{project}")
-def sync_bundle(request: DeployRequest, host: str, project: str, attempt: str) -> list[str]:
-    """Stage the release's bundle beside the live one (changed files only, sha256-verified);
-    returns what `up` will change in the project directory."""
+def sync_bundle(
+    request: DeployRequest, host: str, project: str, attempt: str, linked: tuple[str, ...] = ()
+) -> list[str]:
+    """Stage the release's bundle beside the live one (changed files only, sha256-verified) and
+    link its data dirs `linked` (plan found them) to remote_dir again; returns what `up` will
+    change in the project directory."""
     hs = current_stack()
     runner, deadline = hs.runner, current_deadline()
     pending = bundle.sync(hs, runner, deadline)
+    bundle.link_paths(hs, runner, deadline, linked)
     hs.log(f"staged release {hs.loaded.release}; {len(pending)} file(s) change at up: "
            f"{', '.join(pending) or 'none'}")  # fmt: skip
     return pending

@@ -25,13 +25,15 @@ class StackInvalid(DeployError):
 @dataclass(frozen=True)
 class ResolvedStack:
     """The resolved compose config (all profiles), the services this deploy starts, which of
-    them are one-shot, and how `up` starts them."""
+    them are one-shot, how `up` starts them, and the data dirs the release dir links to
+    remote_dir (bundle.link_outside)."""
 
     config: dict[str, Any]
     active: tuple[str, ...]
     job_services: tuple[str, ...]
     one_shot: tuple[str, ...] = ()
     up: UpServices = EVERY_SERVICE
+    linked: tuple[str, ...] = ()
 
 
 def resolve_stack(hs: HostStack, runner: Runner, deadline: Deadline) -> ResolvedStack:
@@ -73,7 +75,7 @@ def resolve_stack(hs: HostStack, runner: Runner, deadline: Deadline) -> Resolved
     one_shot = oneshot.one_shot_services(config, hs.stack.one_shot, hs.stack.jobs)
     starts = oneshot.up_services(active, one_shot, oneshot.job_services(hs.stack.jobs),
                                  oneshot.completion_targets(config))  # fmt: skip
-    return ResolvedStack(config, active, jobs, one_shot, starts)
+    return ResolvedStack(config, active, jobs, one_shot, starts, tuple(linked))
 
 
 def _missing_external_networks(config: dict[str, Any], networks: set[str]) -> list[str]:

@@ -107,11 +107,20 @@ def link_outside(
     hs: HostStack, runner: Runner, deadline: Deadline, config: Mapping[str, Any]
 ) -> list[str]:
     """Link the release dir's relative bind mounts that are not bundle files (data dirs) to
-    the project directory (hoststate.release.link_outside); returns the linked paths."""
+    the project directory (link_paths); returns the linked paths."""
     files = hs.project.state.release_files(hs.loaded.release)
     paths = outside_binds(config, files, manifest(hs.stack.bundle))
+    link_paths(hs, runner, deadline, paths)
+    return paths
+
+
+def link_paths(hs: HostStack, runner: Runner, deadline: Deadline, paths: Iterable[str]) -> None:
+    """Make the release dir's links to the project directory for `paths` (relative; made at
+    plan, and again after each sync, which removes every link in the files dir before it
+    uploads: hoststate.release.link_outside)."""
+    paths = list(paths)
     if not paths:
-        return paths
+        return
     done = runner.run(link_outside_script(hs.project.state, hs.loaded.release, paths),
                       deadline=deadline, quiet=True, check=False)  # fmt: skip
     if done.exit_status == UNSAFE:
@@ -123,7 +132,6 @@ def link_outside(
             f"{done.exit_status}): {hs.mask(done.stderr.strip()[-500:])}; check the "
             "permissions of the stack's directory"
         )
-    return paths
 
 
 def release_project(hs: HostStack) -> ComposeProject:

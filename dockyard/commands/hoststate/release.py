@@ -109,7 +109,7 @@ def link_outside(state: HostState, release: str, paths: Iterable[str]) -> str:
     (as Docker would at `up`): a job run in the release dir then bind-mounts the stack's live
     data, not an empty dir of the release. Paths already present are left as they are; a link
     at the release's own dirs is refused (UNSAFE), never followed. These are the only links in
-    a files dir: seed_release and drop_unlisted remove them, and plan makes them again."""
+    a files dir: seed_release and drop_unlisted remove them, plan and sync make them again."""
     files = state.release_files(checked(release))
     lines = []
     for rel in paths:

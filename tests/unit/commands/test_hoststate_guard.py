@@ -73,6 +73,21 @@ def test_symlinks_at_or_under_the_state_dir_are_named(base: Path) -> None:
     assert without_tmp(problems(other)) == [f"LINK {other.root}"]
 
 
+def test_a_release_dirs_data_links_pass_other_links_there_do_not(base: Path) -> None:
+    state = HostState(str(base / "shop"))
+    files = Path(state.release_files("r-1"))
+    (files / "db").mkdir(parents=True)
+    (files / "out").symlink_to(f"{state.remote_dir}/out")
+    (files / "db" / "data").symlink_to(f"{state.remote_dir}/db/data")
+    (files / "etc").symlink_to("/etc")
+    (files / "db" / "x").symlink_to(f"{state.remote_dir}/y")
+    Path(state.release_dir("r-2")).mkdir()
+    Path(state.release_dir("r-2"), "out").symlink_to(f"{state.remote_dir}/out")
+    assert sorted(without_tmp(problems(state))) == [
+        f"LINK {files}/db/x", f"LINK {files}/etc", f"LINK {state.release_dir('r-2')}/out",
+    ]  # fmt: skip
+
+
 def test_a_safe_place_gets_its_state_dir_0700(tmp_path: Path) -> None:
     """Under the worktree (not /tmp) the path is safe: the check answers OK and makes
     .dockyard/ 0700 (an existing one too)."""

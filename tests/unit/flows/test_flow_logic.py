@@ -57,7 +57,10 @@ class FakeStep:
                     to_pull=lambda: [_decision("app:v2")],
                 ),
                 resolved=SimpleNamespace(
-                    active=("app", "db"), one_shot=("seed",), up=UpServices(("app", "db"))
+                    active=("app", "db"),
+                    one_shot=("seed",),
+                    up=UpServices(("app", "db")),
+                    linked=("data",),
                 ),
             ),
             "releases": self.history,
