@@ -8,7 +8,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from dockyard.images.steps import plan_stack, pull_on_host
 
 from dockyard.deadline import Deadline
 from dockyard.images.errors import ManifestUnknown, RegistryAuthError, RegistryUnavailable
@@ -23,6 +22,7 @@ from dockyard.lab.lab import Lab
 from dockyard.lab.registry import AUTH_USER
 from dockyard.lint.compose import lint_compose
 from dockyard.lint.pin import image_entries, pin_compose
+from dockyard.pipeline.images import plan_stack, pull_on_host
 from dockyard.session import DeployRequest, host_stack
 from tests.integration.conftest import REPO
 from tests.integration.deploykit import Deploy, app, migrator, release_vars
