@@ -16,8 +16,8 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.runtime import flow_run
 from prefect.states import Failed
 
-from dockyard.config import StackConfig
-from dockyard.config.run_inputs import check_deployment_params, check_run_choices
+from dockyard.config import ConfigError, StackConfig, with_unset_per_deploy
+from dockyard.config.run_inputs import check_deployment_params, check_run_choices, check_run_names
 from dockyard.disk.prune import GateStillFails
 from dockyard.host import releases
 from dockyard.report import FAILED, ROLLED_BACK, DeployReport, ImageReport
@@ -203,7 +203,12 @@ def deploy(
     request = _request(origin, config_path, dict(variables or {}), actor, resumes, force)
     run_id = request.run_id
     set_secret_lookup(PrefectSecrets())
-    loaded = load(request)
+    try:
+        loaded = load(request)
+    except ConfigError:
+        if origin.deployment is not None:  # a forged variable is refused as such, not as bad config
+            check_run_names(request.variables, list(with_unset_per_deploy(config_path, {}, {})))
+        raise
     if origin.deployment is not None:
         check_run_choices(request.variables, hosts, loaded.config)
     names = [t.name for t in loaded.config.targets if not hosts or t.name in hosts]

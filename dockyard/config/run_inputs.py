@@ -45,12 +45,9 @@ def check_deployment_params(params: Mapping[str, Any], pinned: Any, deployment: 
         )
 
 
-def check_run_choices(
-    variables: Mapping[str, Any], hosts: Sequence[str] | None, config: DeployConfig
-) -> None:  # fmt: skip
-    """Refuse variables that are not the config's per-deploy images, values that are not image
-    references from `images.allowed_registries`, and hosts that are not targets."""
-    per_deploy = config.images.per_deploy
+def check_run_names(variables: Mapping[str, Any], per_deploy: Sequence[str]) -> None:
+    """Refuse variables that are not among `per_deploy` (the config's per-deploy images; when
+    the config does not load with the run's variables, the names it leaves to a deploy)."""
     unknown = sorted(set(variables) - set(per_deploy))
     if unknown:
         declared = ", ".join(per_deploy) or "none"
@@ -60,6 +57,15 @@ def check_run_choices(
             "a run may set only the images images.per_deploy names; change anything else in "
             "the config and register the deployment again",
         )
+
+
+def check_run_choices(
+    variables: Mapping[str, Any], hosts: Sequence[str] | None, config: DeployConfig
+) -> None:  # fmt: skip
+    """Refuse variables that are not the config's per-deploy images, values that are not image
+    references from `images.allowed_registries`, and hosts that are not targets."""
+    per_deploy = config.images.per_deploy
+    check_run_names(variables, per_deploy)
     for name in per_deploy:
         if name in variables:
             _check_image(name, variables[name], config)

@@ -13,6 +13,7 @@ from dockyard.config.run_inputs import (
     RunInputRefused,
     check_deployment_params,
     check_run_choices,
+    check_run_names,
 )
 from tests.unit.configkit import ENVIRON, VARIABLES, full_config, make_project, new_keypair, write
 
@@ -109,3 +110,9 @@ def test_the_config_itself_refuses_a_per_deploy_image_from_another_registry(
 def test_allowed_registries_entries_are_bare_hosts_or_prefixes(project: Path, entry: str) -> None:
     with pytest.raises(ConfigError, match="bad allowed registry"):
         _config(project, [entry])
+
+
+def test_names_outside_the_per_deploy_ones_are_refused_by_name() -> None:
+    check_run_names({"APP_IMAGE": "x"}, ["APP_IMAGE", "MIGRATOR_IMAGE"])
+    with pytest.raises(RunInputRefused, match="variables LAB_REGISTRY_PASSWORD are not per-deploy"):
+        check_run_names({"APP_IMAGE": "x", "LAB_REGISTRY_PASSWORD": "y"}, ["APP_IMAGE"])
