@@ -125,8 +125,8 @@ def http_get(
     where = HttpTarget.parse(url)
     context = client_context(ca_file) if where.tls else None
     started = time.monotonic()
-    channel = runner.open_tunnel(where.host, where.port, deadline=deadline, cap=cap)
     timeout = deadline.left(cap)
+    channel = runner.open_tunnel(where.host, where.port, deadline=deadline, cap=cap)
     fired = threading.Event()
 
     def cut() -> None:
@@ -144,11 +144,11 @@ def http_get(
         response = conn.getresponse()
         response.read(65536)
         if fired.is_set():
-            raise TimeoutError(f"no whole answer within {timeout:g} s")
+            raise TimeoutError(f"no whole answer within {timeout:.3g} s")
         return response.status
     except (OSError, http.client.HTTPException, ValueError) as exc:
         if fired.is_set():
-            raise TimeoutError(f"no whole answer within {timeout:g} s") from exc
+            raise TimeoutError(f"no whole answer within {timeout:.3g} s") from exc
         raise
     finally:
         watchdog.cancel()

@@ -220,7 +220,7 @@ class _Trickle(BaseHTTPRequestHandler):
 
 
 @pytest.mark.timeout(60)
-def test_a_server_trickling_its_answer_is_cut_at_the_checks_timeout(link: Link) -> None:
+def test_a_server_trickling_its_answer_is_cut_at_the_checks_timeout(link: LinkRunner) -> None:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Trickle)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -228,10 +228,18 @@ def test_a_server_trickling_its_answer_is_cut_at_the_checks_timeout(link: Link) 
     try:
         started = time.monotonic()
         with pytest.raises(TimeoutError, match="no whole answer within 2 s"):
-            http_get(link, url, 2)
+            http_get(link, url, Deadline("health", 10), 2)
         assert time.monotonic() - started < 3.5
         with pytest.raises(HealthCheckFailed, match="TimeoutError: no whole answer within 2 s"):
-            check_http(link, url, status=200, attempts=1, interval=0, timeout=2)
+            check_http(
+                link,
+                url,
+                status=200,
+                attempts=1,
+                interval=0,
+                deadline=Deadline("health", 10),
+                timeout=2,
+            )
     finally:
         server.shutdown()
         server.server_close()
