@@ -14,12 +14,14 @@ NOT_STARTED = "not started"
 
 @dataclass
 class StepReport:
-    """One step on one host: its state (Completed, Cached, Failed), seconds and attempts."""
+    """One step on one host: its state (Completed, Cached, Failed), seconds, attempts and
+    `started`, its start offset in seconds since the host run began (the critical path)."""
 
     name: str
     state: str
     seconds: float
     attempts: int
+    started: float = 0.0
 
 
 @dataclass
@@ -140,9 +142,10 @@ class DeployReport:
             if host.result == NOT_STARTED:
                 lines += [*(f"- {note}" for note in host.notes), ""]
                 continue
-            lines += ["| step | state | seconds | attempts |", "| --- | --- | --- | --- |"]
+            lines += ["| step | state | start s | seconds | attempts |", "| --- " * 5 + "|"]
             lines += [
-                f"| {s.name} | {s.state} | {s.seconds:.2f} | {s.attempts} |" for s in host.steps
+                f"| {s.name} | {s.state} | {s.started:.2f} | {s.seconds:.2f} | {s.attempts} |"
+                for s in host.steps
             ]
             lines += [
                 "",
@@ -171,7 +174,8 @@ def deploy_text(report: Mapping[str, Any]) -> str:
         for step in host["steps"]:
             attempts = f" x{step['attempts']}" if step["attempts"] > 1 else ""
             lines.append(
-                f"  {step['name']:28} {step['state']:10} {step['seconds']:7.2f}s{attempts}"
+                f"  {step['name']:28} {step['state']:10} {step['seconds']:7.2f}s"
+                f" @{step.get('started', 0.0):6.2f}s{attempts}"
             )
         for image in host["images"]:
             size = f" {image['bytes'] / 1e6:.1f} MB" if image["bytes"] else ""

@@ -22,6 +22,7 @@ class StepRunner:
     def __init__(self, report: HostReport, steps: StepsConfig) -> None:
         self.report = report
         self.steps = steps
+        self.began = time.monotonic()  # made per host run: step start offsets count from here
 
     def __call__(
         self,
@@ -55,15 +56,16 @@ class StepRunner:
         started = time.monotonic()
         state = configured(*args, return_state=True, **kwargs)
         seconds = round(time.monotonic() - started, 3)
+        offset = round(started - self.began, 3)
         cached = state.name == "Cached"
         try:
             outcome: Outcome = state.result()
         except Exception as exc:
             self.report.steps.append(
-                StepReport(name, state.name, seconds, getattr(exc, "attempts", 1))
+                StepReport(name, state.name, seconds, getattr(exc, "attempts", 1), offset)
             )
             raise
         self.report.steps.append(
-            StepReport(name, state.name, seconds, 0 if cached else outcome.attempts)
+            StepReport(name, state.name, seconds, 0 if cached else outcome.attempts, offset)
         )
         return outcome.value, cached

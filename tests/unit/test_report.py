@@ -15,6 +15,7 @@ from dockyard.report import (
     ImageReport,
     PruneSection,
     StepReport,
+    deploy_text,
 )
 
 
@@ -47,7 +48,10 @@ def full_report() -> DeployReport:
         "vm1",
         result=ROLLED_BACK,
         error="HealthCheckFailed: api unhealthy",
-        steps=[StepReport("preflight", "Completed", 0.5, 1), StepReport("pull", "Failed", 3, 3)],
+        steps=[
+            StepReport("preflight", "Completed", 0.5, 1),
+            StepReport("pull", "Failed", 3, 3, 0.5),
+        ],
         images=[
             ImageReport("reg/app:v2", "api", "per-deploy", "pull", "absent", 12345, 1.25),
             ImageReport("postgres:15", "db", "version", "skip", "present"),
@@ -70,7 +74,13 @@ class TestJson:
         host = full_report().to_json()["hosts"]["vm1"]
         assert host["result"] == ROLLED_BACK
         assert host["error"] == "HealthCheckFailed: api unhealthy"
-        assert host["steps"][1] == {"name": "pull", "state": "Failed", "seconds": 3, "attempts": 3}
+        assert host["steps"][1] == {
+            "name": "pull",
+            "state": "Failed",
+            "seconds": 3,
+            "attempts": 3,
+            "started": 0.5,
+        }
         image = host["images"][0]
         assert (image["image"], image["action"], image["bytes"]) == ("reg/app:v2", "pull", 12345)
         assert host["images"][1]["bytes"] == 0
@@ -92,9 +102,9 @@ class TestMarkdown:
 
     def test_step_and_image_tables(self) -> None:
         lines = full_report().to_markdown().splitlines()
-        assert "| step | state | seconds | attempts |" in lines
-        assert "| preflight | Completed | 0.50 | 1 |" in lines
-        assert "| pull | Failed | 3.00 | 3 |" in lines
+        assert "| step | state | start s | seconds | attempts |" in lines
+        assert "| preflight | Completed | 0.00 | 0.50 | 1 |" in lines
+        assert "| pull | Failed | 0.50 | 3.00 | 3 |" in lines
         assert "| image | kind | action | reason | bytes | seconds |" in lines
         assert "| reg/app:v2 | per-deploy | pull | absent | 12345 | 1.25 |" in lines
         assert "| postgres:15 | version | skip | present | 0 | 0.00 |" in lines
@@ -127,3 +137,8 @@ class TestPruneSection:
         assert lines.index("Who holds the space:") < lines.index(
             "- project billing (not dockyard's): 3 container(s)"
         )
+
+
+def test_text_report_gives_each_step_its_start_offset_next_to_its_seconds() -> None:
+    lines = deploy_text(full_report().to_json()).splitlines()
+    assert "  pull                         Failed        3.00s @  0.50s x3" in lines

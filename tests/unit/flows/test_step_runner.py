@@ -79,3 +79,15 @@ def test_a_failed_step_is_reported_with_its_tries_and_raises() -> None:
         steps(FakeTask("health", State("Failed", error)))
     report = steps.report.steps[0]
     assert (report.name, report.state, report.attempts) == ("health", "Failed", 3)
+
+
+def test_each_step_is_reported_with_its_start_offset_since_the_host_run_began(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = iter([100.0, 100.5, 101.5, 102.0, 104.25])  # runner made; step 1; step 2
+    monkeypatch.setattr("flows.step_runner.time.monotonic", lambda: next(clock))
+    steps = runner()
+    steps(FakeTask("verify", State("Completed", Outcome(None, 1))))
+    steps(FakeTask("up", State("Completed", Outcome(None, 1))))
+    timings = [(s.name, s.started, s.seconds) for s in steps.report.steps]
+    assert timings == [("verify", 0.5, 1.0), ("up", 2.0, 2.25)]
