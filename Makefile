@@ -2,6 +2,7 @@
 SHELL := /bin/bash
 VENV := .venv
 BIN := $(VENV)/bin
+ANSIBLE_VENV := bench/.ansible-venv
 APT_PACKAGES := docker.io docker-registry openssh-server openssh-client busybox-static \
 	apache2-utils iproute2 procps chromium chromium-driver
 SYSTEM_BINARIES := dockerd docker-registry sshd ssh busybox htpasswd ip ps chromium chromedriver
@@ -16,8 +17,15 @@ test: venv
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest -p no:cacheprovider $(PYTEST_ARGS)
 
-bench: venv lab
+bench: venv lab $(ANSIBLE_VENV)/bin/ansible-playbook
 	$(BIN)/python -m bench
+
+# The bench's Ansible contender, apart from the project's dependencies: PyPI's `ansible` bundles
+# community.docker (ansible-galaxy would need the internet).
+$(ANSIBLE_VENV)/bin/ansible-playbook: bench/ansible/requirements.txt
+	uv venv -q --allow-existing --python $(BIN)/python $(ANSIBLE_VENV)
+	uv pip install -q --python $(ANSIBLE_VENV)/bin/python -r bench/ansible/requirements.txt
+	touch $@
 
 # The fleet bench: 1, 2, 4 and 8 isolated VMs (vm3..vm10), a Prefect server, two process workers.
 bench-fleet: venv lab

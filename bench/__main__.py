@@ -14,11 +14,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import labsite, machine, results
+from bench import labsite, machine, playbook, results
 from bench.commands import run
 from bench.contenders import ComposeUpReference, DockyardContender, ShellContender
 from bench.engine import Engine, reset_remote_root
-from bench.figures import Figure, figures
+from bench.figures import WAIT, Figure, figures
 from bench.floor import RegistrySizes
 from bench.prefect_server import PrefectServer
 from bench.proxy import BenchProxy
@@ -66,6 +66,9 @@ def main(argv: list[str] | None = None) -> int:
                          f"{server.started_s:.1f} s")  # fmt: skip
             runner = Runner(ws, engine, proxy, sizes, say=_say)
             contenders = _contenders(ws, server)
+            if "ansible" not in contenders:
+                notes.append("the Ansible contender was left out: bench/.ansible-venv is "
+                             "missing (`make bench` makes it)")  # fmt: skip
             for scenario in scenarios:
                 _say(f"== scenario {scenario.key}: {scenario.title}")
                 entries = _entries(scenario, contenders, args.rounds)
@@ -78,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
                 took = time.monotonic() - scenario_started
                 scenario_seconds[scenario.key] = round(took, 1)
                 _say(f"   (scenario {scenario.key} took {took:.0f} s)")
+            if "ansible" in contenders:
+                contenders["ansible"].stop()
         notes += _startup_notes(measurements, server.started_s)
     finally:
         with contextlib.suppress(Exception):
@@ -102,23 +107,34 @@ def _stop_on_term(_signum: int, _frame: object) -> None:
 
 
 def _contenders(ws: Workspace, server: PrefectServer) -> dict[str, Any]:
-    return {
+    contenders: dict[str, Any] = {
         "blanket": ShellContender("blanket", "blanket.sh", ws),
         "targeted": ShellContender("targeted-shell", "targeted.sh", ws),
+        "wait": ShellContender(WAIT, "targeted.sh", ws, wait=True),
         "reference": ComposeUpReference(ws),
         "dockyard": DockyardContender(ws, server.url, server.home),
         "ephemeral": DockyardContender(ws, None, None),
     }
+    if playbook.installed():
+        contenders["ansible"] = playbook.AnsibleContender(ws)
+    return contenders
 
 
 def _entries(scenario: Scenario, c: dict[str, Any], rounds: int | None) -> list[Entry]:
-    """Who runs in `scenario`: the three contenders; in the plain no-op also `compose up -d`
-    alone (reference); in the plain no-op and the plain new release one cold dockyard run in
-    ephemeral mode (the no-op never starts Prefect, the release does)."""
+    """Who runs in `scenario`: blanket, targeted-shell and dockyard; in every release and
+    prune scenario also targeted-shell-wait; in the plain no-op, release and prune Ansible (when
+    installed); in the plain no-op also `compose up -d` alone (reference); in the plain no-op
+    and the plain new release one cold dockyard run in ephemeral mode (the no-op never starts
+    Prefect, the release does)."""
     n = rounds or scenario.rounds
     entries = [Entry(c["blanket"], c["blanket"], n), Entry(c["targeted"], c["targeted"], n)]
     plain_noop = scenario.kind is Kind.NOOP and not (scenario.silent or scenario.idle_drop)
     plain_release = scenario.kind is Kind.RELEASE and not (scenario.throttle or scenario.flaky)
+    plain_prune = scenario.kind is Kind.PRUNE and not scenario.throttle
+    if scenario.kind is not Kind.NOOP:
+        entries.append(Entry(c["wait"], c["wait"], n))
+    if "ansible" in c and (plain_noop or plain_release or plain_prune):
+        entries.append(Entry(c["ansible"], c["ansible"], n))
     if plain_noop:
         entries.append(Entry(c["reference"], c["targeted"], n))
     entries.append(Entry(c["dockyard"], c["dockyard"], n))

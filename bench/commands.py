@@ -1,9 +1,10 @@
-"""Bounded subprocess runs that report exit code, output and wall time."""
+"""Bounded subprocess runs that report exit code, output, wall time and CPU seconds."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import signal
 import subprocess
 import time
@@ -16,13 +17,15 @@ TIMED_OUT = 124
 
 @dataclass(frozen=True)
 class Completed:
-    """One finished (or timed-out) command: exit code, output and seconds it took."""
+    """One finished (or timed-out) command: exit code, output, seconds it took and the CPU
+    seconds (user + sys) of the process and the descendants it waited for."""
 
     argv: tuple[str, ...]
     code: int
     stdout: str
     stderr: str
     seconds: float
+    cpu_seconds: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -40,7 +43,11 @@ def run(
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
 ) -> Completed:
-    """Run `argv` with no stdin; a timeout kills its process group and gives exit code 124."""
+    """Run `argv` with no stdin; a timeout kills its process group and gives exit code 124.
+    CPU seconds are the growth of this process's RUSAGE_CHILDREN while `argv` ran (the bench
+    runs its commands one at a time; detached daemons, e.g. an SSH ControlPersist master, are
+    not counted)."""
+    cpu_before = _children_cpu()
     started = time.monotonic()
     process = subprocess.Popen(
         list(argv),
@@ -60,7 +67,8 @@ def run(
         stdout, stderr = process.communicate(timeout=10)
         stderr += f"\n[bench] timed out after {timeout:.0f}s"
         code = TIMED_OUT
-    return Completed(tuple(argv), code, stdout, stderr, time.monotonic() - started)
+    seconds = time.monotonic() - started
+    return Completed(tuple(argv), code, stdout, stderr, seconds, _children_cpu() - cpu_before)
 
 
 def run_checked(
@@ -75,6 +83,12 @@ def run_checked(
 
 class CommandFailed(RuntimeError):
     """A set-up command the bench relies on failed."""
+
+
+def _children_cpu() -> float:
+    """User + system CPU seconds of this process's waited-for children so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _kill_group(process: subprocess.Popen[str]) -> None:

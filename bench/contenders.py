@@ -1,5 +1,6 @@
-"""The deploy methods measured: the blanket and targeted shell scripts, dockyard against a
-running Prefect server and in ephemeral mode, and plain `compose up -d` as a reference."""
+"""The deploy methods measured: the blanket and targeted shell scripts (the latter also with
+`up --wait`), dockyard against a running Prefect server and in ephemeral mode, and plain
+`compose up -d` as a reference (the Ansible contender is bench.playbook)."""
 
 from __future__ import annotations
 
@@ -22,12 +23,14 @@ DEPLOY_TIMEOUT = 600.0
 
 @dataclass
 class Outcome:
-    """One deploy as run: the command's result, and for dockyard its report and step times."""
+    """One deploy as run: the command's result, and for dockyard its report, step times and
+    step start offsets (seconds since the host run began)."""
 
     done: Completed
     report: dict[str, Any] | None = None
     steps_seconds: float | None = None
     step_times: dict[str, float] = field(default_factory=dict)
+    step_starts: dict[str, float] = field(default_factory=dict)
     cached_steps: list[str] = field(default_factory=list)
 
     @property
@@ -63,14 +66,16 @@ def ssh_argv(ws: Workspace, *extra: str) -> list[str]:
 
 
 class ShellContender:
-    """blanket.sh or targeted.sh; the harness uploads the bundle and .env by scp first."""
+    """blanket.sh or targeted.sh (`wait`: with `compose up -d --wait`); the harness uploads the
+    bundle and .env by scp first."""
 
     is_reference = False
 
-    def __init__(self, name: str, script: str, ws: Workspace) -> None:
+    def __init__(self, name: str, script: str, ws: Workspace, wait: bool = False) -> None:
         self.name = name
         self.script = HERE / script
         self.ws = ws
+        self.wait = wait
         self.remote_dir = ws.remote_dir(name)
 
     def setup(self, version: str) -> None:
@@ -85,6 +90,7 @@ class ShellContender:
             "BENCH_SSH_KEY": str(self.ws.lab.key_file),
             "BENCH_KNOWN_HOSTS": str(self.ws.known_hosts),
             "BENCH_SILENT_SECONDS": str(SILENT_SECONDS if silent else 0),
+            "BENCH_UP_WAIT": "1" if self.wait else "0",
         }
         return Outcome(run(["bash", str(self.script), self.remote_dir], DEPLOY_TIMEOUT, env))
 
@@ -140,6 +146,7 @@ class DockyardContender:
         if report is not None:
             steps = [s for host in report["hosts"].values() for s in host["steps"]]
             outcome.step_times = {s["name"]: s["seconds"] for s in steps}
+            outcome.step_starts = {s["name"]: s.get("started", 0.0) for s in steps}
             outcome.cached_steps = [s["name"] for s in steps if s["state"] == "Cached"]
             pulls = [s["seconds"] for s in steps if s["name"].startswith("pull ")]
             others = [s["seconds"] for s in steps if not s["name"].startswith("pull ")]

@@ -9,6 +9,7 @@ from bench.runner import Measurement
 from bench.scenarios import Scenario
 
 BLANKET = "blanket"
+WAIT = "targeted-shell-wait"
 
 
 @dataclass
@@ -29,16 +30,19 @@ class Figure:
     answered_503: int
     needed_bytes: int | None
     orchestration_median_s: float | None
+    cpu_median_s: float | None
     floor_s: float | None
     over_floor: float | None
     time_vs_blanket: float | None
     bytes_vs_blanket: float | None
+    time_vs_wait: float | None
     errors: list[str]
     warnings: list[str]
 
 
 def figures(scenarios: list[Scenario], measurements: list[Measurement]) -> list[Figure]:
-    """A Figure per (scenario, contender) in run order; ratios use successful rounds only."""
+    """A Figure per (scenario, contender) in run order; ratios (to blanket, and to
+    targeted-shell-wait where it ran) use successful rounds only."""
     rows: list[Figure] = []
     for scenario in scenarios:
         ms = [m for m in measurements if m.scenario == scenario.key]
@@ -46,10 +50,13 @@ def figures(scenarios: list[Scenario], measurements: list[Measurement]) -> list[
         scenario_rows = [_figure(scenario, name, [m for m in ms if m.contender == name])
                          for name in names]  # fmt: skip
         blanket = next((r for r in scenario_rows if r.contender == BLANKET), None)
+        wait = next((r for r in scenario_rows if r.contender == WAIT), None)
         for row in scenario_rows:
             if blanket and row.contender != BLANKET:
                 row.time_vs_blanket = _ratio(row.wall_median_s, blanket.wall_median_s)
                 row.bytes_vs_blanket = _ratio(row.bytes_down_median, blanket.bytes_down_median)
+            if wait and row.contender != WAIT:
+                row.time_vs_wait = _ratio(row.wall_median_s, wait.wall_median_s)
         rows += scenario_rows
     return rows
 
@@ -76,10 +83,12 @@ def _figure(scenario: Scenario, name: str, ms: list[Measurement]) -> Figure:
         answered_503=sum(m.answered_503 for m in ms),
         needed_bytes=_int(needed),
         orchestration_median_s=_median(orchestration),
+        cpu_median_s=_median([m.cpu_s for m in good]),
         floor_s=None if floor is None else round(floor, 3),
         over_floor=_ratio(wall, floor),
         time_vs_blanket=None,
         bytes_vs_blanket=None,
+        time_vs_wait=None,
         errors=sorted({m.error for m in ms if m.error}),
         warnings=sorted({w for m in ms for w in m.warnings}),
     )

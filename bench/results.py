@@ -11,6 +11,7 @@ from bench.figures import Figure
 from bench.profile import profile_lines
 from bench.runner import Measurement
 from bench.scenarios import Scenario
+from bench.targets import Target, targets
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -29,6 +30,7 @@ def write(
         "scenarios": [{**asdict(s), "kind": s.kind.value} for s in scenarios],
         "figures": [asdict(r) for r in rows],
         "measurements": [asdict(m) for m in measurements],
+        "targets": [t.to_json() for t in targets(rows)],
     }
     json_path = directory / "results.json"
     json_path.write_text(json.dumps(data, indent=2) + "\n")
@@ -57,11 +59,14 @@ def markdown(
         "(by chain ID) were not on the engine; req = registry HTTP requests; orch = dockyard "
         "wall time minus its steps' own time (parallel pulls counted as the phase they make on "
         "images.parallel workers: the longest pull when there are no more pulls than workers); "
-        "floor = MB needed / link rate (throttled scenarios only); x = ratio.",
+        "floor = MB needed / link rate (throttled scenarios only); x = ratio; x wait = time "
+        "x targeted-shell-wait (release and prune scenarios); cpu s = user + sys CPU seconds "
+        "of the deploy command and the processes it waited for, on the deploying machine "
+        "(median; one host per deploy here, so per host deploy).",
         "",
         "| # | scenario | contender | ok | wall s | ready s | MB down | MB needed | req | orch s "
-        "| floor s | x floor | time x blanket | MB x blanket |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| cpu s | floor s | x floor | time x blanket | MB x blanket | x wait |",
+        "| --- " * 16 + "|",
     ]
     for r in rows:
         wall = "-" if r.wall_median_s is None else (
@@ -72,16 +77,25 @@ def markdown(
             f"| {r.scenario} | {r.title} | {r.contender} | {r.succeeded}/{r.rounds} | {wall} "
             f"| {_num(r.ready_median_s)} | {_mb(r.bytes_down_median)} | {_mb(r.needed_bytes)} "
             f"| {_num(r.requests_median, 0)} "
-            f"| {_num(r.orchestration_median_s, 2)} | {_num(r.floor_s)} | {_num(r.over_floor, 2)} "
-            f"| {_num(r.time_vs_blanket, 2)} | {_num(r.bytes_vs_blanket, 2)} |"
+            f"| {_num(r.orchestration_median_s, 2)} | {_num(r.cpu_median_s, 2)} "
+            f"| {_num(r.floor_s)} | {_num(r.over_floor, 2)} "
+            f"| {_num(r.time_vs_blanket, 2)} | {_num(r.bytes_vs_blanket, 2)} "
+            f"| {_num(r.time_vs_wait, 2)} |"
         )
+    lines += ["", "## Targets (issue 21; ratios in this run)", ""]
+    lines += _target_table(targets(rows))
     extra = meta.get("notes", [])
     if extra:
         lines += ["", "## Notes", ""] + [f"- {note}" for note in extra]
     titles = {r.scenario: r.title for r in rows}
     profile = profile_lines(measurements or [], titles)
     if profile:
-        lines += ["", "## Per-phase profile (step seconds, medians over successful rounds)", ""]
+        lines += [
+            "",
+            "## Per-phase profile (step seconds, medians over successful rounds; "
+            "critical path from the steps' start offsets)",
+            "",
+        ]
         lines += [f"- {line}" for line in profile]
     failures = [(r, e) for r in rows for e in r.errors]
     if failures:
@@ -92,6 +106,13 @@ def markdown(
         lines += ["", "## Warnings (figures may be off)", ""]
         lines += [f"- {key}: {w}" for key, w in warnings]
     return "\n".join(lines) + "\n"
+
+
+def _target_table(found: list[Target]) -> list[str]:
+    """The README's targets table: target, measured, met?"""
+    verdict = {True: "yes", False: "**no**", None: "not measured"}
+    rows = [f"| {t.target} | {t.measured} | {verdict[t.met]} |" for t in found]
+    return ["| target | measured | met? |", "| --- | --- | --- |", *rows]
 
 
 def _num(value: float | None, digits: int = 1) -> str:

@@ -44,7 +44,9 @@ class Measurement:
     needed_bytes: int = 0
     orchestration_s: float | None = None
     steps_s: float | None = None
+    cpu_s: float = 0.0
     step_times: dict[str, float] = field(default_factory=dict)
+    step_starts: dict[str, float] = field(default_factory=dict)
     cached_steps: list[str] = field(default_factory=list)
     leftover_pids: int = 0
     error: str = ""
@@ -160,7 +162,9 @@ class Runner:
             needed_bytes=needed,
             orchestration_s=_rounded(outcome.orchestration_seconds),
             steps_s=_rounded(outcome.steps_seconds),
+            cpu_s=round(outcome.done.cpu_seconds, 3),
             step_times=outcome.step_times,
+            step_starts=outcome.step_starts,
             cached_steps=outcome.cached_steps,
             leftover_pids=len(leftovers),
             error="" if ok else _error(outcome, target),
