@@ -89,4 +89,6 @@ class AnsibleContender:
             "ANSIBLE_HOME": str(self.home / "home"),
             "ANSIBLE_SSH_CONTROL_PATH_DIR": str(self.home / "cp"),
             "ANSIBLE_NOCOLOR": "1",
+            "ANSIBLE_DISPLAY_FAILED_STDERR": "1",  # a failed task's output is the error's tail
+            "PYTHONWARNINGS": "ignore",  # cryptography's deprecation notes would hide it
         }
