@@ -70,11 +70,12 @@ class AnsibleContender:
     def _write_vars(self, version: str) -> Path:
         """The extra vars of `version` in a 0600 file (the password stays off the command line)."""
         path = self.home / "vars.json"
+        images = self.ws.release_vars(version)
         values = {
             "remote_dir": self.remote_dir,
             "bundle_dir": str(self.ws.stack_dir),
-            "app_image": self.ws.release_vars(version)["APP_IMAGE"],
-            "migrator_image": self.ws.release_vars(version)["MIGRATOR_IMAGE"],
+            "app_image": images["APP_IMAGE"],
+            "migrator_image": images["MIGRATOR_IMAGE"],
             "db_password": self.ws.db_password,
         }
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
