@@ -90,6 +90,9 @@ def test_new_release_pulls_the_per_deploy_images_and_migrates_once(deploy: Deplo
     assert second.code == 0, second.stderr[-3000:]
     pulled = {i["image"] for i in second.host()["images"] if i["action"] == "pull"}
     assert pulled == {app("v2"), migrator("v2"), "127.0.0.1:5002/dockyard/worker:1.0"}
+    pulls = [s for s in second.host()["steps"] if s["name"].startswith("pull ")]
+    up = second.steps()["up"]  # start offsets (the critical path): up starts after every pull
+    assert up["started"] >= max(p["started"] + p["seconds"] for p in pulls) - 0.01 > 0
     assert deploy.version() == "v2"
     assert _migrations(deploy) == ["applied v1", "applied v2"]
     releases = deploy.run("releases", "--json", variables=release_vars("v1"))
