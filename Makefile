@@ -15,7 +15,7 @@ demo: venv lab
 test: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/pytest -p no:cacheprovider $(PYTEST_ARGS)
+	$(BIN)/pytest -p no:cacheprovider --durations=30 $(PYTEST_ARGS)
 
 bench: venv lab $(ANSIBLE_VENV)/bin/ansible-playbook
 	$(BIN)/python -m bench

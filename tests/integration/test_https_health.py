@@ -142,6 +142,14 @@ def deadline() -> Deadline:
     return Deadline("health", 60)
 
 
+def check_once(
+    link: LinkRunner, url: str, ca_file: Path | None = None, timeout: float = 10
+) -> None:
+    """One attempt of the HTTP check through the link, no retry."""
+    check_http(link, url, status=200, attempts=1, interval=0, deadline=deadline(),
+               timeout=timeout, ca_file=ca_file)  # fmt: skip
+
+
 def test_https_check_through_the_link_with_ca_file(
     link: LinkRunner, tls_server: tuple[int, Path, list[str]]
 ) -> None:
@@ -161,7 +169,7 @@ def test_https_check_refuses_an_untrusted_certificate(
     port, _, seen = tls_server
     url = f"https://127.0.0.1:{port}/health?probe=1&deep=yes"
     with pytest.raises(HealthCheckFailed) as failed:
-        check_http(link, url, status=200, attempts=1, interval=0, deadline=deadline(), timeout=10)
+        check_once(link, url)
     assert "TLS certificate not trusted" in str(failed.value) and "set ca_file" in str(failed.value)
     assert seen == []
 
@@ -173,16 +181,7 @@ def test_https_check_trusts_only_the_ca_file(
     other_ca, _, _ = make_certs(tmp_path / "other")
     url = f"https://127.0.0.1:{port}/health?probe=1&deep=yes"
     with pytest.raises(HealthCheckFailed, match="TLS certificate not trusted"):
-        check_http(
-            link,
-            url,
-            status=200,
-            attempts=1,
-            interval=0,
-            deadline=deadline(),
-            timeout=10,
-            ca_file=other_ca,
-        )
+        check_once(link, url, other_ca)
     assert seen == []
 
 
@@ -191,16 +190,7 @@ def test_https_check_verifies_the_url_host(link: LinkRunner, tmp_path: Path) -> 
     with serve(cert, key) as (port, seen):
         url = f"https://127.0.0.1:{port}/health?probe=1&deep=yes"
         with pytest.raises(HealthCheckFailed, match="TLS certificate not trusted: IP address"):
-            check_http(
-                link,
-                url,
-                status=200,
-                attempts=1,
-                interval=0,
-                deadline=deadline(),
-                timeout=10,
-                ca_file=ca,
-            )
+            check_once(link, url, ca)
     assert seen == []
 
 
@@ -231,15 +221,7 @@ def test_a_server_trickling_its_answer_is_cut_at_the_checks_timeout(link: LinkRu
             http_get(link, url, Deadline("health", 10), 2)
         assert time.monotonic() - started < 3.5
         with pytest.raises(HealthCheckFailed, match="TimeoutError: no whole answer within 2 s"):
-            check_http(
-                link,
-                url,
-                status=200,
-                attempts=1,
-                interval=0,
-                deadline=Deadline("health", 10),
-                timeout=2,
-            )
+            check_once(link, url, timeout=2)
     finally:
         server.shutdown()
         server.server_close()

@@ -7,46 +7,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from click.testing import CliRunner
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from deployments.cli import main
 from dockyard.config import StackConfig
 from dockyard.lint.bundle import check_stack
-
-GOOD = """\
-include:
-  - parts/db.yml
-services:
-  web:
-    image: app:1
-    env_file: [.env, conf/web.env, {path: conf/optional.env, required: false}]
-  worker:
-    extends: {file: common.yml, service: base}
-"""
-
-
-def write(root: Path, files: dict[str, str]) -> None:
-    for name, text in files.items():
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / name).write_text(text)
+from tests.unit.lint.kit import deploy_yaml, good_bundle
 
 
 @pytest.fixture
 def bundle(tmp_path: Path) -> Path:
-    root = tmp_path / "stack"
-    write(
-        root,
-        {
-            "docker-compose.yml": GOOD,
-            "parts/db.yml": "services:\n  db:\n    image: postgres:16\n",
-            "conf/web.env": "A=1\n",
-            "common.yml": "services:\n  base:\n    image: app:1\n",
-        },
-    )
-    return root
+    return good_bundle(tmp_path)
 
 
 def stack(bundle: Path, **fields: Any) -> StackConfig:
@@ -139,29 +110,8 @@ def test_unknown_services_name_the_field(bundle: Path) -> None:
 
 
 def _config(tmp_path: Path, bundle: Path, jobs: list[dict[str, str]]) -> Path:
-    key = Ed25519PrivateKey.generate()
-    private = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.OpenSSH,
-        serialization.NoEncryption(),
-    )
-    public = key.public_key().public_bytes(
-        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
-    )
-    (tmp_path / "key").write_bytes(private)
-    (tmp_path / "key").chmod(0o600)
-    (tmp_path / "known_hosts").write_text(f"[127.0.0.1]:2222 {public.decode()}\n")
-    config = {
-        "targets": [
-            {"name": "vm1", "host": "127.0.0.1", "port": 2222, "user": "root",
-             "key_file": "./key", "known_hosts": "./known_hosts"}
-        ],
-        "stacks": [{"project": "shop", "bundle": bundle.name, "remote_dir": "/srv/shop",
-                    "jobs": jobs}],
-    }  # fmt: skip
-    path = tmp_path / "deploy.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
+    stack = {"project": "shop", "bundle": bundle.name, "remote_dir": "/srv/shop", "jobs": jobs}
+    return deploy_yaml(tmp_path, stack)
 
 
 def test_validate_exits_2_listing_bundle_problems(bundle: Path, tmp_path: Path) -> None:

@@ -10,13 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from dockyard.config import ConfigError
 from dockyard.lint.bundle import validate
 from dockyard.lint.config import lint_config
+from tests.unit.lint.kit import deploy_yaml
 
 CORPUS = Path(__file__).resolve().parents[2] / "corpus"
 STACKS = sorted(p.parent.name for p in CORPUS.glob("*/expected.json"))
@@ -26,34 +24,15 @@ def expected(name: str) -> dict[str, Any]:
     return json.loads((CORPUS / name / "expected.json").read_text())
 
 
-def deploy_yaml(tmp_path: Path, name: str) -> Path:
-    """A minimal deploy.yaml for one corpus stack: one target (a 0600 key, a pinned host key)."""
-    key = Ed25519PrivateKey.generate()
-    private = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.OpenSSH,
-        serialization.NoEncryption(),
-    )
-    public = key.public_key().public_bytes(
-        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
-    )
-    (tmp_path / "key").write_bytes(private)
-    (tmp_path / "key").chmod(0o600)
-    (tmp_path / "known_hosts").write_text(f"[127.0.0.1]:2222 {public.decode()}\n")
+def corpus_config(tmp_path: Path, name: str) -> Path:
+    """A minimal deploy.yaml for one corpus stack."""
     stack = {
         "project": re.sub(r"[^a-z0-9_-]", "-", name.lower()),
         "bundle": str(CORPUS / name),
         "remote_dir": f"/srv/{name}",
         "compose_files": expected(name)["compose_files"],
     }
-    config = {
-        "targets": [{"name": "vm1", "host": "127.0.0.1", "port": 2222, "user": "root",
-                     "key_file": "./key", "known_hosts": "./known_hosts"}],
-        "stacks": [stack],
-    }  # fmt: skip
-    path = tmp_path / "deploy.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
+    return deploy_yaml(tmp_path, stack)
 
 
 def relative(text: str, name: str) -> str:
@@ -70,14 +49,14 @@ def test_the_corpus_has_at_least_20_stacks_each_named_in_sources() -> None:
 
 @pytest.mark.parametrize("name", STACKS)
 def test_lint(tmp_path: Path, name: str) -> None:
-    findings = lint_config(deploy_yaml(tmp_path, name), {}, environ={})
+    findings = lint_config(corpus_config(tmp_path, name), {}, environ={})
     assert [relative(str(f), name) for f in findings] == expected(name)["lint"]
 
 
 @pytest.mark.parametrize("name", STACKS)
 def test_validate(tmp_path: Path, name: str) -> None:
     try:
-        validate(deploy_yaml(tmp_path, name), environ={})
+        validate(corpus_config(tmp_path, name), environ={})
         problems: list[str] = []
     except ConfigError as exc:
         problems = [relative(f"{p.field}: {p.message}; fix: {p.fix}", name) for p in exc.problems]

@@ -11,22 +11,13 @@ import yaml
 from click.testing import CliRunner, Result
 
 from deployments.cli import main
-from tests.unit.lint.test_bundle_check import GOOD, _config, write
+from tests.unit.lint.kit import good_bundle, write
+from tests.unit.lint.test_bundle_check import _config
 
 
 @pytest.fixture
 def bundle(tmp_path: Path) -> Path:
-    root = tmp_path / "stack"
-    write(
-        root,
-        {
-            "docker-compose.yml": GOOD,
-            "parts/db.yml": "services:\n  db:\n    image: postgres:16\n",
-            "conf/web.env": "A=1\n",
-            "common.yml": "services:\n  base:\n    image: app:1\n",
-        },
-    )
-    return root
+    return good_bundle(tmp_path)
 
 
 def validate(config: Path, *args: str) -> Result:
