@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 # What compose leaves out of a service's config hash: changing them recreates nothing.
@@ -104,14 +104,22 @@ def compare(
     next_: Snapshot,
     jobs: Mapping[str, str],
     secret_keys: frozenset[str],
+    reads: Mapping[str, tuple[str, ...]] | None = None,
 ) -> StackDiff:
     """The diff of deploying `next_` where `live` runs. `jobs` is job name -> service (job
-    services are run, not kept running); `secret_keys` are the env keys never shown."""
+    services are run, not kept running); `secret_keys` are the env keys never shown; `reads`
+    is service -> the bundle paths it reads (bind mounts, restart rules): a changed one is a
+    config change of the service."""
     job_services = set(jobs.values())
-    rows = [
-        _service(name, live, next_, name in job_services)
-        for name in sorted(set(next_.services) | set(live.services) | set(live.running))
-    ]
+    files = file_changes(live.files, next_.files)
+    changed = [f.path for f in files]
+    rows = []
+    for name in sorted(set(next_.services) | set(live.services) | set(live.running)):
+        row = _service(name, live, next_, name in job_services)
+        read = [p for p in changed if _under(p, (reads or {}).get(name, ()))]
+        if read and row.action in ("recreate", "unchanged"):
+            row = replace(row, action="recreate", keys=(*row.keys, *(f"file {p}" for p in read)))
+        rows.append(row)
     return StackDiff(
         host=host,
         project=project,
@@ -119,7 +127,7 @@ def compare(
         release_to=next_.release or "",
         services=tuple(rows),
         env=env_changes(live.env, next_.env, secret_keys),
-        files=file_changes(live.files, next_.files),
+        files=files,
         jobs=tuple(sorted(jobs)),
     )
 
@@ -140,6 +148,10 @@ def _service(name: str, live: Snapshot, next_: Snapshot, job: bool) -> ServiceCh
         return ServiceChange(name, "create", image, keys, job)
     action: Action = "recreate" if image or keys else "unchanged"
     return ServiceChange(name, action, image, keys, job)
+
+
+def _under(path: str, roots: tuple[str, ...]) -> bool:
+    return any(path == r or path.startswith(r.rstrip("/") + "/") for r in roots)
 
 
 def same_image(old: str, new: str) -> bool:

@@ -47,9 +47,28 @@ class DiffInputError(DeployError):
 
 
 def stack_diff(hs: HostStack, deadline: Deadline) -> StackDiff:
-    """What deploying this config's release changes for `hs` (reads only; takes no lock)."""
+    """What deploying this config's release changes for `hs`, for `dockyard diff`: the host
+    facts and live state in one round trip, the release's `compose config` in a temp dir on
+    the host (nothing under remote_dir is written; no lock is taken)."""
     facts, live = read_live(hs, deadline)
-    config = next_config(hs, deadline)
+    return _diff(hs, facts, live, next_config(hs, deadline), deadline)
+
+
+def planned_diff(
+    hs: HostStack, facts: HostFacts, config: Mapping[str, Any], deadline: Deadline
+) -> StackDiff:
+    """The same diff inside a deploy, after its plan: the preflight's `facts`, the staged
+    release's resolved `config`, and one read of the live state."""
+    out = hs.runner.run(live_state(hs.project.state), deadline=deadline, cap=FACTS_CAP,
+                        quiet=True)  # fmt: skip
+    live = live_snapshot(facts, out.stdout, hs.project.state.remote_dir, hs.target.name)
+    files_dir = hs.project.state.release_files(hs.loaded.release)
+    return _diff(hs, facts, live, {"services": _services(json.dumps(config), files_dir)}, deadline)
+
+
+def _diff(
+    hs: HostStack, facts: HostFacts, live: Snapshot, config: Mapping[str, Any], deadline: Deadline
+) -> StackDiff:
     jobs = {job.name: job.service for job in hs.stack.jobs}
     active = {n: s for n, s in (config.get("services") or {}).items()
               if runs_with(s, hs.stack.profiles) or n in jobs.values()}  # fmt: skip
@@ -62,7 +81,22 @@ def stack_diff(hs: HostStack, deadline: Deadline) -> StackDiff:
         files=bundle_files(hs),
     )
     return compare(hs.target.name, hs.stack.project, live, next_, jobs,
-                   secret_keys(hs, live.env, next_env))  # fmt: skip
+                   secret_keys(hs, live.env, next_env), reads(hs, active))  # fmt: skip
+
+
+def reads(hs: HostStack, services: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
+    """Service -> the project-relative paths it reads: its relative bind mounts and the files
+    its restart rules watch."""
+    found: dict[str, list[str]] = {}
+    prefix = PROJECT_DIR + "/"
+    for name, spec in services.items():
+        for volume in spec.get("volumes") or ():
+            source = str(volume.get("source") or "") if volume.get("type") == "bind" else ""
+            if source.startswith(prefix):
+                found.setdefault(name, []).append(source[len(prefix) :])
+    for rule in hs.stack.restarts:
+        found.setdefault(rule.service, []).extend(rule.files)
+    return {name: tuple(paths) for name, paths in found.items()}
 
 
 def read_live(hs: HostStack, deadline: Deadline) -> tuple[HostFacts, Snapshot]:

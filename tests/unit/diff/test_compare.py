@@ -115,3 +115,16 @@ def test_same_image_by_digest() -> None:
     assert same_image(OLD, "other/name@sha256:" + "a" * 64)
     assert not same_image(OLD, NEW)
     assert same_image("sha256:" + "a" * 64, OLD)
+
+
+def test_a_changed_file_a_service_reads_is_its_config_change() -> None:
+    state = live(services={"web": WEB, "db": {"image": "d:1"}}, images={"web": OLD, "db": "d"},
+                 running={"web": LiveService(OLD), "db": LiveService("d")},
+                 files={"proxy/nginx.conf": "1", "other.txt": "1"})  # fmt: skip
+    again = nxt(services={"web": WEB, "db": {"image": "d:1"}}, images={"web": OLD, "db": "d"},
+                files={"proxy/nginx.conf": "2", "other.txt": "1"})  # fmt: skip
+    diff = compare("h", "p", state, again, {}, frozenset(), {"web": ("proxy",), "db": ("x",)})
+    assert rows(diff) == {
+        "db": ("unchanged", None, (), False),
+        "web": ("recreate", None, ("file proxy/nginx.conf",), False),
+    }
