@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import hashlib
 import io
 import json
@@ -70,18 +71,22 @@ def _diff(
     hs: HostStack, facts: HostFacts, live: Snapshot, config: Mapping[str, Any], deadline: Deadline
 ) -> StackDiff:
     jobs = {job.name: job.service for job in hs.stack.jobs}
-    active = {n: s for n, s in (config.get("services") or {}).items()
-              if runs_with(s, hs.stack.profiles) or n in jobs.values()}  # fmt: skip
+
+    def active(services: Mapping[str, Any]) -> dict[str, Any]:
+        return {n: s for n, s in services.items()
+                if runs_with(s, hs.stack.profiles) or n in jobs.values()}  # fmt: skip
+
+    live = dataclasses.replace(live, services=active(live.services))
     next_env = hs.stack.project_env()
     next_ = Snapshot(
         release=hs.loaded.release,
-        services=active,
+        services=active(config.get("services") or {}),
         images=next_images(hs, config, facts, deadline),
         env=next_env,
         files=bundle_files(hs),
     )
     return compare(hs.target.name, hs.stack.project, live, next_, jobs,
-                   secret_keys(hs, live.env, next_env), reads(hs, active))  # fmt: skip
+                   secret_keys(hs, live.env, next_env), reads(hs, next_.services))  # fmt: skip
 
 
 def reads(hs: HostStack, services: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
