@@ -31,6 +31,7 @@ from flows.step_runner import StepRunner
 from tasks import host as host_tasks
 from tasks import images as image_tasks
 from tasks import release as release_tasks
+from tasks import review as review_tasks
 from tasks import stack as stack_tasks
 from tasks.secrets import PrefectSecrets
 
@@ -96,6 +97,7 @@ def deploy_stack(
             ImageReport(d.image, d.service, d.kind.value, d.action, d.reason)
             for d in stack_plan.plan.decisions
         ]
+        step(review_tasks.publish_diff, request, host, p, facts, stack_plan, label="diff")
         step(image_tasks.verify_images, request, host, p, attempt, stack_plan)
         step(stack_tasks.sync_bundle, request, host, p, attempt, stack_plan.resolved.linked)
         step(stack_tasks.write_env, request, host, p, attempt)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import click
 
-from deployments.cli import deploy, hosts, inputs, lab, lock, pool, rollback, serve
+from deployments.cli import deploy, diff, hosts, inputs, lab, lock, pool, rollback, serve
 
 
 @click.group()
@@ -19,6 +19,7 @@ COMMANDS: tuple[click.Command, ...] = (
     inputs.validate,
     hosts.exec_,
     hosts.plan,
+    diff.diff,
     inputs.lint,
     inputs.pin,
     lab.lab,

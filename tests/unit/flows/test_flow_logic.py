@@ -107,7 +107,7 @@ def _loaded(*stacks: SimpleNamespace) -> SimpleNamespace:
 
 
 HAPPY = [
-    "preflight", "converge", "lock", "plan", "verify", "sync", "env", "releases", "disk",
+    "preflight", "converge", "lock", "plan", "diff", "verify", "sync", "env", "releases", "disk",
     "pull app:v2", "job migrate", "stop-first", "up", "restarts", "health", "record", "cleanup",
     "unlock",
 ]  # fmt: skip

@@ -1,0 +1,1 @@
+"""What a deploy would change on a host: compare the live stack with the next release."""
