@@ -7,7 +7,18 @@ from __future__ import annotations
 
 import click
 
-from deployments.cli import deploy, hosts, inputs, lab, lock, pool, rollback, serve
+from deployments.cli import (
+    approve,
+    deploy,
+    hosts,
+    inputs,
+    lab,
+    lock,
+    notify,
+    pool,
+    rollback,
+    serve,
+)
 
 
 @click.group()
@@ -31,6 +42,8 @@ COMMANDS: tuple[click.Command, ...] = (
     serve.trigger,
     pool.pool,
     rollback.rollback_,
+    approve.approve,
+    notify.notify_setup,
 )
 
 for command in COMMANDS:
