@@ -8,7 +8,7 @@ import math
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
-from dockyard.config.rollout import RolloutConfig
+from dockyard.config.rollout import APPROVE_TIMEOUT, RolloutConfig
 
 
 @dataclass(frozen=True)
@@ -39,13 +39,16 @@ def _count(value: int | str, total: int, rounding: str) -> int:
 
 @dataclass(frozen=True)
 class RolloutPlan:
-    """The batches in order (canary first), the failure limit and the pacing."""
+    """The batches in order (canary first), the failure limit, the pacing and when a person
+    approves the next batch (`approve`, waiting at most `approve_timeout` seconds)."""
 
     batches: tuple[Batch, ...]
     max_failed: int
     max_failed_reason: str
     pause: float
     parallel: int
+    approve: str = "never"
+    approve_timeout: float = APPROVE_TIMEOUT
 
     @classmethod
     def make(cls, hosts: Sequence[str], policy: RolloutConfig) -> RolloutPlan:
@@ -68,7 +71,15 @@ class RolloutPlan:
         else:
             why = f"stop once more than {limit} of {total} hosts failed"
             why += f" (max_failed {policy.max_failed})"
-        return cls(tuple(batches), limit, why, policy.pause, policy.parallel)
+        return cls(tuple(batches), limit, why, policy.pause, policy.parallel, policy.approve,
+                   policy.approve_timeout)  # fmt: skip
+
+    def asks_approval(self, index: int) -> bool:
+        """Whether a person approves batch `index` (0-based) before it starts: the batch after
+        the canary (after_canary), every batch after the first (before_each_batch), or none."""
+        if index < 1 or index >= len(self.batches) or self.approve == "never":
+            return False
+        return self.approve == "before_each_batch" or self.batches[index - 1].canary
 
     def after(self, finished: int, failed: Collection[str]) -> Verdict:
         """Whether to start batch `finished` (0-based) once the batches before it ran and

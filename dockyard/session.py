@@ -23,7 +23,8 @@ Log = Callable[[str], None]
 @dataclass(frozen=True)
 class DeployRequest:
     """What a run deploys: picklable, so Prefect tasks pass it instead of live objects;
-    `force` runs every step even when the host already runs the release."""
+    `force` runs every step even when the host already runs the release; `approved_by` is who
+    approved the rollout batch (rollout.approve) before this host deployed."""
 
     config_path: str
     variables: Mapping[str, str] = field(default_factory=dict)
@@ -31,6 +32,7 @@ class DeployRequest:
     actor: str = "unknown"
     resumes: tuple[str, ...] = ()
     force: bool = False
+    approved_by: str = ""
 
 
 @dataclass(frozen=True)

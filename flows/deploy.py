@@ -23,6 +23,7 @@ from dockyard.host import releases
 from dockyard.report import FAILED, ROLLED_BACK, DeployReport, ImageReport
 from dockyard.rollout import RolloutPlan
 from dockyard.session import DeployRequest, Loaded, load, set_secret_lookup
+from flows.approval import gate_for
 from flows.host_flow import HostJob, per_target
 from flows.hosts import Step, in_thread, roll_out
 from flows.provenance import Origin, this_origin
@@ -216,7 +217,7 @@ def deploy(
     names = [t.name for t in loaded.config.targets if not hosts or t.name in hosts]
     job = HostJob(lambda r: StepRunner(r, loaded.config.steps), request, loaded, deploy_stack)
     plan = RolloutPlan.make(names, loaded.config.rollout)
-    reports, decisions = roll_out(plan, per_target(job), loaded.masker)
+    reports, decisions = roll_out(plan, per_target(job), loaded.masker, gate=gate_for(plan, job))
     report = DeployReport(run_id, loaded.release, reports, decisions)
     mask = loaded.masker  # the report and artifacts leave dockyard: masked here, as a whole
     create_markdown_artifact(mask(report.to_markdown()), key="deploy-summary",

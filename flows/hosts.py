@@ -12,10 +12,11 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from dockyard.approval import Approval
 from dockyard.config import RolloutConfig, StackConfig
 from dockyard.masking import Masker
 from dockyard.report import FAILED, NOT_STARTED, SUCCEEDED, HostReport
-from dockyard.rollout import Batch, RolloutPlan
+from dockyard.rollout import Batch, RolloutPlan, Verdict
 from dockyard.session import DeployRequest, Loaded
 
 
@@ -67,6 +68,18 @@ def deploy_host(
 HostRun = Callable[[str], HostReport]
 
 
+class Gate(Protocol):
+    """A person's go-ahead between batches (flows/approval.py pauses the run for it)."""
+
+    def ask(self, index: int, done: list[HostReport]) -> Approval:
+        """The answer for batch `index`, given the reports of the hosts done so far."""
+        ...
+
+    def reject(self, done: list[HostReport]) -> list[HostReport]:
+        """Undo the hosts done so far after a rejection; their reports as they now stand."""
+        ...
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
@@ -92,16 +105,25 @@ def _batch(plan: RolloutPlan, batch: Batch, run_host: HostRun, masker: Masker) -
 
 def roll_out(
     plan: RolloutPlan, run_host: HostRun, masker: Masker,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] = time.sleep, gate: Gate | None = None,
 ) -> tuple[list[HostReport], list[str]]:  # fmt: skip
-    """Batch by batch: each starts once the previous one finished and the plan says go on
-    (`pause` seconds later); when it says stop, the hosts left are reported `not started`.
-    Returns the host reports (in plan order) and the rollout's decisions."""
+    """Batch by batch: each starts once the previous one finished, the plan says go on and,
+    where the plan asks for it, the `gate` approved (`pause` seconds later); when it says stop
+    or a person rejects, the hosts left are reported `not started` (after a rejection the
+    gate rolls back the hosts done). Returns the host reports (in plan order) and the
+    rollout's decisions."""
     reports: list[HostReport] = []
     decisions = [plan.max_failed_reason]
     for index, batch in enumerate(plan.batches):
         verdict = plan.after(index, [r.host for r in reports if r.result != SUCCEEDED])
         decisions.append(verdict.reason)
+        if verdict.go and gate is not None and plan.asks_approval(index):
+            approval = gate.ask(index, reports)
+            decisions.append(approval.reason)
+            if not approval.approved:
+                reports = gate.reject(reports)
+                waiting = tuple(h for b in plan.batches[index:] for h in b.hosts)
+                verdict = Verdict(False, approval.reason, waiting)
         if not verdict.go:
             note = f"left on its release: {verdict.reason}"
             reports += [HostReport(host, NOT_STARTED, notes=[note]) for host in verdict.not_started]

@@ -38,7 +38,8 @@ def record_release(
     `release_id` (a rollback)."""
     hs = current_stack()
     return record.record(hs, release_id or hs.loaded.release, request.run_id, request.actor,
-                         result, current_deadline(), refs, one_shot)  # fmt: skip
+                         result, current_deadline(), refs, one_shot,
+                         request.approved_by)  # fmt: skip
 
 
 @fresh_step("rollback", "rollback {host}/{project}")

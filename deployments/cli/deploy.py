@@ -15,10 +15,12 @@ from deployments.cli.options import (
     EXIT_BAD_INPUT,
     actor,
     config_option,
+    fail,
     or_exit,
     parse_sets,
     secret_lookup,
 )
+from dockyard.approval import server_problem
 from dockyard.config import SecretLookup, load_config
 from dockyard.images import progress
 from dockyard.names import LOCAL_API_MARK
@@ -139,6 +141,8 @@ def deploy(config_path: str, sets: tuple[str, ...], hosts: tuple[str, ...], as_j
     variables = parse_sets(sets)
     lookup = secret_lookup()
     config = or_exit(load_config, config_path, variables, secret_lookup=lookup)
+    if problem := server_problem(config.rollout.approve, bool(os.environ.get("PREFECT_API_URL"))):
+        fail(problem)
     unknown = sorted(set(hosts) - {t.name for t in config.targets})
     if unknown:
         click.echo(f"unknown --host {', '.join(unknown)}", err=True)

@@ -143,4 +143,5 @@ def releases_(config_path: str, sets: tuple[str, ...], as_json: bool) -> None:
         return
     for r in rows:
         click.echo(f"{r['host']:8} {r['project']:10} {r['time']}  {r['result']:12} {r['id']}  "
-                   f"run {r['run_id']}  by {r['actor']}")  # fmt: skip
+                   f"run {r['run_id']}  by {r['actor']}"
+                   + (f"  approved by {r['approved_by']}" if r["approved_by"] else ""))  # fmt: skip

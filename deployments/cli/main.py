@@ -7,7 +7,19 @@ from __future__ import annotations
 
 import click
 
-from deployments.cli import deploy, diff, hosts, inputs, lab, lock, pool, rollback, serve
+from deployments.cli import (
+    approve,
+    deploy,
+    diff,
+    hosts,
+    inputs,
+    lab,
+    lock,
+    notify,
+    pool,
+    rollback,
+    serve,
+)
 
 
 @click.group()
@@ -32,6 +44,8 @@ COMMANDS: tuple[click.Command, ...] = (
     serve.trigger,
     pool.pool,
     rollback.rollback_,
+    approve.approve,
+    notify.notify_setup,
 )
 
 for command in COMMANDS:

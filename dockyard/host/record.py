@@ -34,11 +34,11 @@ def recorded_services(facts: HostFacts) -> dict[str, dict[str, str]]:
 
 def record(
     hs: HostStack, release_id: str, run_id: str, actor: str, result: str, deadline: Deadline,
-    refs: Mapping[str, str] | None = None, one_shot: tuple[str, ...] = (),
+    refs: Mapping[str, str] | None = None, one_shot: tuple[str, ...] = (), approved_by: str = "",
 ) -> Release:  # fmt: skip
     """Append this deploy's release record on the host: what runs by digest and config hash,
-    `refs` (the plan's service -> image; a rollback passes its target's) and the one-shot
-    services."""
+    `refs` (the plan's service -> image; a rollback passes its target's), the one-shot
+    services and who approved the rollout batch (`approved_by`)."""
     facts = read_stack_containers(hs, deadline)  # what runs now, after `up`
     release = Release(
         id=release_id,
@@ -56,6 +56,7 @@ def record(
         refs=dict(sorted((refs or {}).items())),
         services=recorded_services(facts),
         one_shot=sorted(one_shot),
+        approved_by=approved_by,
     )
     releases.append(hs.runner, hs.project.state, release, deadline)
     if result == "succeeded":

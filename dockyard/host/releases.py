@@ -32,7 +32,8 @@ class Release:
     """What a deploy put on a host and how it ended. `refs` is the plan's service -> image as
     the compose config names it; `services` is, per service container, the image id and compose
     config hash it ran with when recorded (the convergence check compares both); `one_shot`
-    names the services that are done once they exited 0."""
+    names the services that are done once they exited 0; `approved_by` who approved the
+    rollout batch this host deployed in (rollout.approve), "" when nobody was asked."""
 
     id: str
     time: str
@@ -45,6 +46,7 @@ class Release:
     refs: dict[str, str] = field(default_factory=dict)
     services: dict[str, dict[str, str]] = field(default_factory=dict)
     one_shot: list[str] = field(default_factory=list)
+    approved_by: str = ""
 
     @property
     def succeeded(self) -> bool:
@@ -84,7 +86,7 @@ def record_problem(record: dict[str, Any]) -> str:
     """Why a record read back from the host cannot be used ("" if it can): the history is host
     state, so each field it has must have its type, the id must be a release id and every
     image an image reference (or an image id)."""
-    texts = ("time", "actor", "run_id", "result", "config_hash")
+    texts = ("time", "actor", "run_id", "result", "config_hash", "approved_by")
     if not all(isinstance(record[t], str) for t in texts if t in record):
         return "a field that must be text is not"
     if "id" in record and not (
