@@ -76,6 +76,7 @@ class HostReport:
     started: str = ""
     finished: str = ""
     unchanged: list[str] = field(default_factory=list)
+    diffs: list[str] = field(default_factory=list)  # each changed stack's diff (markdown)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> HostReport:

@@ -44,8 +44,8 @@ class PauseGate:
 
     def ask(self, index: int, done: list[HostReport]) -> Approval:
         loaded = self.job.loaded
-        # the release's diff (issue 23 items 1-2) goes in as description(..., diff=...) here
-        text = approval.description(loaded.release, self.plan.batches[index], done)
+        diff = "\n\n".join(d for report in done for d in report.diffs)
+        text = approval.description(loaded.release, self.plan.batches[index], done, diff)
         form = ApprovalForm.with_initial_data(description=loaded.masker(text), approve=False)
         timeout = max(1, math.ceil(self.plan.approve_timeout))
         try:

@@ -98,7 +98,8 @@ def deploy_stack(
             ImageReport(d.image, d.service, d.kind.value, d.action, d.reason)
             for d in stack_plan.plan.decisions
         ]
-        step(review_tasks.publish_diff, request, host, p, facts, stack_plan, label="diff")
+        report.diffs.append(step(review_tasks.publish_diff, request, host, p, facts, stack_plan,
+                                 label="diff"))  # fmt: skip
         step(image_tasks.verify_images, request, host, p, attempt, stack_plan)
         step(stack_tasks.sync_bundle, request, host, p, attempt, stack_plan.resolved.linked)
         step(stack_tasks.write_env, request, host, p, attempt)
