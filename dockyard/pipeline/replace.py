@@ -65,7 +65,8 @@ class Replaced:
     def note(self) -> str:
         if not self.replaced:
             extra = f" (removed {self.removed_leftovers} unfinished new container(s))"
-            return f"replace {self.service}: unchanged" + (extra if self.removed_leftovers else "")
+            done = f"replace {self.service}: no container differs from the release"
+            return done + (extra if self.removed_leftovers else "")
         return (f"replace {self.service}: {self.replaced} container(s); new container healthy "
                 f"after {self.healthy_after:.1f} s, old drained, overlap "
                 f"{self.overlap:.1f} s")  # fmt: skip
