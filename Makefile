@@ -44,6 +44,8 @@ system:
 		echo "installing system packages (missing:$$missing)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PACKAGES) >/dev/null; \
 	fi
+	@# the lab's proxy image is Debian's caddy, fetched by `apt-get download` at `lab up`
+	@apt-cache show caddy >/dev/null 2>&1 || apt-get update -qq
 
 venv: system
 	@command -v uv >/dev/null || python3 -m pip install -q uv

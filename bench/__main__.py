@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import labsite, machine, playbook, results
+from bench import labsite, machine, playbook, results, underload
 from bench.commands import run
 from bench.contenders import ComposeUpReference, DockyardContender, ShellContender
 from bench.engine import Engine, reset_remote_root
@@ -50,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"[bench] lab at {lab.state_dir}", flush=True)
     work = Path(tempfile.mkdtemp(prefix="dockyard-bench-"))
     measurements: list[Measurement] = []
+    loads: list[underload.LoadMeasurement] = []
     notes: list[str] = []
     scenario_seconds: dict[str, float] = {}
     engine = Engine(lab)
@@ -74,7 +75,11 @@ def main(argv: list[str] | None = None) -> int:
                 entries = _entries(scenario, contenders, args.rounds)
                 scenario_started = time.monotonic()
                 try:
-                    measurements += runner.scenario(scenario, entries)
+                    if scenario.load:
+                        loads += underload.run(runner, _load_contenders(ws, server, contenders),
+                                               args.rounds or scenario.rounds)  # fmt: skip
+                    else:
+                        measurements += runner.scenario(scenario, entries)
                 except Exception as exc:  # keep the other scenarios' figures
                     _say(traceback.format_exc())
                     notes.append(f"scenario {scenario.key} stopped: {type(exc).__name__}: {exc}")
@@ -98,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     json_path, md_path = results.write(meta, scenarios, rows, measurements, args.results_dir)
     print(md_path.read_text())
     print(f"[bench] wrote {json_path} and {md_path}")
+    if loads:
+        print(underload.write(loads, meta, args.results_dir).read_text())
     return 0
 
 
@@ -118,6 +125,12 @@ def _contenders(ws: Workspace, server: PrefectServer) -> dict[str, Any]:
     if playbook.installed():
         contenders["ansible"] = playbook.AnsibleContender(ws)
     return contenders
+
+
+def _load_contenders(ws: Workspace, server: PrefectServer, c: dict[str, Any]) -> list[Any]:
+    """The release-under-load contenders: targeted-shell, dockyard, dockyard start-first."""
+    start_first = underload.StartFirstContender(ws, server.url, server.home)
+    return [c["targeted"], c["dockyard"], start_first]
 
 
 def _entries(scenario: Scenario, c: dict[str, Any], rounds: int | None) -> list[Entry]:

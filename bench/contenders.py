@@ -125,6 +125,7 @@ class DockyardContender:
         self.server_home = server_home
         self.name = "dockyard" if server_url else "dockyard (ephemeral)"
         self.remote_dir = ws.remote_dir("dockyard")
+        self.config = ws.config
         self._cold_homes = 0
         self._deploys = 0
 
@@ -134,9 +135,7 @@ class DockyardContender:
     def deploy(self, version: str, silent: bool = False) -> Outcome:
         self._deploys += 1
         config = (
-            self.ws.write_silent_config(f"{self.name}-{self._deploys}")
-            if silent
-            else self.ws.config
+            self.ws.write_silent_config(f"{self.name}-{self._deploys}") if silent else self.config
         )
         sets = [f"--set={k}={v}" for k, v in self.ws.release_vars(version).items()]
         argv = [DOCKYARD, "deploy", "-c", str(config), *sets, "--json"]

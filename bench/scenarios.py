@@ -31,6 +31,7 @@ class Scenario:
     idle_drop: float | None = None
     silent: bool = False
     flaky: tuple[int, str] | None = None
+    load: bool = False  # measured under load by bench.underload instead of the runner
 
 
 SCENARIOS = (
@@ -52,6 +53,13 @@ SCENARIOS = (
         "registry 503 for the first 2 app manifest requests",
         Kind.RELEASE,
         flaky=(FLAKY_COUNT, FLAKY_PATH),
+    ),
+    Scenario(
+        "7",
+        "new release under load (50 req/s through the router)",
+        Kind.RELEASE,
+        rounds=1,
+        load=True,
     ),
 )
 

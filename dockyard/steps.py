@@ -29,6 +29,12 @@ STEPS: tuple[Step, ...] = (
     Step("pull", True, "pull one image (report: `pull IMAGE`)"),
     Step("job", True, "one one-off job (report: `job NAME`)"),
     Step("stop-first", True, "stop services that race `up`"),
+    Step(
+        "replace",
+        True,
+        "start-first: new container beside the old, healthy, old drained "
+        "(report: `replace SERVICE`)",
+    ),
     Step("up", True, "compose up --wait of the release"),
     Step("restarts", True, "restart services whose watched config files changed"),
     Step("health", False, "compose health, HTTP checks, hooks"),

@@ -27,6 +27,7 @@ from flows.approval import gate_for
 from flows.host_flow import HostJob, per_target
 from flows.hosts import Step, in_thread, roll_out
 from flows.provenance import Origin, this_origin
+from flows.replace import replace_start_first
 from flows.rollback import roll_back_to
 from flows.step_runner import StepRunner
 from tasks import host as host_tasks
@@ -115,6 +116,7 @@ def deploy_stack(
         may_roll_back = True
         step(stack_tasks.stop_first, request, host, p, attempt)
         resolved = stack_plan.resolved
+        replace_start_first(step, request, host, p, attempt, resolved)
         step(stack_tasks.compose_up, request, host, p, attempt, history, resolved.up)
         restarted = step(stack_tasks.gated_restarts, request, host, p, attempt)
         report.notes += [f"restarted {s}: its config files changed" for s in restarted]

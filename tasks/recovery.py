@@ -18,12 +18,17 @@ from prefect.states import Completed, State
 from dockyard.deadline import Deadline
 from dockyard.host import journal, lease
 from dockyard.images.pull import PullResult
+from dockyard.pipeline.replace import Replaced
 from dockyard.pipeline.up import UpResult
 from dockyard.session import DeployRequest, HostStack
 from tasks.outcome import Outcome
 
 LEASE_FREE_STEPS = frozenset({"preflight", "lock", "unlock", "diagnostics"})
-RESULT_TYPES: journal.Types = {"PullResult": PullResult, "UpResult": UpResult}
+RESULT_TYPES: journal.Types = {
+    "PullResult": PullResult,
+    "UpResult": UpResult,
+    "Replaced": Replaced,
+}
 journals = journal.Journals(RESULT_TYPES)
 
 

@@ -4,11 +4,12 @@ restarts (cached per release)."""
 from __future__ import annotations
 
 from dockyard.compose.oneshot import UpServices
+from dockyard.compose.startfirst import ReplaceSpec
 from dockyard.deadline import Deadline
 from dockyard.disk.prune import PruneReport
 from dockyard.host.facts import HostFacts
 from dockyard.host.releases import Release
-from dockyard.pipeline import bundle, disk, jobs, up
+from dockyard.pipeline import bundle, disk, jobs, replace, switch, up
 from dockyard.session import DeployRequest
 from tasks.context import current_deadline, current_stack
 from tasks.policy import cached_step, fresh_step
@@ -62,6 +63,21 @@ def stop_first(request: DeployRequest, host: str, project: str, attempt: str) ->
     """Stop services that race `up` (e.g. autoheal)."""
     hs = current_stack()
     return up.stop_first(hs, hs.runner, current_deadline())
+
+
+@cached_step("replace", "replace {subject} {host}/{project}")
+def replace_service(
+    request: DeployRequest, host: str, project: str, attempt: str, subject: str,
+    spec: ReplaceSpec,
+) -> replace.Replaced:  # fmt: skip
+    """Switch to the staged release (as `up` does; again is a no-op), then replace the
+    start-first service `subject` new-beside-old, health-gated, the old one drained."""
+    hs = current_stack()
+    runner, deadline = hs.runner, current_deadline()
+    switch.switch(hs, runner, deadline, hs.loaded.release)
+    done = replace.replace_service(hs, runner, deadline, spec.service, spec.image, spec.replicas)
+    hs.log(done.note())
+    return done
 
 
 @cached_step("up", "up {host}/{project}")

@@ -67,12 +67,48 @@ class JobConfig(Model):
         return self
 
 
+class ProxyReload(Model):
+    """A command run in the stack's proxy service after a start-first replacement (for proxies
+    that resolve a service's address once)."""
+
+    service: ServiceName
+    command: list[str] = Field(min_length=1)
+
+
 class UpConfig(Model):
-    """How `compose up` runs."""
+    """How `compose up` runs; `start_first` services are replaced new-beside-old, health-gated
+    (within `wait_timeout`), the old one drained (`pre_stop` run in it, then `drain` seconds)."""
 
     stop_first: list[ServiceName] = []
+    start_first: list[ServiceName] = []
+    drain: Duration = 0.0
+    pre_stop: dict[ServiceName, list[str]] = {}
+    reload: ProxyReload | None = None
     remove_orphans: bool = True
     wait_timeout: PositiveDuration = 300.0
+
+    @model_validator(mode="after")
+    def _check(self) -> UpConfig:
+        for i, name in enumerate(self.start_first):
+            if name in self.stop_first:
+                raise FieldProblem(
+                    f"service {name!r} is both stop_first and start_first",
+                    "keep it in one of the two lists", ("start_first", i),
+                )  # fmt: skip
+            if name in self.start_first[:i]:
+                raise FieldProblem(f"service {name!r} is listed twice", "list it once",
+                                   ("start_first", i))  # fmt: skip
+        for name in self.pre_stop:
+            if name not in self.start_first:
+                raise FieldProblem(
+                    f"pre_stop names {name!r}, which is not in start_first",
+                    f"add {name} to start_first, or drop its pre_stop", ("pre_stop", name),
+                )  # fmt: skip
+            if not self.pre_stop[name]:
+                raise FieldProblem(f"pre_stop of {name!r} is empty",
+                                   "give the command as a list, e.g. [nginx, -s, quit]",
+                                   ("pre_stop", name))  # fmt: skip
+        return self
 
 
 class RestartRule(Model):
@@ -185,6 +221,9 @@ class StackConfig(Model):
         """(field path, service) for every service this stack names, to check against compose."""
         refs = [(f"jobs[{i}].service", job.service) for i, job in enumerate(self.jobs)]
         refs += [(f"up.stop_first[{i}]", s) for i, s in enumerate(self.up.stop_first)]
+        refs += [(f"up.start_first[{i}]", s) for i, s in enumerate(self.up.start_first)]
+        if self.up.reload:
+            refs.append(("up.reload.service", self.up.reload.service))
         refs += [(f"restarts[{i}].service", r.service) for i, r in enumerate(self.restarts)]
         refs += [(f"one_shot[{i}]", s) for i, s in enumerate(self.one_shot)]
         refs += [

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dockyard.commands.compose import NETWORKS_MARK
-from dockyard.compose import oneshot
+from dockyard.compose import oneshot, startfirst
 from dockyard.compose.oneshot import EVERY_SERVICE, UpServices
 from dockyard.deadline import Deadline
 from dockyard.errors import DeployError
@@ -34,6 +34,7 @@ class ResolvedStack:
     one_shot: tuple[str, ...] = ()
     up: UpServices = EVERY_SERVICE
     linked: tuple[str, ...] = ()
+    start_first: tuple[startfirst.ReplaceSpec, ...] = ()
 
 
 def resolve_stack(hs: HostStack, runner: Runner, deadline: Deadline) -> ResolvedStack:
@@ -72,10 +73,16 @@ def resolve_stack(hs: HostStack, runner: Runner, deadline: Deadline) -> Resolved
             f"{hs.target.name}: external network(s) {', '.join(missing)} do not exist; "
             f"create them on the host first (docker network create {missing[0]})"
         )
+    if unsafe := startfirst.unsafe(
+        services, hs.stack.up.start_first, startfirst.job_like(hs.stack)
+    ):
+        raise StackInvalid(f"{hs.target.name}/{hs.stack.project}: up.start_first: "
+                           + "; ".join(map(str, unsafe)))  # fmt: skip
     one_shot = oneshot.one_shot_services(config, hs.stack.one_shot, hs.stack.jobs)
     starts = oneshot.up_services(active, one_shot, oneshot.job_services(hs.stack.jobs),
                                  oneshot.completion_targets(config))  # fmt: skip
-    return ResolvedStack(config, active, jobs, one_shot, starts, tuple(linked))
+    replace = startfirst.specs(services, hs.stack.up.start_first, active)
+    return ResolvedStack(config, active, jobs, one_shot, starts, tuple(linked), replace)
 
 
 def _missing_external_networks(config: dict[str, Any], networks: set[str]) -> list[str]:

@@ -39,7 +39,8 @@ class SyntheticImage:
     """An image: busybox base, random layers, a small files layer, a command.
 
     `files` land in /srv (mode 0755); `paths` are files at absolute paths (mode 0755, parent
-    directories created), such as an entrypoint or a healthcheck shim in /usr/local/bin."""
+    directories created), such as an entrypoint or a healthcheck shim in /usr/local/bin;
+    `host_files` are files of this machine copied to absolute paths (a binary, its libraries)."""
 
     repository: str
     tag: str | None
@@ -50,6 +51,7 @@ class SyntheticImage:
     registry: str = "plain"
     entrypoint: tuple[str, ...] = ()
     paths: Mapping[str, str] = field(default_factory=dict)
+    host_files: Mapping[str, Path] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -127,7 +129,7 @@ def random_layer(layer: RandomLayer) -> Blob:
     return Blob(LAYER_TYPE, _tar([(f"srv/blob-{layer.seed}.bin", data, 0o644)]))
 
 
-def _at_paths(paths: Mapping[str, str]) -> list[tuple[str, bytes | None, int]]:
+def _at_paths(paths: Mapping[str, str | bytes]) -> list[tuple[str, bytes | None, int]]:
     """Tar entries for files at absolute paths, each preceded by its missing parent dirs."""
     entries: list[tuple[str, bytes | None, int]] = []
     dirs: set[str] = set()
@@ -138,14 +140,16 @@ def _at_paths(paths: Mapping[str, str]) -> list[tuple[str, bytes | None, int]]:
             if parent not in dirs:
                 dirs.add(parent)
                 entries.append((parent, None, 0o755))
-        entries.append(("/".join(parts), text.encode(), 0o755))
+        data = text.encode() if isinstance(text, str) else text
+        entries.append(("/".join(parts), data, 0o755))
     return entries
 
 
 def build(spec: SyntheticImage) -> BuiltImage:
     """Assemble an image's layers, config and manifest (no engine needed)."""
     files = [(f"srv/{name}", text.encode(), 0o755) for name, text in sorted(spec.files.items())]
-    files += _at_paths(spec.paths)
+    host = {path: source.read_bytes() for path, source in spec.host_files.items()}
+    files += _at_paths({**spec.paths, **host})
     layers = (base_layer(), *(random_layer(r) for r in spec.layers), Blob(LAYER_TYPE, _tar(files)))
     config = {
         "architecture": "amd64",

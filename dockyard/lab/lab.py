@@ -12,6 +12,7 @@ from pathlib import Path
 import docker
 
 from dockyard.lab import compose_plugin, engine, registry, sshd
+from dockyard.lab.caddy import caddy_image
 from dockyard.lab.catalog import lab_images
 from dockyard.lab.images import RegistryPusher, build
 from dockyard.lab.layout import LabLayout
@@ -155,7 +156,7 @@ class Lab:
             auth=(registry.AUTH_USER, self.registry_password()),
         )
         with plain, auth:
-            for spec in lab_images():
+            for spec in [*lab_images(), caddy_image(self.layout.root / "cache")]:
                 pusher = auth if spec.registry == "auth" else plain
                 built = build(spec)
                 reference = spec.tag or built.digest

@@ -15,6 +15,7 @@ from typing import Any
 
 from dockyard import yamlsafe
 from dockyard.commands.compose import ENV_FILE
+from dockyard.compose import startfirst
 from dockyard.compose.dotenv import DotenvError
 from dockyard.compose.files import ComposeDoc, ComposeFileError, ComposeSet, Ref
 from dockyard.config import ConfigError, DeployConfig, Problem, StackConfig, load_config
@@ -95,7 +96,56 @@ def check_stack(stack: StackConfig, at: str) -> list[BundleProblem]:
         environment = project_environment(stack.bundle, stack.revealed_env())
     except DotenvError as exc:
         return [BundleProblem(f"{at}.bundle", str(exc), "fix the bundle's .env (compose reads it)")]
-    return check_files(stack.bundle, stack.compose_files, environment, at, stack.service_refs())
+    problems = check_files(stack.bundle, stack.compose_files, environment, at,
+                           stack.service_refs())  # fmt: skip
+    return problems + _start_first_problems(stack, at, environment)
+
+
+def _start_first_problems(
+    stack: StackConfig, at: str, environment: Mapping[str, Any]
+) -> list[BundleProblem]:
+    """Services in up.start_first that cannot run twice side by side, from the compose files
+    merged as compose merges them (ports add up, other keys: the last file wins), their
+    values interpolated with the project's environment. Unreadable files are reported by
+    check_files, so they are skipped here."""
+    if not stack.up.start_first:
+        return []
+    services: dict[str, dict[str, Any]] = {}
+    for name in stack.compose_files:
+        try:
+            doc = yamlsafe.load(yamlsafe.read_text(stack.bundle / name, "compose file"))
+        except (yamlsafe.YamlProblem, OSError, RecursionError):
+            return []
+        found = doc.get("services") if isinstance(doc, dict) else None
+        for service, spec in (found if isinstance(found, dict) else {}).items():
+            merged = services.setdefault(str(service), {})
+            for key, value in (spec if isinstance(spec, dict) else {}).items():
+                if key == "ports" and isinstance(value, list):
+                    merged["ports"] = [*merged.get("ports", []), *value]
+                else:
+                    merged[key] = value
+    variables = {k: str(v) for k, v in environment.items()}
+    for spec in services.values():
+        if isinstance(spec.get("ports"), list):
+            spec["ports"] = [_interpolated(p, variables) for p in spec["ports"]]
+        if isinstance(spec.get("container_name"), str):
+            spec["container_name"] = _interpolated(spec["container_name"], variables)
+    index = {name: i for i, name in reversed(list(enumerate(stack.up.start_first)))}
+    return [
+        BundleProblem(
+            f"{at}.up.start_first[{index[u.service]}]", f"service {u.service} {u.problem}", u.fix
+        )
+        for u in startfirst.unsafe(services, stack.up.start_first, startfirst.job_like(stack))
+    ]
+
+
+def _interpolated(value: Any, variables: Mapping[str, str]) -> Any:
+    if not isinstance(value, str):
+        return value
+    try:
+        return expand(value, variables)[0]
+    except ComposeFileError:
+        return value
 
 
 def check_files(

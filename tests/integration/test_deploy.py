@@ -20,7 +20,7 @@ from tests.integration.deploykit import (
     release_vars,
 )
 
-SERVICES = {"app", "postgres", "redis", "proxy", "gateway", "autoheal", "tools", "worker"}
+SERVICES = {"app", "postgres", "redis", "proxy", "router", "gateway", "autoheal", "tools", "worker"}
 
 
 def _migrations(deploy: Deploy) -> list[str]:

@@ -53,4 +53,6 @@ def test_old_and_new_key_together_are_refused() -> None:
 
 def test_cached_steps_are_the_ones_a_rerun_skips() -> None:
     cached = {s.name for s in STEPS if s.cached}
-    assert cached == {"verify", "sync", "env", "pull", "job", "stop-first", "up", "restarts"}
+    assert cached == {
+        "verify", "sync", "env", "pull", "job", "stop-first", "replace", "up", "restarts",
+    }  # fmt: skip

@@ -33,3 +33,16 @@ def test_env_value_with_a_quote_is_refused_at_validate_without_showing_it(
     text = str(error)
     assert "stacks[0].env.DB_PASSWORD" in text and "single quote" in text
     assert "it's-x9" not in text
+
+
+def test_start_first_options_are_checked_with_their_fix(project: Path) -> None:
+    data = full_config()
+    data["stacks"][0]["up"] = {"start_first": ["app"], "stop_first": ["app"], "drain": "5s",
+                               "pre_stop": {"worker": ["quit"]}}  # fmt: skip
+    error = problems_of(project, data)
+    assert [p.field for p in error.problems] == ["stacks[0].up.start_first[0]"]
+    assert "both stop_first and start_first" in str(error)
+    data["stacks"][0]["up"]["stop_first"] = []
+    error = problems_of(project, data)
+    assert [p.field for p in error.problems] == ["stacks[0].up.pre_stop.worker"]
+    assert "add worker to start_first" in str(error)

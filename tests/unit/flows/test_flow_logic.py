@@ -10,10 +10,12 @@ from typing import Any
 import pytest
 
 from dockyard.compose.oneshot import UpServices
+from dockyard.compose.startfirst import ReplaceSpec
 from dockyard.config import RolloutConfig
 from dockyard.converge.verdict import Convergence
 from dockyard.host.releases import Release
 from dockyard.masking import Masker
+from dockyard.pipeline.replace import Replaced
 from dockyard.report import FAILED, NOT_STARTED, ROLLED_BACK, SUCCEEDED, DeployReport, HostReport
 from dockyard.rollout import RolloutPlan
 from dockyard.session import DeployRequest
@@ -61,6 +63,7 @@ class FakeStep:
                     one_shot=("seed",),
                     up=UpServices(("app", "db")),
                     linked=("data",),
+                    start_first=(ReplaceSpec("app", "app:v2", 1),),
                 ),
             ),
             "releases": self.history,
@@ -69,6 +72,7 @@ class FakeStep:
             "disk": SimpleNamespace(steps=[]),
             "rollback": ["restored release r-old's files and .env (2 change(s))"],
             "cleanup": SimpleNamespace(removed=[], refused=[]),
+            "replace": Replaced("app", 1, 2.5, 3.0),
         }.get(name)
 
     def __call__(self, task: Any, *args: Any, label: str | None = None,
@@ -108,8 +112,8 @@ def _loaded(*stacks: SimpleNamespace) -> SimpleNamespace:
 
 HAPPY = [
     "preflight", "converge", "lock", "plan", "diff", "verify", "sync", "env", "releases", "disk",
-    "pull app:v2", "job migrate", "stop-first", "up", "restarts", "health", "record", "cleanup",
-    "unlock",
+    "pull app:v2", "job migrate", "stop-first", "replace app", "up", "restarts", "health",
+    "record", "cleanup", "unlock",
 ]  # fmt: skip
 
 
@@ -128,6 +132,8 @@ def test_the_steps_run_in_pipeline_order_and_pull_bytes_reach_the_report() -> No
     step = _run()
     assert step.asked == HAPPY
     assert step.report.result == SUCCEEDED
+    assert ("shop: replace app: 1 container(s); new container healthy after 2.5 s, old drained, "
+            "overlap 3.0 s") in step.report.notes  # fmt: skip
     assert {i.image: i.bytes for i in step.report.images} == {"app:v2": 123, "db:15": 0}
 
 
@@ -173,7 +179,7 @@ def test_a_failure_before_stop_first_never_rolls_back(failing: str) -> None:
     assert step.asked[: step.asked.index(failing) + 1] == HAPPY[: HAPPY.index(failing) + 1]
 
 
-@pytest.mark.parametrize("failing", ["stop-first", "up", "restarts", "health"])
+@pytest.mark.parametrize("failing", ["stop-first", "replace app", "up", "restarts", "health"])
 def test_a_failure_from_stop_first_to_health_rolls_back_to_the_last_good_release(
     failing: str,
 ) -> None:

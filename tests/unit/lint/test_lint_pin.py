@@ -295,6 +295,7 @@ def test_pin_example_changes_only_image_lines() -> None:
     assert [old.split("image:")[1].strip() for old, _ in changes] == [
         "127.0.0.1:5000/dockyard/postgres:15",
         "127.0.0.1:5000/dockyard/redis:7.2",
+        "127.0.0.1:5000/dockyard/caddy:2.6",
         "127.0.0.1:5000/dockyard/autoheal:latest",
         "127.0.0.1:5000/dockyard/busybox",
         "127.0.0.1:5002/dockyard/worker:1.0",

@@ -141,3 +141,39 @@ def test_load_refuses_a_set_name_that_is_not_a_variable_name(bundle: Path, tmp_p
     config = _config(tmp_path, bundle, [])
     with pytest.raises(ConfigError, match="'A B' is not a variable name"):
         load_config(config, {"A B": "1"})
+
+
+def test_validate_refuses_each_unsafe_start_first_service(bundle: Path, tmp_path: Path) -> None:
+    write(bundle, {"zd.yml": (
+        "services:\n"
+        "  web:\n    ports: ['${WEB_PORT:-18080}:8080']\n"
+        "  api:\n    image: api:1\n    container_name: shop-api\n"
+        "  seed:\n    image: seed:1\n"
+        "  app:\n    image: app:1\n    ports: ['8080', '18090-18091:9000']\n"
+        "    depends_on: {seed: {condition: service_completed_successfully}}\n"
+        "  once:\n    image: once:1\n"
+    )})  # fmt: skip
+    config = _config(tmp_path, bundle, [])
+    with_stack(config, compose_files=["docker-compose.yml", "zd.yml"],
+               jobs=[{"name": "once", "service": "once"}],
+               up={"start_first": ["web", "api", "seed", "app", "once"]})  # fmt: skip
+    result = validate(config)
+    assert_problems(
+        result, 4,
+        "stacks[0].up.start_first[0]: service web publishes fixed host port 18080",
+        "stacks[0].up.start_first[1]: service api has container_name 'shop-api'",
+        "stacks[0].up.start_first[2]: service seed is a dependency other services wait on",
+        "stacks[0].up.start_first[4]: service once is a job service",
+    )  # fmt: skip
+    assert "start_first[3]" not in result.stderr
+
+
+def test_validate_accepts_a_start_first_service_with_container_only_ports(
+    bundle: Path, tmp_path: Path
+) -> None:
+    write(bundle, {"zd.yml": "services:\n  app:\n    image: app:1\n    ports: ['8080']\n"})
+    config = _config(tmp_path, bundle, [])
+    with_stack(config, compose_files=["docker-compose.yml", "zd.yml"],
+               up={"start_first": ["app"], "drain": "2s"})  # fmt: skip
+    result = validate(config)
+    assert result.exit_code == 0, result.output
