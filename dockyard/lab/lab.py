@@ -14,7 +14,7 @@ import docker
 from dockyard.lab import compose_plugin, engine, registry, sshd
 from dockyard.lab.caddy import caddy_image
 from dockyard.lab.catalog import lab_images
-from dockyard.lab.images import RegistryPusher, build
+from dockyard.lab.images import RegistryPusher, SyntheticImage, build
 from dockyard.lab.layout import LabLayout
 from dockyard.lab.procs import (
     LabProcessError,
@@ -147,6 +147,10 @@ class Lab:
         """The auth registry's password (generated at first `up`, stored 0600)."""
         return (self.layout.registry_dir / "auth" / "password").read_text().strip()
 
+    def pushed_images(self) -> list[SyntheticImage]:
+        """Every image `up` pushes: the synthetic catalog and the caddy proxy image."""
+        return [*lab_images(), caddy_image(self.layout.root / "cache")]
+
     def _push_images(self) -> None:
         """Push every catalog image that the registry does not already serve at its digest."""
         ports = self.layout.ports
@@ -156,7 +160,7 @@ class Lab:
             auth=(registry.AUTH_USER, self.registry_password()),
         )
         with plain, auth:
-            for spec in [*lab_images(), caddy_image(self.layout.root / "cache")]:
+            for spec in self.pushed_images():
                 pusher = auth if spec.registry == "auth" else plain
                 built = build(spec)
                 reference = spec.tag or built.digest

@@ -38,7 +38,7 @@ def test_engine_answers_on_its_own_socket(lab: Lab) -> None:
 
 def test_registry_serves_every_catalog_image_at_its_built_digest(lab: Lab) -> None:
     password = lab.registry_password()
-    for spec in lab_images():
+    for spec in lab.pushed_images():
         host = (
             lab.layout.registry_auth_host if spec.registry == "auth" else lab.layout.registry_host
         )
