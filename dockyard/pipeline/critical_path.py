@@ -10,6 +10,7 @@ services it depends on run; never for other pulls. Stop-first waits for all of t
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -71,9 +72,14 @@ def room_to_spare(disk: Disk | None, gate: DiskGate, headroom: int = PULL_HEADRO
     the gate will not prune, and pulls need not wait for it. Unknown disk: not shown."""
     if disk is None or disk.size <= 0:
         return False
-    free = disk.available - headroom
-    used_pct = 100.0 * (disk.size - free) / disk.size
-    return free >= 0 and gate.passes(DiskStatus(free, disk.size, used_pct))
+    spent = Disk(disk.size, disk.available - headroom)
+    return spent.available >= 0 and gate.passes(DiskStatus(spent.available, disk.size,
+                                                           used_pct(spent)))  # fmt: skip
+
+
+def used_pct(disk: Disk) -> float:
+    """The used % of `disk`, as df rounds it (up)."""
+    return float(math.ceil(100.0 * (disk.size - disk.available) / disk.size))
 
 
 def service_closure(config: Mapping[str, Any], service: str) -> frozenset[str]:
