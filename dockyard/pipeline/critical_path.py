@@ -1,9 +1,10 @@
 """The release's critical path between the plan and stop-first: which steps wait for which.
 
-After the plan, verify, sync, env, the release history and the disk gate need nothing from
-each other, so they start together. A pull waits for the disk gate only when the gate could
-prune (the host facts do not show room to spare: the gate then frees space before the pull
-needs it); with room to spare the pulls start at once. A job is the first change to the stack,
+After the plan, verify, sync, the release history and the disk gate need nothing from each
+other, so they start together; env follows sync (both write the staged files dir). A pull
+waits for the disk gate only when the gate could prune (the host facts do not show room to
+spare: the gate then frees space before the pull needs it); with room to spare the pulls start
+at once. A job is the first change to the stack,
 so it waits for every check (verify, the disk gate), for the staged files and `.env`, for the
 job before it (jobs run in their order), and for the pulls of the images its service and the
 services it depends on run; never for other pulls. Stop-first waits for all of them."""
@@ -24,6 +25,9 @@ the gate measures cannot make it fail or prune unless they bring more than this.
 
 CHECKS = ("verify", "sync", "env", "releases", "disk")
 PULL = "pull"
+ENV_AFTER = frozenset({"sync"})
+"""`.env` is written after sync: a bundle's own `.env` file that sync uploads must not land
+over the rendered one."""
 
 
 @dataclass(frozen=True)
@@ -106,7 +110,7 @@ def release_path(
 ) -> ReleasePath:
     """The path for `pulls` (label, services using the image) and ordered `jobs` (label,
     service), the services' dependencies read from the resolved compose `config`."""
-    nodes = [Node(name, frozenset()) for name in CHECKS]
+    nodes = [Node(name, ENV_AFTER if name == "env" else frozenset()) for name in CHECKS]
     pull_after = frozenset({"disk"}) if pulls_wait_for_gate else frozenset()
     nodes += [Node(label, pull_after) for label, _ in pulls]
     previous: frozenset[str] = frozenset()

@@ -462,7 +462,7 @@ def test_the_steps_after_the_plan_overlap_and_jobs_wait_for_their_pull() -> None
     step = TimedStep(HostReport("vm1"), slow={"pull app:v2": 0.3})
     _timed(step)
     assert step.report.result == SUCCEEDED
-    together = ["verify", "sync", "env", "releases", "disk", "pull app:v2"]
+    together = ["verify", "sync", "releases", "disk", "pull app:v2"]
     spans = [step.spans[s] for s in together]
     assert max(start for start, _ in spans) < min(end for _, end in spans)  # all ran at once
     job_start = step.spans["job migrate"][0]
@@ -470,6 +470,7 @@ def test_the_steps_after_the_plan_overlap_and_jobs_wait_for_their_pull() -> None
                                                        "pull app:v2"])  # fmt: skip
     assert step.spans["job migrate"][1] <= step.spans["stop-first"][0]
     assert step.spans["plan"][1] <= min(start for start, _ in spans)
+    assert step.spans["sync"][1] <= step.spans["env"][0] < step.spans["pull app:v2"][1]
 
 
 def test_with_little_room_the_pull_starts_after_the_disk_gate() -> None:
@@ -481,25 +482,25 @@ def test_with_little_room_the_pull_starts_after_the_disk_gate() -> None:
 
 
 def test_a_failed_concurrent_step_lets_the_others_finish_and_a_rerun_resumes_at_it() -> None:
-    step = TimedStep(HostReport("vm1"), {"sync"}, slow={"sync": 0.05, "pull app:v2": 0.3})
-    with pytest.raises(Boom, match="sync failed"):
+    step = TimedStep(HostReport("vm1"), {"verify"}, slow={"verify": 0.1, "pull app:v2": 0.3})
+    with pytest.raises(Boom, match="verify failed"):
         _timed(step)
     assert step.report.result == FAILED and "rollback" not in step.asked
-    assert step.spans["pull app:v2"][1] > step.spans["sync"][1]  # ran on after sync failed
-    assert step.journal == {"verify", "env", "pull app:v2"}  # what passed; the job never began
+    assert step.spans["pull app:v2"][1] > step.spans["verify"][1]  # ran on after verify failed
+    assert step.journal == {"sync", "env", "pull app:v2"}  # what passed; the job never began
     assert "job migrate" not in step.ran
-    assert any("not started (sync failed): job migrate" in n for n in step.report.notes)
+    assert any("not started (verify failed): job migrate" in n for n in step.report.notes)
     assert step.asked[-2:] == ["diagnostics", "unlock"]
 
     rerun = TimedStep(HostReport("vm1"), journal=step.journal)
     _timed(rerun)
     assert rerun.report.result == SUCCEEDED
-    assert not {"verify", "env", "pull app:v2"} & set(rerun.ran)
-    assert {"sync", "job migrate", "up"} <= set(rerun.ran)
+    assert not {"sync", "env", "pull app:v2"} & set(rerun.ran)
+    assert {"verify", "job migrate", "up"} <= set(rerun.ran)
 
 
 def test_two_failed_concurrent_steps_raise_the_first_and_note_the_second() -> None:
-    step = TimedStep(HostReport("vm1"), {"verify", "env"}, slow={"verify": 0.02, "env": 0.2})
+    step = TimedStep(HostReport("vm1"), {"verify", "disk"}, slow={"verify": 0.02, "disk": 0.2})
     with pytest.raises(Boom, match="verify failed"):
         _timed(step)
-    assert any(n.startswith("env failed too: Boom: env failed") for n in step.report.notes)
+    assert any(n.startswith("disk failed too: Boom: disk failed") for n in step.report.notes)

@@ -24,23 +24,25 @@ PULLS = [("pull app:v2", ("app",)), ("pull migrator:v2", ("migrator",)),
          ("pull pg:16", ("postgres",)), ("pull proxy:2", ("proxy",))]  # fmt: skip
 JOBS = [("job start-db", "postgres"), ("job migrate", "migrator")]
 GATE = DiskGate(15, 70)
+NOT_ENV = [c for c in CHECKS if c != "env"]  # env follows sync
 
 
 def test_the_checks_and_the_pulls_start_together_when_the_gate_cannot_prune() -> None:
     path = release_path(PULLS, JOBS, CONFIG, pulls_wait_for_gate=False, pulls_at_once=4)
-    assert path.ready(done=[], started=[]) == [*CHECKS, *(p for p, _ in PULLS)]
+    assert path.ready(done=[], started=[]) == [*NOT_ENV, *(p for p, _ in PULLS)]
+    assert path.ready(done=["sync"], started=path.ready([], [])) == ["env"]
 
 
 def test_pulls_wait_for_the_gate_when_it_could_prune() -> None:
     path = release_path(PULLS, JOBS, CONFIG, pulls_wait_for_gate=True, pulls_at_once=4)
-    assert path.ready(done=[], started=[]) == list(CHECKS)
-    assert path.ready(done=["disk"], started=CHECKS) == [p for p, _ in PULLS]
+    assert path.ready(done=[], started=[]) == NOT_ENV
+    assert path.ready(done=["disk"], started=NOT_ENV) == [p for p, _ in PULLS]
 
 
 def test_at_most_pulls_at_once_pull_and_a_finished_pull_frees_its_place() -> None:
     path = release_path(PULLS, [], CONFIG, pulls_wait_for_gate=False, pulls_at_once=2)
     first = path.ready(done=[], started=[])
-    assert first == [*CHECKS, "pull app:v2", "pull migrator:v2"]
+    assert first == [*NOT_ENV, "pull app:v2", "pull migrator:v2"]
     assert path.ready(done=["pull app:v2"], started=first) == ["pull pg:16"]
 
 
