@@ -8,7 +8,6 @@ Prefect (tests/unit/flows/test_flow_logic.py)."""
 from __future__ import annotations
 
 import re
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from prefect import flow
@@ -25,8 +24,9 @@ from dockyard.rollout import RolloutPlan
 from dockyard.session import DeployRequest, Loaded, load, set_secret_lookup
 from flows.approval import gate_for
 from flows.host_flow import HostJob, per_target
-from flows.hosts import Step, in_thread, roll_out
+from flows.hosts import Step, roll_out
 from flows.provenance import Origin, this_origin
+from flows.release_path import stage_and_pull
 from flows.replace import replace_start_first
 from flows.rollback import roll_back_to
 from flows.step_runner import StepRunner
@@ -41,34 +41,6 @@ from tasks.secrets import PrefectSecrets
 def _artifact_key(text: str) -> str:
     """Artifact keys allow lowercase letters, digits and dashes only."""
     return re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")
-
-
-def pull_all(
-    step: Step, request: DeployRequest, loaded: Loaded, host: str, project: str, attempt: str,
-    stack_plan: Any,
-) -> None:  # fmt: skip
-    """One pull task per image, `images.parallel` at a time; a failed image fails the step
-    after the others finished (each is retried alone)."""
-    to_pull = stack_plan.plan.to_pull()
-    by_image = {i.image: i for i in step.report.images}
-    with ThreadPoolExecutor(loaded.config.images.parallel, thread_name_prefix="pull") as pool:
-        futures = {
-            d.image: in_thread(pool, step.outcome, image_tasks.pull_image, request, host,
-                                project, attempt, d.image, d, label=f"pull {d.ref.short}",
-                               run_name=f"pull {d.ref.short} on {host}")
-            for d in to_pull
-        }  # fmt: skip
-    errors = []
-    for image, future in futures.items():
-        if future.exception() is not None:
-            errors.append(future.exception())
-            continue
-        result, cached = future.result()
-        if not cached:
-            by_image[image].bytes = result.bytes
-            by_image[image].seconds = result.seconds
-    if errors:
-        raise errors[0]
 
 
 def deploy_stack(
@@ -101,18 +73,9 @@ def deploy_stack(
         ]
         report.diffs.append(step(review_tasks.publish_diff, request, host, p, facts, stack_plan,
                                  label="diff"))  # fmt: skip
-        step(image_tasks.verify_images, request, host, p, attempt, stack_plan)
-        step(stack_tasks.sync_bundle, request, host, p, attempt, stack_plan.resolved.linked)
-        step(stack_tasks.write_env, request, host, p, attempt)
-        history = step(release_tasks.read_releases, request, host, p)
         protected = sorted({d.image for d in stack_plan.plan.decisions})
-        pruned = step(stack_tasks.disk_gate, request, host, p, facts, protected)
-        if pruned.steps:
-            report.prunes.append(pruned.section(p, "disk gate"))
-        pull_all(step, request, loaded, host, p, attempt, stack_plan)
-        for job in stack.jobs:
-            step(stack_tasks.run_job, request, host, p, attempt, job.name, label=f"job {job.name}",
-                 retries=job.retries if job.rerun_safe else 0)  # fmt: skip
+        history = stage_and_pull(step, request, loaded, host, stack, facts, stack_plan, attempt,
+                                 protected)  # fmt: skip
         may_roll_back = True
         step(stack_tasks.stop_first, request, host, p, attempt)
         resolved = stack_plan.resolved

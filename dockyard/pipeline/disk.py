@@ -7,10 +7,11 @@ from collections.abc import Iterable
 
 from dockyard.deadline import Deadline
 from dockyard.disk import prune
-from dockyard.disk.gate import DiskGate
+from dockyard.disk.gate import DiskGate, DiskStatus, size
 from dockyard.disk.ownership import read_ownership
 from dockyard.disk.prune import PruneReport
 from dockyard.host.facts import HostFacts
+from dockyard.pipeline.critical_path import PULL_HEADROOM, room_to_spare, used_pct
 from dockyard.session import HostStack
 
 
@@ -18,10 +19,18 @@ def gate(
     hs: HostStack, facts: HostFacts, protected: Iterable[str], deadline: Deadline
 ) -> PruneReport:
     """Pass disk.min_free_gb and disk.max_used_pct on the engine's data root (from the stack's
-    facts), pruning what dockyard owns, never what `protected` names nor any kept release."""
+    facts), pruning what dockyard owns, never what `protected` names nor any kept release.
+    When the facts (read this deploy) show the gate passing with PULL_HEADROOM to spare, it
+    passes on them without a round trip: no prune could be needed."""
     disk = hs.config.disk
-    ownership = read_ownership(hs.runner, hs.config, protected, deadline)
     limits = DiskGate(disk.min_free_gb, disk.max_used_pct)
+    if facts.disk is not None and room_to_spare(facts.disk, limits):
+        status = DiskStatus(facts.disk.available, facts.disk.size, used_pct(facts.disk))
+        hs.log(f"disk gate passes on the host facts with {size(PULL_HEADROOM)} to spare: "
+               f"{limits.reason(status)}")  # fmt: skip
+        return PruneReport(True, f"gate passes (host facts): {limits.reason(status)}", status,
+                           status)  # fmt: skip
+    ownership = read_ownership(hs.runner, hs.config, protected, deadline)
     return prune.ensure_space(hs.runner, deadline, str(facts.root_dir), limits, ownership, hs.log)
 
 

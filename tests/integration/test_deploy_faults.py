@@ -39,7 +39,8 @@ def test_link_frozen_during_the_pull_is_rebuilt_and_only_the_pull_retries(
     froze = threading.Event()
 
     def freeze_mid_pull() -> None:
-        if _wait_for(lambda: proxy.stats("registry")["down"] > 2 * MB, 120):
+        # at 8 MB of ~40 the steps that run beside the pulls (verify, sync, ...) are done
+        if _wait_for(lambda: proxy.stats("registry")["down"] > 8 * MB, 120):
             proxy.set_faults("ssh", freeze=True)
             froze.set()
             time.sleep(9)

@@ -4,6 +4,8 @@ failed-host isolation, driven by a fake step runner that records what it was ask
 from __future__ import annotations
 
 import threading
+import time
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -12,7 +14,10 @@ import pytest
 from dockyard.compose.oneshot import UpServices
 from dockyard.compose.startfirst import ReplaceSpec
 from dockyard.config import RolloutConfig
+from dockyard.config.deploy import DiskConfig
 from dockyard.converge.verdict import Convergence
+from dockyard.disk.gate import GB
+from dockyard.host.facts import Disk
 from dockyard.host.releases import Release
 from dockyard.masking import Masker
 from dockyard.pipeline.replace import Replaced
@@ -26,6 +31,9 @@ CHANGED = Convergence("changed", ("the host runs release r-old, not r-new",))
 REQUEST = DeployRequest("deploy.yaml", {}, "run-1", "tester")
 GOOD = Release("r-old", "2026-01-01T00:00:00Z", "ci", "run-0", "succeeded", "h",
                {"app": "app@sha256:1"})  # fmt: skip
+
+
+NO_BUNDLE = Path("/nonexistent/bundle")  # no .env file of its own
 
 
 class Boom(Exception):
@@ -45,12 +53,14 @@ class FakeStep:
         self.asked: list[str] = []
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.retries: dict[str, int | None] = {}
+        self.disk = Disk(100 * GB, 90 * GB)  # room to spare: pulls need not wait for the gate
 
     def _answer(self, name: str, label: str) -> Any:
         self.asked.append(label)
         if label in self.fail_at:
             raise Boom(f"{label} failed")
         return {
+            "preflight": SimpleNamespace(disk=self.disk),
             "converge": self.verdict,
             "lock": SimpleNamespace(note="", attempt="att-1"),
             "plan": SimpleNamespace(
@@ -59,6 +69,13 @@ class FakeStep:
                     to_pull=lambda: [_decision("app:v2")],
                 ),
                 resolved=SimpleNamespace(
+                    config={
+                        "services": {
+                            "app": {},
+                            "db": {},
+                            "migrator": {"depends_on": {"app": {"condition": "service_started"}}},
+                        }
+                    },
                     active=("app", "db"),
                     one_shot=("seed",),
                     up=UpServices(("app", "db")),
@@ -94,17 +111,17 @@ def _decision(image: str) -> SimpleNamespace:
                            ref=SimpleNamespace(short=image))  # fmt: skip
 
 
-def _stack(project: str, jobs: tuple[Any, ...] = ()) -> SimpleNamespace:
-    return SimpleNamespace(project=project, jobs=list(jobs))
+def _stack(project: str, jobs: tuple[Any, ...] = (), bundle: Path = NO_BUNDLE) -> SimpleNamespace:
+    return SimpleNamespace(project=project, jobs=list(jobs), bundle=bundle)
 
 
 def _job(name: str, rerun_safe: bool, retries: int = 2) -> SimpleNamespace:
-    return SimpleNamespace(name=name, rerun_safe=rerun_safe, retries=retries)
+    return SimpleNamespace(name=name, service="migrator", rerun_safe=rerun_safe, retries=retries)
 
 
 def _loaded(*stacks: SimpleNamespace) -> SimpleNamespace:
     config = SimpleNamespace(
-        stacks=list(stacks), disk=SimpleNamespace(keep_releases=3),
+        stacks=list(stacks), disk=DiskConfig(),
         images=SimpleNamespace(parallel=2), rollout=RolloutConfig(),
     )  # fmt: skip
     return SimpleNamespace(config=config, masker=Masker(["pw-secret"]))
@@ -128,9 +145,22 @@ def _run(fail_at: set[str] = frozenset(), history=None) -> FakeStep:
     return step
 
 
+CONCURRENT = {"verify", "sync", "env", "releases", "disk", "pull app:v2", "job migrate"}
+
+
+def in_path_order(asked: list[str]) -> list[str]:
+    """`asked` with the steps between the plan and stop-first (their order is the threads')
+    in HAPPY's order, so the rest can be compared as a sequence."""
+    inside = sorted((a for a in asked if a in CONCURRENT), key=HAPPY.index)
+    first = next((i for i, a in enumerate(asked) if a in CONCURRENT), len(asked))
+    rest = [a for a in asked[first:] if a not in CONCURRENT]
+    return asked[:first] + inside + rest
+
+
 def test_the_steps_run_in_pipeline_order_and_pull_bytes_reach_the_report() -> None:
     step = _run()
-    assert step.asked == HAPPY
+    assert in_path_order(step.asked) == HAPPY
+    assert step.asked.index("job migrate") > step.asked.index("pull app:v2")
     assert step.report.result == SUCCEEDED
     assert ("shop: replace app: 1 container(s); new container healthy after 2.5 s, old drained, "
             "overlap 3.0 s") in step.report.notes  # fmt: skip
@@ -176,7 +206,10 @@ def test_a_failure_before_stop_first_never_rolls_back(failing: str) -> None:
     assert step.report.result == FAILED
     assert "rollback" not in step.asked
     assert step.asked[-2:] == ["diagnostics", "unlock"]
-    assert step.asked[: step.asked.index(failing) + 1] == HAPPY[: HAPPY.index(failing) + 1]
+    assert step.asked[:4] == HAPPY[:4] and failing in step.asked
+    assert "stop-first" not in step.asked
+    if failing != "job migrate":
+        assert "job migrate" not in step.asked  # it waits for every check, staging and its pull
 
 
 @pytest.mark.parametrize("failing", ["stop-first", "replace app", "up", "restarts", "health"])
@@ -386,3 +419,105 @@ def test_cli_rollback_to_an_unknown_release_names_it() -> None:
     step, failed = _rollback([GOOD, NEWER], "r-nope")
     assert failed
     assert "no release r-nope to roll back to" in step.report.error
+
+
+JOURNALED = {"verify", "sync", "env", "pull app:v2", "job migrate"}
+
+
+class TimedStep(FakeStep):
+    """A FakeStep whose steps take time (`slow` seconds, default 0.05), recording when each
+    started and ended; the journaled steps that finished are kept in `journal` and skipped
+    (Cached) by a later run given that journal, as the host journal makes a rerun do."""
+
+    def __init__(self, report: HostReport, fail_at: set[str] = frozenset(),
+                 slow: dict[str, float] | None = None, journal: set[str] | None = None,
+                 disk: Disk | None = None) -> None:  # fmt: skip
+        super().__init__(report, fail_at)
+        self.disk = disk or self.disk
+        self.slow = slow or {}
+        self.journal = set() if journal is None else journal
+        self.ran: list[str] = []
+        self.spans: dict[str, tuple[float, float]] = {}
+        self.lock = threading.Lock()
+
+    def __call__(self, task: Any, *args: Any, label: str | None = None,
+                 retries: int | None = None, **kwargs: Any) -> Any:  # fmt: skip
+        name = label or task.name
+        if name in self.journal:
+            with self.lock:
+                self.asked.append(name)
+            return super()._answer(task.name, "(cached)")
+        started = time.monotonic()
+        with self.lock:
+            self.ran.append(name)
+        try:
+            time.sleep(self.slow.get(name, 0.05) if name in CONCURRENT else 0)
+            with self.lock:
+                value = super().__call__(task, *args, label=label, retries=retries, **kwargs)
+        finally:
+            with self.lock:
+                self.spans[name] = (started, time.monotonic())
+        if name in JOURNALED:
+            with self.lock:
+                self.journal.add(name)
+        return value
+
+
+def _timed(step: TimedStep) -> None:
+    stack = _stack("shop", (_job("migrate", rerun_safe=False),))
+    deploy_stack(step, REQUEST, _loaded(stack), "vm1", stack)
+
+
+def test_the_steps_after_the_plan_overlap_and_jobs_wait_for_their_pull() -> None:
+    step = TimedStep(HostReport("vm1"), slow={"pull app:v2": 0.3})
+    _timed(step)
+    assert step.report.result == SUCCEEDED
+    together = ["verify", "sync", "env", "releases", "disk", "pull app:v2"]
+    spans = [step.spans[s] for s in together]
+    assert max(start for start, _ in spans) < min(end for _, end in spans)  # all ran at once
+    job_start = step.spans["job migrate"][0]
+    assert all(step.spans[s][1] <= job_start for s in ["verify", "sync", "env", "disk",
+                                                       "pull app:v2"])  # fmt: skip
+    assert step.spans["job migrate"][1] <= step.spans["stop-first"][0]
+    assert step.spans["plan"][1] <= min(start for start, _ in spans)
+
+
+def test_a_bundle_with_its_own_env_file_has_env_written_after_sync(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("A=1\n")
+    step = TimedStep(HostReport("vm1"), slow={"pull app:v2": 0.3})
+    stack = _stack("shop", (_job("migrate", rerun_safe=False),), bundle=tmp_path)
+    deploy_stack(step, REQUEST, _loaded(stack), "vm1", stack)
+    assert step.spans["sync"][1] <= step.spans["env"][0] < step.spans["pull app:v2"][1]
+
+
+def test_with_little_room_the_pull_starts_after_the_disk_gate() -> None:
+    step = TimedStep(HostReport("vm1"), disk=Disk(100 * GB, 20 * GB))
+    _timed(step)
+    assert step.spans["disk"][1] <= step.spans["pull app:v2"][0]
+    assert step.spans["sync"][0] < step.spans["disk"][1]  # the rest still runs beside the gate
+    assert any("pulls wait for the disk gate" in n for n in step.report.notes)
+
+
+def test_a_failed_concurrent_step_lets_the_others_finish_and_a_rerun_resumes_at_it() -> None:
+    step = TimedStep(HostReport("vm1"), {"verify"}, slow={"verify": 0.1, "pull app:v2": 0.3})
+    with pytest.raises(Boom, match="verify failed"):
+        _timed(step)
+    assert step.report.result == FAILED and "rollback" not in step.asked
+    assert step.spans["pull app:v2"][1] > step.spans["verify"][1]  # ran on after verify failed
+    assert step.journal == {"sync", "env", "pull app:v2"}  # what passed; the job never began
+    assert "job migrate" not in step.ran
+    assert any("not started (verify failed): job migrate" in n for n in step.report.notes)
+    assert step.asked[-2:] == ["diagnostics", "unlock"]
+
+    rerun = TimedStep(HostReport("vm1"), journal=step.journal)
+    _timed(rerun)
+    assert rerun.report.result == SUCCEEDED
+    assert not {"sync", "env", "pull app:v2"} & set(rerun.ran)
+    assert {"verify", "job migrate", "up"} <= set(rerun.ran)
+
+
+def test_two_failed_concurrent_steps_raise_the_first_and_note_the_second() -> None:
+    step = TimedStep(HostReport("vm1"), {"verify", "disk"}, slow={"verify": 0.02, "disk": 0.2})
+    with pytest.raises(Boom, match="verify failed"):
+        _timed(step)
+    assert any(n.startswith("disk failed too: Boom: disk failed") for n in step.report.notes)

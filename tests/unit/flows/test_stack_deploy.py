@@ -41,12 +41,12 @@ PS = json.dumps([{"Service": "app", "Name": "shop-app-1", "State": "running", "H
                   "ExitCode": 0, "Image": IMAGE, "ID": "c1"}])  # fmt: skip
 
 
-def fake_host() -> FakeRunner:
+def fake_host(facts: str = FACTS) -> FakeRunner:
     """A host with docker and compose, the image already there, no lock and no release yet."""
     return (
         FakeRunner()
         .on("realpath -m --", "OK\n")  # the state guard: remote_dir safe, .dockyard/ made
-        .on(r'"facts":1,"docker"', FACTS)
+        .on(r'"facts":1,"docker"', facts)
         .on(r'"facts":1,"images"', AFTER_UP)
         .on("echo SWAPPED", "SWAPPED\n")
         .on("echo REMOVED", "REMOVED\n")
@@ -109,9 +109,10 @@ def test_a_whole_stack_deploy_reads_the_host_facts_once(request_: DeployRequest)
     deploy_stack(steps, request_, loaded, "vm1", stack)
 
     assert steps.report.result == SUCCEEDED, steps.report.error
-    assert steps.ran == ["preflight", "converge", "lock", "plan", "diff", "verify", "sync",
-                         "env", "releases", "disk", "stop-first", "up", "restarts", "health",
-                         "record", "cleanup", "unlock"]  # fmt: skip
+    assert steps.ran[:5] == ["preflight", "converge", "lock", "plan", "diff"]
+    assert set(steps.ran[5:10]) == {"verify", "sync", "env", "releases", "disk"}  # side by side
+    assert steps.ran[10:] == ["stop-first", "up", "restarts", "health", "record", "cleanup",
+                              "unlock"]  # fmt: skip
     facts_reads = [c for c in host.asked if '"facts":1,"docker"' in c]
     assert len(facts_reads) == 1  # preflight's read; converge and the disk gate got its facts
     after_up = [c for c in host.asked if '"facts":1,"images"' in c]
@@ -150,3 +151,33 @@ def test_a_prefetch_is_taken_once(request_: DeployRequest) -> None:
     assert facts_for(hs, deadline) == first
     facts_for(hs, deadline)  # nothing left: read again
     assert len([c for c in host.asked if '"facts":1,"docker"' in c]) == 2
+
+
+def test_with_room_to_spare_the_disk_gate_passes_on_the_facts_without_a_round_trip(
+    request_: DeployRequest,
+) -> None:
+    loaded = load(request_)
+    resolved = ResolvedStack({"services": {"app": {"image": IMAGE}}}, ("app",), ())
+    plan = plan_pulls({"app": IMAGE}, [LocalImage(APP_ID, (), (IMAGE,))], {})
+    roomy = json.loads(FACTS) | {"df": {"size_kb": 100_000_000, "avail_kb": 80_000_000}}
+    host = fake_host(json.dumps(roomy))
+    steps = HostSteps(HostReport("vm1"), host, StackPlan(resolved, plan))
+
+    deploy_stack(steps, request_, loaded, "vm1", loaded.config.stacks[0])
+
+    assert steps.report.result == SUCCEEDED, steps.report.error
+    assert not [c for c in host.asked if "--output=avail,size,pcent" in c]
+    history_reads = [c for c in host.asked if c.startswith("tail -n 500 ")]
+    assert len(history_reads) == 2  # the releases step and cleanup's ownership, not the gate
+
+
+def test_with_little_room_the_disk_gate_measures_the_disk(request_: DeployRequest) -> None:
+    loaded = load(request_)
+    resolved = ResolvedStack({"services": {"app": {"image": IMAGE}}}, ("app",), ())
+    plan = plan_pulls({"app": IMAGE}, [LocalImage(APP_ID, (), (IMAGE,))], {})
+    host = fake_host()  # 9 GB free of 10 GB: within 10 GB of the 15 GB threshold
+    steps = HostSteps(HostReport("vm1"), host, StackPlan(resolved, plan))
+
+    deploy_stack(steps, request_, loaded, "vm1", loaded.config.stacks[0])
+
+    assert len([c for c in host.asked if "--output=avail,size,pcent" in c]) == 1

@@ -1,0 +1,127 @@
+"""The release's critical path between the plan and stop-first: which steps wait for which.
+
+After the plan, verify, sync, the release history and the disk gate need nothing from each
+other, so they start together; env follows sync when the bundle has a `.env` file (sync
+uploads it, env writes the rendered one over it), else starts with them. A pull
+waits for the disk gate only when the gate could prune (the host facts do not show room to
+spare: the gate then frees space before the pull needs it); with room to spare the pulls start
+at once. A job is the first change to the stack,
+so it waits for every check (verify, the disk gate), for the staged files and `.env`, for the
+job before it (jobs run in their order), and for the pulls of the images its service and the
+services it depends on run; never for other pulls. Stop-first waits for all of them."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from dockyard.disk.gate import GB, DiskGate, DiskStatus
+from dockyard.host.facts import Disk
+
+PULL_HEADROOM = 10 * GB
+"""Space beyond the gate's thresholds that lets pulls run beside the gate: pulls landing while
+the gate measures cannot make it fail or prune unless they bring more than this."""
+
+CHECKS = ("verify", "sync", "env", "releases", "disk")
+PULL = "pull"
+ENV_AFTER = frozenset({"sync"})
+"""What env waits for when the bundle has its own `.env` file: sync uploads it, and it must not
+land over the rendered one env writes."""
+
+
+@dataclass(frozen=True)
+class Node:
+    """One step of the path: its report label and the labels it waits for."""
+
+    label: str
+    after: frozenset[str]
+
+    @property
+    def is_pull(self) -> bool:
+        return self.label.startswith(f"{PULL} ")
+
+
+@dataclass(frozen=True)
+class ReleasePath:
+    """The steps from the plan to stop-first, at most `pulls_at_once` pulls running at once."""
+
+    nodes: tuple[Node, ...]
+    pulls_at_once: int
+
+    def ready(self, done: Iterable[str], started: Iterable[str]) -> list[str]:
+        """The steps that may start now, in path order: not started, everything they wait for
+        done, and within the pull limit."""
+        done, started = set(done), set(started)
+        running_pulls = sum(1 for n in self.nodes if n.is_pull and n.label in started - done)
+        free = self.pulls_at_once - running_pulls
+        ready = []
+        for node in self.nodes:
+            if node.label in started or not node.after <= done:
+                continue
+            if node.is_pull:
+                if free <= 0:
+                    continue
+                free -= 1
+            ready.append(node.label)
+        return ready
+
+    def after(self, label: str) -> frozenset[str]:
+        """What `label` waits for."""
+        return next(n.after for n in self.nodes if n.label == label)
+
+
+def room_to_spare(disk: Disk | None, gate: DiskGate, headroom: int = PULL_HEADROOM) -> bool:
+    """Whether the host facts show the disk gate passing with `headroom` bytes more used: then
+    the gate will not prune, and pulls need not wait for it. Unknown disk: not shown."""
+    if disk is None or disk.size <= 0:
+        return False
+    spent = Disk(disk.size, disk.available - headroom)
+    return spent.available >= 0 and gate.passes(DiskStatus(spent.available, disk.size,
+                                                           used_pct(spent)))  # fmt: skip
+
+
+def used_pct(disk: Disk) -> float:
+    """The used % of `disk`, as df rounds it (up)."""
+    return float(math.ceil(100.0 * (disk.size - disk.available) / disk.size))
+
+
+def service_closure(config: Mapping[str, Any], service: str) -> frozenset[str]:
+    """`service` and every service it depends on, transitively (compose's resolved config)."""
+    services = config.get("services") or {}
+    seen: set[str] = set()
+    todo = [service]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        depends = (services.get(name) or {}).get("depends_on") or {}
+        todo += [d for d in depends if d not in seen]
+    return frozenset(seen)
+
+
+def release_path(
+    pulls: Sequence[tuple[str, Sequence[str]]],
+    jobs: Sequence[tuple[str, str]],
+    config: Mapping[str, Any],
+    pulls_wait_for_gate: bool,
+    pulls_at_once: int,
+    env_after_sync: bool = True,
+) -> ReleasePath:
+    """The path for `pulls` (label, services using the image) and ordered `jobs` (label,
+    service), the services' dependencies read from the resolved compose `config`; env waits
+    for sync when `env_after_sync` (the bundle has a `.env` file of its own)."""
+    env_after = ENV_AFTER if env_after_sync else frozenset()
+    nodes = [Node(name, env_after if name == "env" else frozenset()) for name in CHECKS]
+    pull_after = frozenset({"disk"}) if pulls_wait_for_gate else frozenset()
+    nodes += [Node(label, pull_after) for label, _ in pulls]
+    previous: frozenset[str] = frozenset()
+    for label, service in jobs:
+        needs = service_closure(config, service)
+        images = frozenset(p for p, services in pulls if needs & set(services))
+        after = frozenset(CHECKS) - {"releases"} | images | previous
+        nodes.append(Node(label, after))
+        previous = frozenset({label})
+    return ReleasePath(tuple(nodes), max(1, pulls_at_once))
