@@ -11,7 +11,6 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
-from dockyard.commands.compose import ENV_FILE
 from dockyard.config import StackConfig
 from dockyard.disk.gate import DiskGate
 from dockyard.host.facts import HostFacts
@@ -71,8 +70,7 @@ def stage_and_pull(
     path = release_path([(label, d.services) for label, d in to_pull.items()],
                         [(label, j.service) for label, j in jobs.items()],
                         stack_plan.resolved.config, not gate_clear,
-                        loaded.config.images.parallel,
-                        (stack.bundle / ENV_FILE).is_file())  # fmt: skip
+                        loaded.config.images.parallel)  # fmt: skip
     linked = stack_plan.resolved.linked
     start: dict[str, Callable[[], Any]] = {
         "verify": lambda: step(image_tasks.verify_images, request, host, p, attempt, stack_plan),

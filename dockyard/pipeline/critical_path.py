@@ -1,8 +1,7 @@
 """The release's critical path between the plan and stop-first: which steps wait for which.
 
 After the plan, verify, sync, the release history and the disk gate need nothing from each
-other, so they start together; env follows sync when the bundle has a `.env` file (sync
-uploads it, env writes the rendered one over it), else starts with them. A pull
+other, so they start together; env follows sync (both write the staged files dir). A pull
 waits for the disk gate only when the gate could prune (the host facts do not show room to
 spare: the gate then frees space before the pull needs it); with room to spare the pulls start
 at once. A job is the first change to the stack,
@@ -27,8 +26,8 @@ the gate measures cannot make it fail or prune unless they bring more than this.
 CHECKS = ("verify", "sync", "env", "releases", "disk")
 PULL = "pull"
 ENV_AFTER = frozenset({"sync"})
-"""What env waits for when the bundle has its own `.env` file: sync uploads it, and it must not
-land over the rendered one env writes."""
+"""`.env` is written after sync: a bundle's own `.env` file that sync uploads must not land
+over the rendered one."""
 
 
 @dataclass(frozen=True)
@@ -108,13 +107,10 @@ def release_path(
     config: Mapping[str, Any],
     pulls_wait_for_gate: bool,
     pulls_at_once: int,
-    env_after_sync: bool = True,
 ) -> ReleasePath:
     """The path for `pulls` (label, services using the image) and ordered `jobs` (label,
-    service), the services' dependencies read from the resolved compose `config`; env waits
-    for sync when `env_after_sync` (the bundle has a `.env` file of its own)."""
-    env_after = ENV_AFTER if env_after_sync else frozenset()
-    nodes = [Node(name, env_after if name == "env" else frozenset()) for name in CHECKS]
+    service), the services' dependencies read from the resolved compose `config`."""
+    nodes = [Node(name, ENV_AFTER if name == "env" else frozenset()) for name in CHECKS]
     pull_after = frozenset({"disk"}) if pulls_wait_for_gate else frozenset()
     nodes += [Node(label, pull_after) for label, _ in pulls]
     previous: frozenset[str] = frozenset()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 import time
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -31,9 +30,6 @@ CHANGED = Convergence("changed", ("the host runs release r-old, not r-new",))
 REQUEST = DeployRequest("deploy.yaml", {}, "run-1", "tester")
 GOOD = Release("r-old", "2026-01-01T00:00:00Z", "ci", "run-0", "succeeded", "h",
                {"app": "app@sha256:1"})  # fmt: skip
-
-
-NO_BUNDLE = Path("/nonexistent/bundle")  # no .env file of its own
 
 
 class Boom(Exception):
@@ -111,8 +107,8 @@ def _decision(image: str) -> SimpleNamespace:
                            ref=SimpleNamespace(short=image))  # fmt: skip
 
 
-def _stack(project: str, jobs: tuple[Any, ...] = (), bundle: Path = NO_BUNDLE) -> SimpleNamespace:
-    return SimpleNamespace(project=project, jobs=list(jobs), bundle=bundle)
+def _stack(project: str, jobs: tuple[Any, ...] = ()) -> SimpleNamespace:
+    return SimpleNamespace(project=project, jobs=list(jobs))
 
 
 def _job(name: str, rerun_safe: bool, retries: int = 2) -> SimpleNamespace:
@@ -472,7 +468,7 @@ def test_the_steps_after_the_plan_overlap_and_jobs_wait_for_their_pull() -> None
     step = TimedStep(HostReport("vm1"), slow={"pull app:v2": 0.3})
     _timed(step)
     assert step.report.result == SUCCEEDED
-    together = ["verify", "sync", "env", "releases", "disk", "pull app:v2"]
+    together = ["verify", "sync", "releases", "disk", "pull app:v2"]
     spans = [step.spans[s] for s in together]
     assert max(start for start, _ in spans) < min(end for _, end in spans)  # all ran at once
     job_start = step.spans["job migrate"][0]
@@ -480,13 +476,6 @@ def test_the_steps_after_the_plan_overlap_and_jobs_wait_for_their_pull() -> None
                                                        "pull app:v2"])  # fmt: skip
     assert step.spans["job migrate"][1] <= step.spans["stop-first"][0]
     assert step.spans["plan"][1] <= min(start for start, _ in spans)
-
-
-def test_a_bundle_with_its_own_env_file_has_env_written_after_sync(tmp_path: Path) -> None:
-    (tmp_path / ".env").write_text("A=1\n")
-    step = TimedStep(HostReport("vm1"), slow={"pull app:v2": 0.3})
-    stack = _stack("shop", (_job("migrate", rerun_safe=False),), bundle=tmp_path)
-    deploy_stack(step, REQUEST, _loaded(stack), "vm1", stack)
     assert step.spans["sync"][1] <= step.spans["env"][0] < step.spans["pull app:v2"][1]
 
 

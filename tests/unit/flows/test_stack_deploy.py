@@ -111,6 +111,7 @@ def test_a_whole_stack_deploy_reads_the_host_facts_once(request_: DeployRequest)
     assert steps.report.result == SUCCEEDED, steps.report.error
     assert steps.ran[:5] == ["preflight", "converge", "lock", "plan", "diff"]
     assert set(steps.ran[5:10]) == {"verify", "sync", "env", "releases", "disk"}  # side by side
+    assert steps.ran.index("sync") < steps.ran.index("env")
     assert steps.ran[10:] == ["stop-first", "up", "restarts", "health", "record", "cleanup",
                               "unlock"]  # fmt: skip
     facts_reads = [c for c in host.asked if '"facts":1,"docker"' in c]

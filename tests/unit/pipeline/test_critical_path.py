@@ -33,11 +33,6 @@ def test_the_checks_and_the_pulls_start_together_when_the_gate_cannot_prune() ->
     assert path.ready(done=["sync"], started=path.ready([], [])) == ["env"]
 
 
-def test_without_a_bundle_env_file_env_starts_beside_sync() -> None:
-    path = release_path(PULLS, JOBS, CONFIG, False, pulls_at_once=4, env_after_sync=False)
-    assert path.ready(done=[], started=[]) == [*CHECKS, *(p for p, _ in PULLS)]
-
-
 def test_pulls_wait_for_the_gate_when_it_could_prune() -> None:
     path = release_path(PULLS, JOBS, CONFIG, pulls_wait_for_gate=True, pulls_at_once=4)
     assert path.ready(done=[], started=[]) == NOT_ENV
