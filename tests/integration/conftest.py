@@ -14,6 +14,7 @@ import pytest
 from dockyard.lab.faultproxy import ProxyControl
 from dockyard.lab.lab import Lab
 from dockyard.lab.layout import LabLayout
+from tests.integration.browserkit import browser  # noqa: F401  (the UI tests' fixture)
 from tests.integration.deploykit import Deploy, PrefectServer, make_deploy, start_prefect_server
 
 REPO = Path(__file__).resolve().parents[2]

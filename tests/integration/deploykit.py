@@ -20,6 +20,7 @@ import yaml
 from dockyard.lab.catalog import service
 from dockyard.lab.images import BuiltImage, RegistryPusher, build
 from dockyard.lab.lab import Lab
+from dockyard.lab.vmspec import vm_spec
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "lab"
@@ -186,6 +187,18 @@ def unreachable(target: dict[str, Any], lab: Lab) -> dict[str, Any]:
     broken = {**target, "port": 2299, "host_key": lab.env()["LAB_HOST_KEY"]}
     broken.pop("known_hosts", None)
     return broken
+
+
+def vm_targets(doc: dict[str, Any], names: tuple[str, ...]) -> None:
+    """The lab's isolated VMs `names` as doc's targets, each at its namespace address, port 22
+    (direct), with the first target's key and the VMs' known_hosts."""
+    base = doc["targets"][0]
+    known_hosts = Path(base["known_hosts"]).with_name("known_hosts.vms")
+    doc["targets"] = [
+        {**base, "name": name, "host": vm_spec(Path("."), name).ns_addr, "port": 22,
+         "known_hosts": str(known_hosts)}
+        for name in names
+    ]  # fmt: skip
 
 
 def make_deploy(lab: Lab, tmp: Path, server: PrefectServer, name: str,

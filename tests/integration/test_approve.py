@@ -20,7 +20,7 @@ from selenium import webdriver
 from selenium.webdriver.common.by import By
 
 from dockyard.lab.lab import Lab
-from dockyard.lab.vmspec import vm_spec
+from tests.integration.browserkit import page_text_until
 from tests.integration.conftest import LAB_TURN_LOCK
 from tests.integration.deploykit import (
     DOCKYARD,
@@ -30,8 +30,8 @@ from tests.integration.deploykit import (
     Result,
     make_deploy,
     release_vars,
+    vm_targets,
 )
-from tests.integration.test_ui import _page_text_until, browser  # noqa: F401  (a fixture)
 
 FLEET = ("vm3", "vm4", "vm5")
 SCREENSHOT = REPO / "docs" / "approval-form.png"
@@ -39,13 +39,7 @@ SCREENSHOT = REPO / "docs" / "approval-form.png"
 
 def _fleet_targets(gate: bool) -> Any:
     def edit(doc: dict[str, Any]) -> None:
-        base = doc["targets"][0]
-        known_hosts = Path(base["known_hosts"]).with_name("known_hosts.vms")
-        doc["targets"] = [
-            {**base, "name": name, "host": vm_spec(Path("."), name).ns_addr, "port": 22,
-             "known_hosts": str(known_hosts)}
-            for name in FLEET
-        ]  # fmt: skip
+        vm_targets(doc, FLEET)
         doc["rollout"] = {"canary": 1, "batch": 2}
         if gate:
             doc["rollout"].update(approve="after_canary", approve_timeout="5m")
@@ -152,7 +146,7 @@ def _finish(process: subprocess.Popen[str]) -> Result:
 
 def test_a_rejection_after_the_canary_rolls_it_back_and_starts_no_other_host(
     fleet: Fleet,
-    browser: webdriver.Chrome,  # noqa: F811  (the fixture imported above)
+    browser: webdriver.Chrome,
     tmp_path: Path,
 ) -> None:
     _on_v1(fleet)
@@ -179,10 +173,10 @@ def _shows_the_form(deploy: Deploy, driver: webdriver.Chrome, run_id: str, tmp: 
     """The paused run's page offers Resume; its form shows the canary's report and the fields."""
     ui = deploy.env["PREFECT_API_URL"].removesuffix("/api")
     driver.get(f"{ui}/runs/flow-run/{run_id}")
-    assert "Paused" in _page_text_until(driver, ["Paused", "Resume"], 60)
+    assert "Paused" in page_text_until(driver, ["Paused", "Resume"], 60)
     driver.find_element(By.XPATH, "//button[normalize-space()='Resume']").click()
     wanted = ["Approve the next batch", "vm3: succeeded", "Approve", "Comment", "Approver"]
-    text = _page_text_until(driver, wanted, 60)
+    text = page_text_until(driver, wanted, 60)
     driver.save_screenshot(str(tmp / "approval-form.png"))
     if os.environ.get("DOCKYARD_UPDATE_DOCS") == "1":
         shutil.copy(tmp / "approval-form.png", SCREENSHOT)

@@ -15,7 +15,7 @@ import pytest
 from dockyard.lab.faultproxy import ProxyControl
 from dockyard.lab.lab import Lab
 from dockyard.lab.vmspec import vm_spec
-from tests.integration.deploykit import DOCKYARD, REPO, Deploy, release_vars
+from tests.integration.deploykit import DOCKYARD, REPO, Deploy, release_vars, vm_targets
 
 FLEET = ("vm3", "vm4", "vm5", "vm6")
 SHOP = "label=com.docker.compose.project=shop"
@@ -82,13 +82,7 @@ def fleet_deploy(
 
 def _targets(doc: dict[str, Any]) -> None:
     """vm3..vm6 as the targets, each at its namespace address, port 22 (direct)."""
-    base = doc["targets"][0]
-    known_hosts = Path(base["known_hosts"]).with_name("known_hosts.vms")
-    doc["targets"] = [
-        {**base, "name": name, "host": vm_spec(Path("."), name).ns_addr, "port": 22,
-         "known_hosts": str(known_hosts)}
-        for name in FLEET
-    ]  # fmt: skip
+    vm_targets(doc, FLEET)
 
 
 def _rollout(canary: int, batch: int, max_failed: int) -> Any:
