@@ -9,9 +9,18 @@ from functools import cached_property
 from pathlib import Path
 
 from dockyard.commands.compose import ComposeProject
-from dockyard.config import DeployConfig, SecretLookup, StackConfig, TargetConfig, load_config
+from dockyard.config import (
+    ConfigError,
+    DeployConfig,
+    Problem,
+    SecretLookup,
+    SecretSourceError,
+    StackConfig,
+    TargetConfig,
+    load_config,
+)
 from dockyard.config.public import public_values
-from dockyard.host.identity import config_hash, release_key
+from dockyard.host.identity import RELEASE_KEY, config_hash, release_key
 from dockyard.masking import Masker
 from dockyard.runner import LinkRunner, Runner
 from dockyard.ssh.link import Link
@@ -77,11 +86,18 @@ def load(request: DeployRequest) -> Loaded:
             config = load_config(
                 request.config_path, dict(request.variables), secret_lookup=_secret_lookup
             )
-            lookup = _secret_lookup
-            release = "r-" + config_hash(config, lambda: release_key(config, lookup))[:16]
+            release = _release_id(request.config_path, config, _secret_lookup)
             masker = Masker(config.secret_values(), public_values(config))
             _loaded[key] = Loaded(config, release, masker)
         return _loaded[key]
+
+
+def _release_id(path: str, config: DeployConfig, lookup: SecretLookup | None) -> str:
+    """The release id; a release key that cannot be read is a config problem naming it."""
+    try:
+        return "r-" + config_hash(config, lambda: release_key(config, lookup))[:16]
+    except SecretSourceError as exc:
+        raise ConfigError(path, [Problem((RELEASE_KEY,), exc.message, exc.fix)]) from None
 
 
 def link_for(target: TargetConfig) -> Link:

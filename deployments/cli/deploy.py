@@ -92,6 +92,7 @@ def _unchanged(config_path: str, variables: dict[str, str], hosts: list[str], as
 
     set_secret_lookup(lookup)
     request = DeployRequest(config_path, variables, actor=actor())
+    or_exit(load, request)  # a release key that cannot be read exits 2 naming it (then cached)
     checks = fleet.check_hosts(request, hosts)
     if len(checks) == len(hosts) and all(c.unchanged for c in checks):
         loaded = load(request)

@@ -11,9 +11,19 @@ from types import SimpleNamespace
 
 import pytest
 
-from dockyard.config import SecretSourceError
+from dockyard import session
+from dockyard.config import ConfigError, SecretSourceError
 from dockyard.host.identity import RELEASE_KEY, config_hash, release_key
-from tests.unit.configkit import ENVIRON, full_config, load, make_project, new_keypair
+from dockyard.session import DeployRequest
+from tests.unit.configkit import (
+    ENVIRON,
+    VARIABLES,
+    full_config,
+    load,
+    make_project,
+    new_keypair,
+    write,
+)
 
 KEY_A = b"a" * 32
 KEY_B = b"b" * 32
@@ -125,3 +135,29 @@ def test_a_local_key_is_made_once_private_and_shared_by_racing_deployers(
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert sorted(p.name for p in path.parent.iterdir()) == ["release.key"]
     assert release_key(NO_SSH_KEY) == keys[0] != hashlib.sha256(b"").hexdigest().encode()
+
+
+def test_a_release_key_source_that_cannot_answer_is_a_config_problem_naming_it(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(RELEASE_KEY, raising=False)
+    for name, value in ENVIRON.items():
+        monkeypatch.setenv(name, value)
+
+    class Down:
+        def __call__(self, name: str) -> str | None:
+            raise SecretSourceError(f"cannot read a Prefect Secret block named {name!r}: "
+                                    "ConnectError", "check PREFECT_API_URL")  # fmt: skip
+
+        def where(self, name: str) -> str:
+            return "a Prefect Secret block"
+
+    session.set_secret_lookup(Down())
+    try:
+        with pytest.raises(ConfigError) as info:
+            session.load(DeployRequest(str(write(project, full_config())), dict(VARIABLES)))
+    finally:
+        session.set_secret_lookup(None)
+    text = str(info.value)
+    assert f"{RELEASE_KEY}: cannot read a Prefect Secret block" in text
+    assert "fix: check PREFECT_API_URL" in text and "Traceback" not in text
