@@ -67,10 +67,7 @@ def stage_and_pull(
     gate_clear = room_to_spare(facts.disk, DiskGate(disk.min_free_gb, disk.max_used_pct))
     to_pull = {f"pull {d.ref.short}": d for d in stack_plan.plan.to_pull()}
     jobs = {f"job {j.name}": j for j in stack.jobs}
-    path = release_path([(label, d.services) for label, d in to_pull.items()],
-                        [(label, j.service) for label, j in jobs.items()],
-                        stack_plan.resolved.config, not gate_clear,
-                        loaded.config.images.parallel)  # fmt: skip
+    path = release_path(list(to_pull), list(jobs), not gate_clear, loaded.config.images.parallel)
     linked = stack_plan.resolved.linked
     start: dict[str, Callable[[], Any]] = {
         "verify": lambda: step(image_tasks.verify_images, request, host, p, attempt, stack_plan),

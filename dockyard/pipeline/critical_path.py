@@ -4,17 +4,16 @@ After the plan, verify, sync, the release history and the disk gate need nothing
 other, so they start together; env follows sync (both write the staged files dir). A pull
 waits for the disk gate only when the gate could prune (the host facts do not show room to
 spare: the gate then frees space before the pull needs it); with room to spare the pulls start
-at once. A job is the first change to the stack,
-so it waits for every check (verify, the disk gate), for the staged files and `.env`, for the
-job before it (jobs run in their order), and for the pulls of the images its service and the
-services it depends on run; never for other pulls. Stop-first waits for all of them."""
+at once. A job is the first change to the stack, so it waits for every check (verify, the disk
+gate), for the staged files and `.env`, for the job before it (jobs run in their order) and
+for every pull: a migration must not run for a release whose images may still fail to come,
+nor share the link with a pull that a fault makes it retry. Stop-first waits for all of them."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from dockyard.disk.gate import GB, DiskGate, DiskStatus
 from dockyard.host.facts import Disk
@@ -86,38 +85,16 @@ def used_pct(disk: Disk) -> float:
     return float(math.ceil(100.0 * (disk.size - disk.available) / disk.size))
 
 
-def service_closure(config: Mapping[str, Any], service: str) -> frozenset[str]:
-    """`service` and every service it depends on, transitively (compose's resolved config)."""
-    services = config.get("services") or {}
-    seen: set[str] = set()
-    todo = [service]
-    while todo:
-        name = todo.pop()
-        if name in seen:
-            continue
-        seen.add(name)
-        depends = (services.get(name) or {}).get("depends_on") or {}
-        todo += [d for d in depends if d not in seen]
-    return frozenset(seen)
-
-
 def release_path(
-    pulls: Sequence[tuple[str, Sequence[str]]],
-    jobs: Sequence[tuple[str, str]],
-    config: Mapping[str, Any],
-    pulls_wait_for_gate: bool,
-    pulls_at_once: int,
+    pulls: Sequence[str], jobs: Sequence[str], pulls_wait_for_gate: bool, pulls_at_once: int
 ) -> ReleasePath:
-    """The path for `pulls` (label, services using the image) and ordered `jobs` (label,
-    service), the services' dependencies read from the resolved compose `config`."""
+    """The path for the `pulls` and the ordered `jobs` (their report labels)."""
     nodes = [Node(name, ENV_AFTER if name == "env" else frozenset()) for name in CHECKS]
     pull_after = frozenset({"disk"}) if pulls_wait_for_gate else frozenset()
-    nodes += [Node(label, pull_after) for label, _ in pulls]
+    nodes += [Node(label, pull_after) for label in pulls]
     previous: frozenset[str] = frozenset()
-    for label, service in jobs:
-        needs = service_closure(config, service)
-        images = frozenset(p for p, services in pulls if needs & set(services))
-        after = frozenset(CHECKS) - {"releases"} | images | previous
+    for label in jobs:
+        after = frozenset(CHECKS) - {"releases"} | frozenset(pulls) | previous
         nodes.append(Node(label, after))
         previous = frozenset({label})
     return ReleasePath(tuple(nodes), max(1, pulls_at_once))

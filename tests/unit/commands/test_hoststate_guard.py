@@ -89,11 +89,13 @@ def test_a_release_dirs_data_links_pass_other_links_there_do_not(base: Path) -> 
 
 
 def test_a_safe_place_gets_its_state_dir_0700(tmp_path: Path) -> None:
-    """Under the worktree (not /tmp) the path is safe: the check answers OK and makes
-    .dockyard/ 0700 (an existing one too)."""
-    place = Path(__file__).resolve().parents[3] / ".pytest-guard"
+    """Under the user's home (not /tmp, wherever the checkout is) the path is safe: the check
+    answers OK and makes .dockyard/ 0700 (an existing one too)."""
+    place = Path.home() / ".dockyard-pytest-guard"
     if os.stat(place.parent).st_mode & 0o022:
-        pytest.fail(f"{place.parent} is group/world-writable: run the suite from a safe checkout")
+        pytest.fail(
+            f"{place.parent} is group/world-writable: run the suite as a user with a safe home"
+        )
     state = HostState(str(place / tmp_path.name))
     Path(state.root).mkdir(parents=True, mode=0o755)
     try:
