@@ -50,7 +50,9 @@ def test_link_frozen_during_the_pull_is_rebuilt_and_only_the_pull_retries(
     saboteur.start()
     result = deploy.deploy("v3")
     saboteur.join(timeout=30)
-    assert froze.is_set(), "the pull never started"
+    assert froze.is_set(), (
+        f"the pull never started: {result.stdout[-1500:]} {result.stderr[-1500:]}"
+    )
     assert result.code == 0, result.stderr[-3000:]
     steps = result.steps()
     pulls = {name: s for name, s in steps.items() if name.startswith("pull ")}
