@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -28,12 +29,19 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.integration)
 
 
+@contextmanager
+def lab_turn() -> Iterator[None]:
+    """The machine-wide lab lock, held while the block runs (a test, or a module's stack)."""
+    with open(LAB_TURN_LOCK, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _one_test_at_a_time_on_the_lab() -> Iterator[None]:
     """Integration tests share one engine (fixed ports, compose project names): when several
     suites run on one machine, a machine-wide lock lets only one test at a time use the lab."""
-    with open(LAB_TURN_LOCK, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+    with lab_turn():
         yield
 
 

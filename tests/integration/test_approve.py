@@ -5,7 +5,6 @@ approver is in `dockyard releases`."""
 
 from __future__ import annotations
 
-import fcntl
 import os
 import shutil
 import subprocess
@@ -21,7 +20,7 @@ from selenium.webdriver.common.by import By
 
 from dockyard.lab.lab import Lab
 from tests.integration.browserkit import page_text_until
-from tests.integration.conftest import LAB_TURN_LOCK
+from tests.integration.conftest import lab_turn
 from tests.integration.deploykit import (
     DOCKYARD,
     REPO,
@@ -90,14 +89,12 @@ def fleet(
     lab: Lab, prefect_server: PrefectServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Fleet]:
     """vm3..vm5 up and the stack absent (set up and torn down under the lab's turn lock)."""
-    with open(LAB_TURN_LOCK, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+    with lab_turn():
         lab.up(vms=5)
         kit = Fleet(lab, tmp_path_factory.mktemp("approve"), prefect_server)
         kit.clean()
     yield kit
-    with open(LAB_TURN_LOCK, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+    with lab_turn():
         kit.clean()
 
 

@@ -4,7 +4,6 @@ untouched, and the diff artifact of a deploy run."""
 
 from __future__ import annotations
 
-import fcntl
 import json
 import re
 from collections.abc import Iterator
@@ -14,7 +13,7 @@ import pytest
 import yaml
 
 from dockyard.lab.lab import Lab
-from tests.integration.conftest import LAB_TURN_LOCK
+from tests.integration.conftest import lab_turn
 from tests.integration.deploykit import (
     DB_PASSWORD,
     Deploy,
@@ -40,8 +39,7 @@ def shop(
 ) -> Iterator[Deploy]:
     """The example stack on v1, shared by the module's tests, with the lab to itself (other
     suites' stacks share the compose project name)."""
-    with open(LAB_TURN_LOCK, "w") as turn:
-        fcntl.flock(turn, fcntl.LOCK_EX)
+    with lab_turn():
         kit = make_deploy(lab, tmp_path_factory.mktemp("diff"), prefect_server, "diff")
         kit.teardown()
         first = kit.deploy("v1")

@@ -5,7 +5,6 @@ attack, checks the deploy, and removes what it planted."""
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import shutil
@@ -15,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from dockyard.lab.lab import Lab
-from tests.integration.conftest import LAB_TURN_LOCK
+from tests.integration.conftest import lab_turn
 from tests.integration.deploykit import Deploy, PrefectServer, make_deploy, release_vars
 
 APP_V1 = release_vars("v1")
@@ -32,8 +31,7 @@ def shop_stack(
     lab: Lab, prefect_server: PrefectServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Deploy]:
     """The example stack deployed at v1 once, with the lab to itself for the module."""
-    with open(LAB_TURN_LOCK, "w") as turn:
-        fcntl.flock(turn, fcntl.LOCK_EX)
+    with lab_turn():
         kit = make_deploy(lab, tmp_path_factory.mktemp("hoststate"), prefect_server,
                           "host-state")  # fmt: skip
         kit.teardown()
