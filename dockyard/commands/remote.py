@@ -12,7 +12,7 @@ import posixpath
 import shlex
 from collections.abc import Iterable, Mapping, Sequence
 
-from dockyard.commands.shell import quote, remove_tree
+from dockyard.commands.shell import quote, remove_tree, take_stdin
 from dockyard.names import ENV_NAME
 
 RUN_DIR = ".dockyard-run"
@@ -126,13 +126,15 @@ def install_staged(stage: str, files: Sequence[tuple[str, str]]) -> tuple[str, b
     `mv -T`: a link at the target is replaced, never followed) and remove the stage. Returns
     the script and the `sha256sum -c` input it reads on stdin."""
     checks = "".join(f"{sha256}  {stage}/{n}\n" for n, (sha256, _) in enumerate(files))
+    sums = f"{stage}/sums"
     dirs = sorted({posixpath.dirname(target) or "." for _, target in files})
     moves = " && ".join(
         shlex.join(["mv", "-fT", "--", f"{stage}/{n}", target])
         for n, (_, target) in enumerate(files)
     )
     return (
-        f"sha256sum -c --quiet - && {shlex.join(['mkdir', '-p', '--', *dirs])} && {moves} && "
+        f"{take_stdin(quote(sums), len(checks.encode()))} && sha256sum -c --quiet {quote(sums)} && "
+        f"{shlex.join(['mkdir', '-p', '--', *dirs])} && {moves} && rm -f -- {quote(sums)} && "
         f"rmdir -- {quote(stage)}",
         checks.encode(),
     )

@@ -102,8 +102,9 @@ def record(
     entry = Entry(step, time.time(), result)
     data = {"step": step, "finished_at": entry.finished_at, "result": encode(result, types)}
     path = state.journal_entry(attempt, step)
-    runner.run(write_atomic(path), deadline=deadline, cap=CALL_TIMEOUT,
-               stdin=masker(json.dumps(data)).encode(), quiet=True)  # fmt: skip
+    text = masker(json.dumps(data)).encode()
+    runner.run(write_atomic(path, len(text)), deadline=deadline, cap=CALL_TIMEOUT, stdin=text,
+               quiet=True)  # fmt: skip
     return entry
 
 

@@ -142,8 +142,9 @@ def swap(runner: Runner, state: HostState, expected: str | None, new: str | None
          deadline: Deadline) -> Seen | None:  # fmt: skip
     """One compare-and-swap on the host: None if the lock was `expected` and is now `new`
     (None: removed); else what is there instead."""
-    out = _run(runner, lock_swap(state, expected, new is not None), deadline,
-               None if new is None else new.encode())  # fmt: skip
+    text = None if new is None else new.encode()
+    out = _run(runner, lock_swap(state, expected, None if text is None else len(text)), deadline,
+               text)  # fmt: skip
     status, _, rest = out.partition("\n")
     if status.strip() == "SWAPPED":
         return None

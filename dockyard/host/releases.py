@@ -56,7 +56,7 @@ class Release:
 def append(runner: Runner, state: HostState, release: Release, deadline: Deadline) -> None:
     """Add one record, keeping the newest MAX_RECORDS (rewritten through a temp file + mv)."""
     line = (json.dumps(asdict(release), sort_keys=True) + "\n").encode()
-    runner.run(history_append(state.releases_log, MAX_RECORDS), deadline=deadline,
+    runner.run(history_append(state.releases_log, MAX_RECORDS, len(line)), deadline=deadline,
                cap=CALL_CAP, stdin=line, quiet=True)  # fmt: skip
 
 

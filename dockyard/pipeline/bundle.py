@@ -65,7 +65,8 @@ def sync(hs: HostStack, runner: Runner, deadline: Deadline) -> list[str]:
     files = state.release_files(release)
     runner.upload_tree(hs.stack.bundle, files, deadline=deadline)
     listing = "".join(f"{rel}\n" for rel in manifest(hs.stack.bundle)).encode()
-    script = f"{install_manifest(state, release)} && {{ {pending_changes(state, release)}; }}"
+    script = (f"{install_manifest(state, release, len(listing))} && "
+              f"{{ {pending_changes(state, release)}; }}")  # fmt: skip
     done = runner.run(script, deadline=deadline, stdin=listing, quiet=True, check=False)
     if done.exit_status == UNSAFE:
         raise switch.refused(hs, done.stderr)

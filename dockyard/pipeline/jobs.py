@@ -40,10 +40,9 @@ def run_job(hs: HostStack, job: JobConfig, attempt: str, deadline: Deadline) -> 
     else:
         argv = project.run_job(job.service, job.command or (), no_deps=live)
     job_dir = project.state.job_dir(attempt, job.name)
-    wrapper = job_wrapper(job_dir, argv, max(1, int(deadline.left())))
-    script = job_start(job_dir, _wait(deadline), TAIL)
-    out = run.run(script, deadline=deadline, cap=CALL_CAP, stdin=wrapper.encode(),
-                  quiet=True).stdout  # fmt: skip
+    wrapper = job_wrapper(job_dir, argv, max(1, int(deadline.left()))).encode()
+    script = job_start(job_dir, len(wrapper), _wait(deadline), TAIL)
+    out = run.run(script, deadline=deadline, cap=CALL_CAP, stdin=wrapper, quiet=True).stdout
     first, _, rest = out.partition("\n")
     name = f"job {job.name!r} ({job.kind} {job.service}) on {hs.target.name}"
     state, _, detail = first.strip().partition(" ")

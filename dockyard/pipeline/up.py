@@ -105,7 +105,8 @@ def gated_restarts(hs: HostStack, runner: Runner, deadline: Deadline) -> list[st
         for rule in hs.stack.restarts
         if before is None or (before and any(before.get(f) != now[f] for f in rule.files))
     ]
-    remember = write_atomic(path)
+    hashes = json.dumps(now, sort_keys=True).encode()
+    remember = write_atomic(path, len(hashes))
     script = f"{command_line(hs.project.restart(changed))} && {remember}" if changed else remember
-    runner.run(script, deadline=deadline, stdin=json.dumps(now, sort_keys=True).encode())
+    runner.run(script, deadline=deadline, stdin=hashes)
     return changed

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import posixpath
 
-from dockyard.commands.shell import quote
+from dockyard.commands.shell import quote, take_stdin
 
 JOB_CHUNK = 65536
 
@@ -55,9 +55,10 @@ def _poll(d: str, offset: int, wait: float) -> str:
     )
 
 
-def job_start(job_dir: str, wait: float, tail: int) -> str:
-    """Start the job whose wrapper is on stdin, unless this attempt already ran or runs it,
-    and follow it in the same round trip.
+def job_start(job_dir: str, size: int, wait: float, tail: int) -> str:
+    """Start the job whose wrapper is on stdin (`size` bytes: a cut-off wrapper never runs, its
+    job dir is removed so the next deployer starts it), unless this attempt already ran or runs
+    it, and follow it in the same round trip.
 
     The first line is EXIT 0 (finished earlier: not run again; the last `tail` bytes of its
     output follow), RUNNING <pid> (an earlier deployer's run still going: join it), LOST
@@ -74,7 +75,8 @@ def job_start(job_dir: str, wait: float, tail: int) -> str:
         f'if [ -d {d} ]; then s=$({_job_state(d)}); echo "$s"; case $s in '
         f"EXIT*) tail -c {tail} {d}/out 2>/dev/null ;; RUNNING*) {_poll(d, 0, wait)} ;; esac; "
         "exit 0; fi; "
-        f"mkdir {d} && cat > {d}/run.sh && setsid -f sh {d}/run.sh < /dev/null > /dev/null 2>&1; "
+        f"mkdir {d} && {{ {take_stdin(f'{d}/run.sh', size)} || {{ rm -rf -- {d}; exit 1; }}; }} && "
+        f"setsid -f sh {d}/run.sh < /dev/null > /dev/null 2>&1; "
         f"i=0; while [ ! -f {d}/pid ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; "
         f"echo STARTED; {_poll(d, 0, wait)}"
     )

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from dockyard.commands.hoststate.paths import HostState, land, mkdir_state, temp_beside
-from dockyard.commands.shell import quote
+from dockyard.commands.shell import quote, take_stdin
 
 LOCK_BUSY = 75  # exit status when the guard could not be taken in time
 
@@ -30,18 +30,22 @@ def lock_read(state: HostState) -> str:
     )
 
 
-def lock_swap(state: HostState, expected: str | None, write: bool) -> str:
+def lock_swap(state: HostState, expected: str | None, size: int | None) -> str:
     """Compare-and-swap of the lock under the guard: if its content is `expected` (None: no
-    lock file), replace it with stdin (`write`) or remove it, and print SWAPPED; else print
-    CHANGED, then what lock_read prints."""
+    lock file), replace it with stdin (`size` bytes; None: remove it), and print SWAPPED; else
+    print CHANGED, then what lock_read prints."""
     lock = quote(state.lock)
     same = (
         f"[ ! -e {lock} ]"
         if expected is None
         else f'[ "$(cat {lock} 2>/dev/null)" = {quote(expected)} ]'
     )
-    landed = f'{temp_beside(state.lock)} && {{ cat > "$t" || {{ rm -f -- "$t"; false; }}; }}'
-    change = f"{landed} && {land(state.lock)}" if write else f"rm -f -- {lock}"
+    if size is None:
+        change = f"rm -f -- {lock}"
+    else:
+        took = take_stdin('"$t"', size)
+        change = f'{temp_beside(state.lock)} && {{ {took} || {{ rm -f -- "$t"; false; }}; }} && '
+        change += land(state.lock)
     body = f"if {same}; then {change} && echo SWAPPED; else echo CHANGED; {lock_read(state)}; fi"
     return _under_guard(state, body)
 

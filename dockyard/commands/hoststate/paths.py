@@ -32,7 +32,7 @@ import posixpath
 import re
 from dataclasses import dataclass
 
-from dockyard.commands.shell import quote
+from dockyard.commands.shell import quote, take_stdin
 
 STATE_DIR = ".dockyard"
 ATTEMPT = re.compile(r"[0-9a-f]{1,64}")
@@ -143,11 +143,13 @@ def land(path: str) -> str:
     return f'{{ mv -fT -- "$t" {quote(path)} || {{ rm -f -- "$t"; false; }}; }}'
 
 
-def write_atomic(path: str) -> str:
-    """Write stdin to `path` (mode 0600) through a `mktemp` file and `mv -T`."""
+def write_atomic(path: str, size: int) -> str:
+    """Write stdin (`size` bytes, or nothing lands) to `path` (mode 0600) through a `mktemp`
+    file and `mv -T`."""
+    took = take_stdin('"$t"', size)
     return (
         f"mkdir -p -- {quote(posixpath.dirname(path))} && {temp_beside(path)} && "
-        f'{{ cat > "$t" || {{ rm -f -- "$t"; false; }}; }} && {land(path)}'
+        f'{{ {took} || {{ rm -f -- "$t"; false; }}; }} && {land(path)}'
     )
 
 

@@ -9,7 +9,7 @@ import re
 from collections.abc import Iterable
 
 from dockyard.commands.hoststate.paths import STATE_DIR, HostState, land, temp_beside
-from dockyard.commands.shell import quote
+from dockyard.commands.shell import quote, take_stdin
 
 RELEASE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 UNSAFE = 4  # exit status when host state is refused (a bad manifest line, a planted link)
@@ -137,13 +137,15 @@ def drop_unlisted(state: HostState, release: str) -> str:
     )
 
 
-def install_manifest(state: HostState, release: str) -> str:
-    """Write stdin as the release's manifest (mode 0644, a `mktemp` file then `mv -T`), then
-    drop the files its files dir holds that the manifest does not list (drop_unlisted)."""
+def install_manifest(state: HostState, release: str, size: int) -> str:
+    """Write stdin (`size` bytes, or nothing lands) as the release's manifest (mode 0644, a
+    `mktemp` file then `mv -T`), then drop the files its files dir holds that the manifest does
+    not list (drop_unlisted)."""
     manifest = state.release_manifest(checked(release))
+    took = take_stdin('"$t"', size)
     return (
         _no_link(*_release_dirs(state, release)[:3])
-        + f'{temp_beside(manifest)} && {{ cat > "$t" && chmod 644 "$t" || '
+        + f'{temp_beside(manifest)} && {{ {took} && chmod 644 "$t" || '
         f'{{ rm -f -- "$t"; false; }}; }} && {land(manifest)} && '
         f"{{ {drop_unlisted(state, release)}; }}"
     )
@@ -243,15 +245,20 @@ def prune_releases(state: HostState, keep: Iterable[str]) -> str:
     )
 
 
-def history_append(path: str, keep: int) -> str:
-    """Append the record on stdin to the release history, keeping its last `keep` lines: a
-    cut-off last line is ended first (so it stays one bad line, never merged with the next),
-    and the file is rewritten through a `mktemp` file and `mv -T` (bounded, never half-written)."""
+def history_append(path: str, keep: int, size: int) -> str:
+    """Append the record on stdin (`size` bytes, or nothing changes) to the release history,
+    keeping its last `keep` lines: a cut-off last line is ended first (so it stays one bad line,
+    never merged with the next), and the file is rewritten through a `mktemp` file and `mv -T`
+    (bounded, never half-written). The record is taken whole into a `mktemp` file first."""
     f = quote(path)
+    record = f"r=$(mktemp -- {quote(path + '.in.XXXXXX')})"
+    took = take_stdin('"$r"', size)
     return (
-        f"mkdir -p -- {quote(posixpath.dirname(path))} && {temp_beside(path)} && "
-        f'{{ {{ cat {f} 2>/dev/null; [ -s {f} ] && [ -n "$(tail -c 1 {f})" ] && echo; cat; }} '
-        f'| tail -n {keep} > "$t" || {{ rm -f -- "$t"; false; }}; }} && {land(path)}'
+        f"mkdir -p -- {quote(posixpath.dirname(path))} && {record} && "
+        f'{{ {took} && {temp_beside(path)} || {{ rm -f -- "$r"; false; }}; }} && '
+        f'{{ {{ cat {f} 2>/dev/null; [ -s {f} ] && [ -n "$(tail -c 1 {f})" ] && echo; cat "$r"; }} '
+        f'| tail -n {keep} > "$t" || {{ rm -f -- "$t" "$r"; false; }}; }} && rm -f -- "$r" && '
+        f"{land(path)}"
     )
 
 

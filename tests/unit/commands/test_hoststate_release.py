@@ -67,9 +67,11 @@ class TestStrings:
         assert "'" + state.remote_dir + "'" in script
 
     def test_unsafe_release_ids_are_refused_by_every_builder(self, state: HostState) -> None:
-        for build in (switch_release, pending_changes, drop_unlisted, install_manifest):
+        for build in (switch_release, pending_changes, drop_unlisted):
             with pytest.raises(ValueError):
                 build(state, "r-1; reboot")
+        with pytest.raises(ValueError):
+            install_manifest(state, "r-1; reboot", 0)
         with pytest.raises(ValueError):
             seed_release(state, "r-2", "$(reboot)")
         with pytest.raises(ValueError):
@@ -120,7 +122,7 @@ def test_drop_unlisted_removes_what_the_manifest_does_not_name(state: HostState)
 def test_install_manifest_writes_it_then_drops_what_it_does_not_name(state: HostState) -> None:
     stage(state, "r-2", {**V2, "old.yml": "seeded from r-1"})
     listing = "".join(f"{rel}\n" for rel in sorted(V2))
-    done = subprocess.run(["sh", "-c", install_manifest(state, "r-2")], input=listing,
+    done = subprocess.run(["sh", "-c", install_manifest(state, "r-2", len(listing))], input=listing,
                           capture_output=True, text=True, timeout=30)  # fmt: skip
     assert done.returncode == 0, done.stderr
     manifest = Path(state.release_manifest("r-2"))
@@ -389,7 +391,7 @@ class TestPlantedHostState:
                        drop_unlisted(state, "r-2")):  # fmt: skip
             done = sh(script)
             assert done.returncode in (UNSAFE, 3), done.stderr
-        done = subprocess.run(["sh", "-c", install_manifest(state, "r-2")], input="x\n",
+        done = subprocess.run(["sh", "-c", install_manifest(state, "r-2", 2)], input="x\n",
                               capture_output=True, text=True, timeout=30)  # fmt: skip
         assert done.returncode == UNSAFE
         assert sorted(p.name for p in victim.parent.iterdir()) == ["victim.txt"]
@@ -439,7 +441,7 @@ class TestPlantedHostState:
         log.parent.mkdir(parents=True)
         for pid in range(2, 400):
             Path(f"{log}.tmp.{pid}").symlink_to(victim)
-        done = subprocess.run(["sh", "-c", history_append(str(log), 10)], input='{"a": 1}\n',
+        done = subprocess.run(["sh", "-c", history_append(str(log), 10, 9)], input='{"a": 1}\n',
                               capture_output=True, text=True, timeout=30)  # fmt: skip
         assert done.returncode == 0, done.stderr
         assert victim.read_text() == "untouched" and log.read_text() == '{"a": 1}\n'
@@ -459,7 +461,7 @@ class TestPlantedHostState:
 
 
 def test_a_manifest_that_cannot_be_written_stops_the_staging_script(state: HostState) -> None:
-    script = f"{install_manifest(state, 'r-1')} && {{ {pending_changes(state, 'r-1')}; }}"
+    script = f"{install_manifest(state, 'r-1', 2)} && {{ {pending_changes(state, 'r-1')}; }}"
     done = subprocess.run(["sh", "-c", script], input="a\n", capture_output=True, text=True,
                           timeout=30)  # fmt: skip
     assert done.returncode != 0 and done.stdout == ""

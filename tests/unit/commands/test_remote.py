@@ -123,11 +123,13 @@ def test_stage_install_and_drop_quote_every_path() -> None:
     assert checks == (
         b"aa  /srv/my app/.dockyard-stage-beef/0\nbb  /srv/my app/.dockyard-stage-beef/1\n"
     )
+    sums = "'/srv/my app/.dockyard-stage-beef/sums'"
     assert script == (
-        "sha256sum -c --quiet - && mkdir -p -- /srv '/srv/my app' && "
+        f'cat > {sums} && [ "$(wc -c < {sums})" -eq {len(checks)} ] && '
+        f"sha256sum -c --quiet {sums} && mkdir -p -- /srv '/srv/my app' && "
         "mv -fT -- '/srv/my app/.dockyard-stage-beef/0' '/srv/my app/x' && "
         "mv -fT -- '/srv/my app/.dockyard-stage-beef/1' /srv/y && "
-        "rmdir -- '/srv/my app/.dockyard-stage-beef'"
+        f"rm -f -- {sums} && rmdir -- '/srv/my app/.dockyard-stage-beef'"
     )
     assert remote.drop_stage(stage) == "rm -rf -- '/srv/my app/.dockyard-stage-beef'"
 

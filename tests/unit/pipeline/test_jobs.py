@@ -100,8 +100,9 @@ def test_a_job_still_running_is_joined_never_started_twice(stack: Stack, tmp_pat
     gate = tmp_path / "gate"
     migrate = job(tmp_path, counting(tmp_path, f"while [ ! -e {gate} ]; do sleep 0.05; done"))
     d = stack.project.state.job_dir("a1", "migrate")
-    wrapper = job_wrapper(d, Project(stack.project.state).run_job("m", migrate.command or []), 30)
-    started = ShHost().run(job_start(d, 0, 100), stdin=wrapper.encode()).stdout
+    argv = Project(stack.project.state).run_job("m", migrate.command or [])
+    wrapper = job_wrapper(d, argv, 30).encode()
+    started = ShHost().run(job_start(d, len(wrapper), 0, 100), stdin=wrapper).stdout
     assert started.splitlines()[0] == "STARTED"  # the first deployer started it, then died
     timer = threading.Timer(0.5, gate.touch)
     timer.start()

@@ -69,7 +69,11 @@ def test_sync_seeds_from_the_current_release_then_uploads_into_the_release_dir(
     seed, upload, manifest = [a for a in runner.asked if not a.startswith("read")]
     assert f"cp -a -- {STATE}/releases/r-old/files {STATE}/releases/r-new/files.partial" in seed
     assert upload == f"upload {tree} {STATE}/releases/r-new/files"
-    assert '> "$t" && chmod 644' in manifest and "grep -vxF" in manifest
+    assert (
+        '> "$t" && [ "$(wc -c < "$t")" -eq' in manifest
+        and 'chmod 644 "$t"' in manifest
+        and "grep -vxF" in manifest
+    )
     assert runner.stdins[-1] == b".env\ndocker-compose.yml\nproxy/nginx.conf\n"
     assert not any("/srv/shop/docker-compose.yml" in a for a in runner.asked)
 
