@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -10,6 +11,9 @@ from dockyard.report import DeployReport, HostReport
 from dockyard.rollout import Batch
 
 UI_ACTOR = "prefect-ui"  # who answered when the form gave no name (Prefect OSS names no user)
+PAUSE_KEY = "approve-batch"  # the pause before batch N is f"{PAUSE_KEY}-{N}"
+ANSWER_PREFIX = f"paused-{PAUSE_KEY}-"  # Prefect keeps its answer as paused-<key>-response
+MAX_ACTOR = 200
 
 
 class ApprovalNeedsServer(DockyardError):
@@ -39,6 +43,27 @@ class Approval:
 def answer(approve: bool, comment: str, actor: str) -> Approval:
     """The Approval from the form's fields; the UI's form leaves `actor` empty."""
     return Approval(approve, actor.strip() or UI_ACTOR, comment.strip())
+
+
+def approver_before(answers: Sequence[tuple[str, float, str]], before: float) -> str:
+    """Who gave the latest approval made before `before` ("" if none), from a deploy run's
+    stored pause answers (key, time, JSON text): a pool host run starts after its batch's
+    approval, and a Retry of it keeps its creation time. They come from the Prefect API, so a
+    text that is not an approving form's answer is ignored."""
+    approvers = []
+    for key, at, text in answers:
+        if not (key.startswith(ANSWER_PREFIX) and key.endswith("-response")) or at >= before:
+            continue
+        try:
+            form = json.loads(text)
+        except ValueError:
+            continue
+        if not isinstance(form, dict) or form.get("approve") is not True:
+            continue
+        actor, comment = form.get("approver", ""), form.get("comment", "")
+        if isinstance(actor, str) and isinstance(comment, str) and len(actor) <= MAX_ACTOR:
+            approvers.append((at, answer(True, comment, actor).actor))
+    return max(approvers)[1] if approvers else ""
 
 
 def server_problem(approve: str, has_server: bool) -> str:

@@ -50,7 +50,7 @@ class PauseGate:
         timeout = max(1, math.ceil(self.plan.approve_timeout))
         try:
             got = pause_flow_run(wait_for_input=form, timeout=timeout, poll_interval=POLL_SECONDS,
-                                 key=f"approve-batch-{index}")  # fmt: skip
+                                 key=f"{approval.PAUSE_KEY}-{index}")  # fmt: skip
         except FlowPauseTimeout:
             _run_again()
             return Approval(False, "timeout", f"no answer within {timeout} s", timed_out=True)

@@ -83,12 +83,14 @@ def pool_parameters(request: DeployRequest, host: str, release: str) -> dict[str
 
 def pool_request(
     config_path: str, variables: Mapping[str, str], run_id: str, actor: str,
-    parent_run_id: str, resumes: list[str], force: bool = False,
+    parent_run_id: str, resumes: list[str], force: bool = False, approved_by: str = "",
 ) -> DeployRequest:  # fmt: skip
     """A pool host run's request: it leases the stacks as itself (its own run id, kept by a
-    Retry of the run) and may take over a lease the deploy run or a run it resumes left."""
+    Retry of the run) and may take over a lease the deploy run or a run it resumes left; it
+    records who approved its batch (`approved_by`)."""
     takeover = [*resumes, parent_run_id] if parent_run_id else list(resumes)
-    return DeployRequest(config_path, dict(variables), run_id, actor, tuple(takeover), force)
+    return DeployRequest(config_path, dict(variables), run_id, actor, tuple(takeover), force,
+                         approved_by)  # fmt: skip
 
 
 def pools_usable(environ: Mapping[str, str]) -> bool:

@@ -60,7 +60,7 @@ def _request(config_path: str, force: bool) -> DeployRequest:
     parent = parent_deploy_run()
     return pool_request(config_path, parent.variables, str(flow_run.get_id() or "local"),
                         parent.origin.actor, parent.run_id, list(parent.origin.resumes),
-                        force)  # fmt: skip
+                        force, parent.approved_by)  # fmt: skip
 
 
 def _deploy(request: DeployRequest, loaded: Loaded, host: str, release: str) -> HostReport:

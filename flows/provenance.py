@@ -12,6 +12,7 @@ from prefect.client.schemas.objects import FlowRun
 from prefect.context import FlowRunContext
 from prefect.settings import PREFECT_API_REQUEST_TIMEOUT, temporary_settings
 
+from dockyard import approval
 from dockyard.config.run_inputs import RunInputRefused
 
 DEPLOY_FLOW = "dockyard-deploy"
@@ -58,11 +59,13 @@ def this_origin() -> Origin:
 
 @dataclass(frozen=True)
 class ParentRun:
-    """The deploy run a host run belongs to: its id, variables and origin."""
+    """The deploy run a host run belongs to: its id, variables and origin, and who approved
+    the batch the host run is in ("" when nobody was asked)."""
 
     run_id: str
     variables: Mapping[str, str]
     origin: Origin
+    approved_by: str = ""
 
 
 def parent_deploy_run() -> ParentRun:
@@ -78,5 +81,10 @@ def parent_deploy_run() -> ParentRun:
         if client.read_flow(parent.flow_id).name != DEPLOY_FLOW:
             raise RunInputRefused("this host run's parent is not a dockyard deploy run", fix)
         origin = _origin_of(client, parent)
+        answers = client.filter_flow_run_input(parent.id, approval.ANSWER_PREFIX, limit=100,
+                                               exclude_keys=set())  # fmt: skip
     variables = parent.parameters.get("variables") or {}
-    return ParentRun(str(parent.id), dict(variables), origin)
+    stored = [(a.key, a.created.timestamp(), a.value) for a in answers if a.created is not None]
+    before = run.created.timestamp() if run.created else float("inf")
+    return ParentRun(str(parent.id), dict(variables), origin,
+                     approval.approver_before(stored, before))  # fmt: skip

@@ -3,6 +3,7 @@ the pause's text, and the rollout with a fake gate (approve, reject, time out)."
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -158,3 +159,33 @@ def test_a_failed_canary_stops_before_anyone_is_asked() -> None:
     plan = _plan(canary=1, approve="after_canary")
     reports, _ = roll_out(plan, lambda h: HostReport(h, "failed"), Masker(), gate=gate)
     assert gate.asked == [] and [r.result for r in reports[1:]] == [NOT_STARTED] * 4
+
+
+def _answer(batch: int, at: float, **form: Any) -> tuple[str, float, str]:
+    return f"paused-approve-batch-{batch}-response", at, json.dumps(form)
+
+
+def test_a_pool_host_run_records_the_latest_approval_before_it_was_made() -> None:
+    answers = [
+        _answer(0, 10.0, approve=True, approver="ana", comment=""),
+        _answer(1, 30.0, approve=True, approver="", comment="looks fine"),
+    ]
+    assert approval.approver_before(answers, 20.0) == "ana"  # batch 1's host (or its Retry)
+    assert approval.approver_before(answers, 40.0) == approval.UI_ACTOR  # the UI names nobody
+    assert approval.approver_before(answers, 5.0) == ""  # made before anyone was asked
+    assert approval.approver_before([], 40.0) == ""
+
+
+def test_stored_answers_that_are_not_an_approval_are_ignored() -> None:
+    answers = [
+        _answer(0, 10.0, approve=True, approver="ana"),
+        _answer(1, 11.0, approve=False, approver="bob"),  # a rejection approves nobody
+        _answer(1, 12.0, approve="yes", approver="eve"),  # not the form's bool
+        _answer(1, 13.0, approve=True, approver=["eve"]),  # not a name
+        _answer(1, 14.0, approve=True, approver="e" * 201),  # over the bound
+        ("paused-approve-batch-1-description", 15.0, '{"approve": true, "approver": "eve"}'),
+        ("paused-other-response", 16.0, '{"approve": true, "approver": "eve"}'),
+        ("paused-approve-batch-1-response", 17.0, "{not json"),
+        ("paused-approve-batch-1-response", 18.0, '["approve"]'),
+    ]
+    assert approval.approver_before(answers, 20.0) == "ana"

@@ -33,6 +33,7 @@ def test_the_host_run_leases_as_itself_and_may_take_over_its_deploy_runs_lease()
     )  # fmt: skip
     assert pool_request("c", {}, "h", "ci", "", []).resumes == ()
     assert pool_request("c", {}, "h", "ci", "", [], force=True).force
+    assert pool_request("c", {}, "h", "ci", "", [], approved_by="ana").approved_by == "ana"
 
 
 def test_pools_need_an_api_that_workers_poll() -> None:
