@@ -80,7 +80,7 @@ def server_problem(approve: str, has_server: bool) -> str:
 def description(release: str, next_batch: Batch, done: Sequence[HostReport], diff: str = "") -> str:
     """The pause's markdown: what waits, the report of the hosts deployed so far (the canary)
     and the release's diff when there is one, and how to answer."""
-    report = DeployReport("this run", release, list(done)).to_markdown()
+    report = DeployReport("this run", release, list(done)).to_markdown("deployed so far")
     parts = [
         f"## Approve the next batch of release {release}?",
         f"Next: {next_batch.reason} ({', '.join(next_batch.hosts)}).",

@@ -132,9 +132,10 @@ class DeployReport:
             "hosts": {h.host: asdict(h) for h in self.hosts},
         }
 
-    def to_markdown(self) -> str:
-        """The summary artifact: per host steps, images, notes and prunes."""
-        lines = [f"# deploy {self.result}", "", f"release `{self.release}`", ""]
+    def to_markdown(self, heading: str = "") -> str:
+        """The summary artifact: per host steps, images, notes and prunes, under `heading`
+        (the deploy's result when not given)."""
+        lines = [f"# {heading or f'deploy {self.result}'}", "", f"release `{self.release}`", ""]
         lines += [*(f"- rollout: {line}" for line in self.rollout), ""] if self.rollout else []
         for host in self.hosts:
             lines += [f"## {host.host}: {host.result}", ""]

@@ -93,6 +93,7 @@ def test_the_pause_shows_the_next_batch_the_canary_report_and_the_diff() -> None
     text = approval.description("r-abc", plan.batches[1], [canary])
     assert "release r-abc" in text and "batch 2: 2 of 5 hosts" in text and "(vm4, vm5)" in text
     assert "## vm3: succeeded" in text and "app: changed: image" in text
+    assert "# deployed so far" in text and "# deploy succeeded" not in text  # it is paused
     assert "the diff" not in text
     assert approval.description("r-abc", plan.batches[1], [canary], "the diff").endswith("the diff")
 
