@@ -13,14 +13,10 @@ from prefect.exceptions import ObjectNotFound
 from prefect.settings import PREFECT_API_REQUEST_TIMEOUT, PREFECT_API_URL, temporary_settings
 
 from dockyard.config import SecretSourceError
+from dockyard.secret_blocks import secret_block_name
 
 REQUEST_TIMEOUT = 15.0
 _API_FIX = "check PREFECT_API_URL and that the Prefect server answers, or export the secret"
-
-
-def secret_block_name(name: str) -> str:
-    """The Secret block holding `${secret:NAME}`: NAME in lowercase with `_` as `-`."""
-    return name.lower().replace("_", "-")
 
 
 class PrefectSecrets:

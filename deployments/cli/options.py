@@ -80,8 +80,9 @@ def stack_hosts(config_path: str, sets: tuple[str, ...]) -> list[HostStack]:
 
 
 class _PrefectSecretsOnUse:
-    """tasks.secrets.PrefectSecrets, imported when a secret is first looked up there: a deploy
-    whose secrets are all in the environment never imports Prefect for them."""
+    """tasks.secrets.PrefectSecrets, imported only when a lookup needs it: a deploy whose
+    secrets are all in the environment never imports Prefect for them, and a block the REST
+    API gives at once (dockyard.secret_blocks) is read without Prefect too."""
 
     def _real(self) -> SecretLookup:
         from tasks.secrets import PrefectSecrets
@@ -92,7 +93,12 @@ class _PrefectSecretsOnUse:
         return self._real().where(name)
 
     def __call__(self, name: str) -> str | None:
-        return self._real()(name)
+        from dockyard.secret_blocks import AskPrefect, read_secret_block, secret_block_name
+
+        try:
+            return read_secret_block(secret_block_name(name), os.environ)
+        except AskPrefect:
+            return self._real()(name)
 
 
 def secret_lookup() -> SecretLookup | None:

@@ -17,6 +17,7 @@ from prefect.blocks.system import Secret
 from prefect.settings import PREFECT_API_URL, PREFECT_CLIENT_MAX_RETRIES, temporary_settings
 
 from dockyard.config import ConfigError, load_config
+from dockyard.secret_blocks import read_secret_block
 from tasks.secrets import PrefectSecrets
 from tests.integration.deploykit import Deploy, PrefectServer, app, release_vars
 from tests.unit.configkit import ENVIRON, VARIABLES, full_config, make_project, new_keypair, write
@@ -45,6 +46,9 @@ def test_a_secret_block_fills_what_the_environment_lacks(
     assert (env["DB_PASSWORD"], env["API_KEY"]) == (BLOCK_VALUE, "api-" + BLOCK_VALUE)
     assert BLOCK_VALUE in config.secret_values()
     assert from_env.stacks[0].revealed_env()["DB_PASSWORD"] == ENVIRON["DB_PASSWORD"]
+    api = {"PREFECT_API_URL": prefect_server.url}  # the CLI's read, without Prefect's client
+    assert read_secret_block("db-password", api) == BLOCK_VALUE
+    assert read_secret_block("dockyard-no-such-secret", api) is None
 
 
 def test_a_missing_block_names_the_block(prefect_server: PrefectServer, tmp_path: Path) -> None:

@@ -12,7 +12,8 @@ from pydantic import SecretStr
 from dockyard import session
 from dockyard.config import ConfigError, SecretSourceError, load_config
 from dockyard.masking import Masker
-from tasks.secrets import PrefectSecrets, secret_block_name
+from dockyard.secret_blocks import secret_block_name
+from tasks.secrets import PrefectSecrets
 from tests.unit.configkit import (
     ENVIRON,
     SECRET,
