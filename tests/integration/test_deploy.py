@@ -18,6 +18,7 @@ from tests.integration.deploykit import (
     migrator,
     moved_latest,
     release_vars,
+    unhealthy_in,
 )
 
 SERVICES = {"app", "postgres", "redis", "proxy", "router", "gateway", "autoheal", "tools", "worker"}
@@ -120,6 +121,7 @@ def test_failing_migration_keeps_the_old_stack_and_releases_the_lock(deploy: Dep
 
 
 def test_unhealthy_release_rolls_back_to_the_previous_digests(deploy: Deploy) -> None:
+    unhealthy_in(deploy.bundle)
     assert deploy.deploy("v1").code == 0
     broken = deploy.deploy("broken", migration="v2")
     assert broken.code == 1
