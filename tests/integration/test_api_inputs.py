@@ -57,7 +57,7 @@ def _started(proc: subprocess.Popen[bytes], deploy: Deploy, path: str, log: Path
 def _stop(proc: subprocess.Popen[bytes]) -> None:
     os.killpg(proc.pid, signal.SIGTERM)
     try:
-        proc.wait(timeout=30)
+        proc.wait(timeout=10)  # a worker can take 30 s and more to leave on SIGTERM
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)

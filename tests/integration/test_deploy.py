@@ -6,21 +6,42 @@ import json
 import os
 import subprocess
 import time
+from collections.abc import Iterator
 
 import pytest
 
 from dockyard.lab.faultproxy import ProxyControl
 from dockyard.lab.lab import Lab
+from tests.integration.conftest import lab_turn
 from tests.integration.deploykit import (
     DB_PASSWORD,
     Deploy,
+    PrefectServer,
     app,
+    make_deploy,
     migrator,
     moved_latest,
     release_vars,
+    unhealthy_in,
 )
 
 SERVICES = {"app", "postgres", "redis", "proxy", "router", "gateway", "autoheal", "tools", "worker"}
+
+
+@pytest.fixture(scope="module")
+def shop(
+    lab: Lab, prefect_server: PrefectServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Deploy]:
+    """One example stack shared in file order by the tests whose checks hold from any release
+    of it: the fresh deploy leaves v1, the next starts from it (its own v1 deploy is then the
+    no-op check, a full deploy when run alone); absent before and after, under the lab's turn
+    lock."""
+    with lab_turn():
+        kit = make_deploy(lab, tmp_path_factory.mktemp("shop"), prefect_server, "deploy-shared")
+        kit.teardown()
+    yield kit
+    with lab_turn():
+        kit.teardown()
 
 
 def _migrations(deploy: Deploy) -> list[str]:
@@ -29,19 +50,17 @@ def _migrations(deploy: Deploy) -> list[str]:
     return out.split("\n")[:-1] if out else []
 
 
-def test_fresh_deploy_then_noop_redeploy_touches_nothing(
-    deploy: Deploy, proxy: ProxyControl
-) -> None:
-    first = deploy.deploy("v1")
+def test_fresh_deploy_then_noop_redeploy_touches_nothing(shop: Deploy, proxy: ProxyControl) -> None:
+    first = shop.deploy("v1")
     assert first.code == 0, first.stderr[-3000:]
     assert first.report["result"] == "succeeded"
-    assert set(deploy.container_ids()) == SERVICES
-    assert deploy.version() == "v1"
-    assert _migrations(deploy) == ["applied v1"]
-    before = deploy.container_ids()
+    assert set(shop.container_ids()) == SERVICES
+    assert shop.version() == "v1"
+    assert _migrations(shop) == ["applied v1"]
+    before = shop.container_ids()
 
     proxy.reset_stats("registry")
-    again = deploy.deploy("v1")
+    again = shop.deploy("v1")
     assert again.code == 0, again.stderr[-3000:]
     assert again.report["flow_run_id"] == "", "an unchanged host needs no flow run"
     assert again.host()["unchanged"] == ["shop"]
@@ -49,38 +68,69 @@ def test_fresh_deploy_then_noop_redeploy_touches_nothing(
     requests = proxy.stats("registry")["requests"]
     assert requests and not [r for r in requests if "/blobs/" in r["path"]], requests
     assert not [r for r in requests if r["method"] != "HEAD"], "the check only HEADs manifests"
-    assert deploy.container_ids() == before
-    assert _migrations(deploy) == ["applied v1"]
+    assert shop.container_ids() == before
+    assert _migrations(shop) == ["applied v1"]
 
-    forced = deploy.run("deploy", "--json", "--force", variables=release_vars("v1"))
+    forced = shop.run("deploy", "--json", "--force", variables=release_vars("v1"))
     assert forced.code == 0, forced.stderr[-3000:]
     images = forced.host()["images"]
     assert {i["action"] for i in images if "worker" not in i["image"]} <= {"skip", "verify"}
     assert sum(i["bytes"] for i in images) == 0, [i for i in images if i["bytes"]]
     assert forced.steps()["converge"]["state"] == "Completed"
     assert forced.steps()["up"]["state"] == "Completed", "--force runs every step"
-    assert deploy.container_ids() == before
-    assert _migrations(deploy) == ["applied v1", "applied v1"]
+    assert shop.container_ids() == before
+    assert _migrations(shop) == ["applied v1", "applied v1"]
 
 
 def test_a_stopped_service_or_a_moved_tag_makes_the_same_release_deploy_again(
-    deploy: Deploy, lab: Lab
+    shop: Deploy, lab: Lab
 ) -> None:
-    assert deploy.deploy("v1").code == 0
-    deploy.compose("stop", "redis")
-    healed = deploy.deploy("v1")
+    assert shop.deploy("v1").code == 0
+    shop.compose("stop", "redis")
+    healed = shop.deploy("v1")
     assert healed.code == 0, healed.stderr[-3000:]
     assert healed.report["flow_run_id"] and healed.host()["unchanged"] == []
     assert healed.steps()["up"]["state"] == "Completed"
-    assert set(deploy.container_ids()) == SERVICES
-    assert deploy.deploy("v1").report["flow_run_id"] == "", "healed: unchanged again"
+    assert set(shop.container_ids()) == SERVICES
+    assert shop.deploy("v1").report["flow_run_id"] == "", "healed: unchanged again"
 
     with moved_latest(lab):
-        again = deploy.deploy("v1")
+        again = shop.deploy("v1")
         assert again.code == 0, again.stderr[-3000:]
         assert again.report["flow_run_id"], "a moved tag is not a no-op"
         autoheal = next(i for i in again.host()["images"] if "autoheal" in i["image"])
         assert autoheal["action"] == "pull"
+
+
+def test_changed_config_file_restarts_exactly_its_service(shop: Deploy) -> None:
+    assert shop.deploy("v1").code == 0
+    started = _started_at(shop)
+    (shop.bundle / "proxy" / "nginx.conf").write_text(
+        "# changed\nupstream app { server app:8080; }\n"
+    )
+    again = shop.deploy("v1")
+    assert again.code == 0, again.stderr[-3000:]
+    after = _started_at(shop)
+    restarted = {s for s in started if started[s] != after[s]}
+    assert restarted - {"autoheal"} == {"proxy"}, (
+        "autoheal is stop-first: it restarts on any release"
+    )
+    assert "restarted proxy: its config files changed" in again.host()["notes"]
+
+
+def _started_at(deploy: Deploy) -> dict[str, str]:
+    ids = deploy.container_ids()
+    fmt = "{{.State.StartedAt}}"
+    return {s: deploy.host(f"docker inspect --format '{fmt}' {i}").strip() for s, i in ids.items()}
+
+
+def test_going_back_to_an_earlier_release_deploys_it_again(shop: Deploy) -> None:
+    assert shop.deploy("v1").code == 0
+    assert shop.deploy("v2").code == 0
+    back = shop.deploy("v1")
+    assert back.code == 0, back.stderr[-2000:]
+    assert back.steps()["up"]["state"] == "Completed"
+    assert shop.version() == "v1"
 
 
 def test_new_release_pulls_the_per_deploy_images_and_migrates_once(deploy: Deploy) -> None:
@@ -120,6 +170,7 @@ def test_failing_migration_keeps_the_old_stack_and_releases_the_lock(deploy: Dep
 
 
 def test_unhealthy_release_rolls_back_to_the_previous_digests(deploy: Deploy) -> None:
+    unhealthy_in(deploy.bundle)
     assert deploy.deploy("v1").code == 0
     broken = deploy.deploy("broken", migration="v2")
     assert broken.code == 1
@@ -166,28 +217,6 @@ def _deploy_argv(deploy: Deploy, version: str) -> list[str]:
     return [DOCKYARD, "deploy", "--json", "-c", str(deploy.config), *sets]
 
 
-def test_changed_config_file_restarts_exactly_its_service(deploy: Deploy) -> None:
-    assert deploy.deploy("v1").code == 0
-    started = _started_at(deploy)
-    (deploy.bundle / "proxy" / "nginx.conf").write_text(
-        "# changed\nupstream app { server app:8080; }\n"
-    )
-    again = deploy.deploy("v1")
-    assert again.code == 0, again.stderr[-3000:]
-    after = _started_at(deploy)
-    restarted = {s for s in started if started[s] != after[s]}
-    assert restarted - {"autoheal"} == {"proxy"}, (
-        "autoheal is stop-first: it restarts on any release"
-    )
-    assert "restarted proxy: its config files changed" in again.host()["notes"]
-
-
-def _started_at(deploy: Deploy) -> dict[str, str]:
-    ids = deploy.container_ids()
-    fmt = "{{.State.StartedAt}}"
-    return {s: deploy.host(f"docker inspect --format '{fmt}' {i}").strip() for s, i in ids.items()}
-
-
 def test_secrets_stay_out_of_output_artifacts_and_files(deploy: Deploy) -> None:
     result = deploy.deploy("v1")
     assert result.code == 0
@@ -220,12 +249,3 @@ def test_missing_per_deploy_tag_fails_before_any_change(deploy: Deploy, version:
     assert not os.path.exists(f"{deploy.remote_dir}/docker-compose.yml")
     assert deploy.container_ids() == {}
     assert deploy.host("docker image ls -q --no-trunc | sort") == images_before
-
-
-def test_going_back_to_an_earlier_release_deploys_it_again(deploy: Deploy) -> None:
-    assert deploy.deploy("v1").code == 0
-    assert deploy.deploy("v2").code == 0
-    back = deploy.deploy("v1")
-    assert back.code == 0, back.stderr[-2000:]
-    assert back.steps()["up"]["state"] == "Completed"
-    assert deploy.version() == "v1"

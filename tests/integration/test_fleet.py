@@ -15,7 +15,17 @@ import pytest
 from dockyard.lab.faultproxy import ProxyControl
 from dockyard.lab.lab import Lab
 from dockyard.lab.vmspec import vm_spec
-from tests.integration.deploykit import DOCKYARD, REPO, Deploy, release_vars, vm_targets
+from tests.integration.conftest import lab_turn
+from tests.integration.deploykit import (
+    DOCKYARD,
+    REPO,
+    Deploy,
+    PrefectServer,
+    make_deploy,
+    release_vars,
+    unhealthy_in,
+    vm_targets,
+)
 
 FLEET = ("vm3", "vm4", "vm5", "vm6")
 SHOP = "label=com.docker.compose.project=shop"
@@ -80,6 +90,26 @@ def fleet_deploy(
     _clean(deploy, fleet, vm_proxy)
 
 
+@pytest.fixture(scope="module")
+def rollout_stack(
+    lab: Lab, prefect_server: PrefectServer, fleet: dict[str, dict[str, Any]],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Deploy]:  # fmt: skip
+    """One stack (canary 1, batch 2, max_failed 0) shared in order: the four-VM rollout deploys
+    v1 from nothing, the failing canary starts from the v1 it left (its own v1 deploy is then
+    the no-op check, a full rollout when run alone). Absent before and after, under the lab's
+    turn lock."""
+    vm_proxy = ProxyControl(lab.layout.vm_proxy_control_url)
+    with lab_turn():
+        kit = make_deploy(lab, tmp_path_factory.mktemp("fleet"), prefect_server, "fleet-rollout",
+                          _rollout(canary=1, batch=2, max_failed=0))  # fmt: skip
+        unhealthy_in(kit.bundle)
+        _clean(kit, fleet, vm_proxy)
+    yield kit
+    with lab_turn():
+        _clean(kit, fleet, vm_proxy)
+
+
 def _targets(doc: dict[str, Any]) -> None:
     """vm3..vm6 as the targets, each at its namespace address, port 22 (direct)."""
     vm_targets(doc, FLEET)
@@ -123,9 +153,10 @@ def test_each_vm_has_its_own_engine_and_its_pulls_pass_its_own_registry_route(
     assert _version_over_link(fleet_deploy, "vm3") == "v1"
 
 
-@pytest.mark.deploy_config.with_args(_rollout(canary=1, batch=2, max_failed=0))
-def test_a_rollout_to_four_vms_runs_the_canary_then_batches_of_two(fleet_deploy: Deploy) -> None:
-    done = fleet_deploy.deploy("v1")
+def test_a_rollout_to_four_vms_runs_the_canary_then_batches_of_two(
+    rollout_stack: Deploy,
+) -> None:
+    done = rollout_stack.deploy("v1")
     assert done.code == 0, done.stderr[-2000:]
     hosts = {name: done.host(name) for name in FLEET}
     assert {h["result"] for h in hosts.values()} == {"succeeded"}
@@ -136,19 +167,18 @@ def test_a_rollout_to_four_vms_runs_the_canary_then_batches_of_two(fleet_deploy:
     for host in (vm4, vm5):
         assert "rollout batch 2: 2 of 4 hosts (batch 2)" in host["notes"]
     assert "rollout batch 3: 1 of 4 hosts (batch 2)" in vm6["notes"]
-    assert {name: _version_over_link(fleet_deploy, name) for name in FLEET} == dict.fromkeys(
+    assert {name: _version_over_link(rollout_stack, name) for name in FLEET} == dict.fromkeys(
         FLEET, "v1"
     )
 
 
-@pytest.mark.deploy_config.with_args(_rollout(canary=1, batch=2, max_failed=0))
 def test_a_canary_failing_health_leaves_the_other_three_on_the_old_release(
-    fleet_deploy: Deploy, fleet: dict[str, dict[str, Any]]
+    rollout_stack: Deploy, fleet: dict[str, dict[str, Any]]
 ) -> None:
-    first = fleet_deploy.deploy("v1")
+    first = rollout_stack.deploy("v1")
     assert first.code == 0, first.stderr[-2000:]
     before = {name: _stack_containers(fleet[name]) for name in FLEET}
-    broken = fleet_deploy.deploy("broken", migration="v2")
+    broken = rollout_stack.deploy("broken", migration="v2")
     assert broken.code == 1
     assert broken.host("vm3")["result"] == "rolled_back"
     assert broken.report["not_started"] == ["vm4", "vm5", "vm6"]
@@ -156,7 +186,7 @@ def test_a_canary_failing_health_leaves_the_other_three_on_the_old_release(
         host = broken.host(name)
         assert (host["result"], host["steps"], host["started"]) == ("not started", [], "")
         assert _stack_containers(fleet[name]) == before[name]  # not a container replaced
-    assert {name: _version_over_link(fleet_deploy, name) for name in FLEET} == dict.fromkeys(
+    assert {name: _version_over_link(rollout_stack, name) for name in FLEET} == dict.fromkeys(
         FLEET, "v1"
     )
 

@@ -54,9 +54,10 @@ def workers(deploy: Deploy, tmp_path: Path) -> Iterator[list[Path]]:
     yield logs
     for proc in procs:
         os.killpg(proc.pid, signal.SIGTERM)
+    stop_by = time.monotonic() + 10  # a worker can take 30 s and more to leave on SIGTERM
     for proc in procs:
         try:
-            proc.wait(timeout=30)
+            proc.wait(timeout=max(0.1, stop_by - time.monotonic()))
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=30)

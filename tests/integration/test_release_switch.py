@@ -10,7 +10,7 @@ from pathlib import Path
 from dockyard.lab import catalog
 from dockyard.lab.images import CONFIG_TYPE, MANIFEST_TYPE, Blob, BuiltImage, RegistryPusher, build
 from dockyard.lab.lab import Lab
-from tests.integration.deploykit import Deploy, app
+from tests.integration.deploykit import Deploy, app, unhealthy_in
 
 BAD_PULL = "staging-badpull"
 EXTRA_SERVICE = """
@@ -78,6 +78,7 @@ def test_a_pull_that_fails_after_sync_leaves_the_running_stack_untouched(
 def test_rollback_restores_files_env_and_removes_the_service_the_release_added(
     deploy: Deploy,
 ) -> None:
+    unhealthy_in(deploy.bundle)
     assert deploy.deploy("v1").code == 0
     before = live_files(deploy)
     compose = deploy.bundle / "docker-compose.yml"

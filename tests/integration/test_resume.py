@@ -150,8 +150,8 @@ def served(deploy: Deploy) -> Iterator[subprocess.Popen[str]]:
     process = subprocess.Popen(
         [DOCKYARD, "serve", "-c", str(deploy.config), "--name", "shop",
          *[f"--set={k}={v}" for k, v in release_vars("v1").items()]],
-        env=deploy.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        start_new_session=True,
+        env={**deploy.env, "PREFECT_RUNNER_POLL_FREQUENCY": "1"},  # not the 10 s default
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
     )  # fmt: skip
     url = deploy.env["PREFECT_API_URL"]
     deadline = time.monotonic() + 90

@@ -10,7 +10,7 @@ import pytest
 
 from dockyard.lab.faultproxy import ProxyControl
 from dockyard.lab.layout import LabPorts
-from tests.integration.deploykit import Deploy, release_vars
+from tests.integration.deploykit import Deploy, release_vars, unhealthy_in
 
 
 def _two_vms_canary_first(doc: dict[str, Any]) -> None:
@@ -50,6 +50,7 @@ def test_a_healthy_rollout_deploys_the_canary_first_one_host_run_each(deploy: De
 def test_a_canary_failing_health_stops_the_rollout_and_resume_finishes_it(
     deploy: Deploy, proxy: ProxyControl
 ) -> None:
+    unhealthy_in(deploy.bundle)
     first = deploy.run("deploy", "--json", "--host", "vm1", variables=release_vars("v1"))
     assert first.code == 0, first.stderr[-2000:]
     proxy.reset_stats("ssh2")

@@ -21,6 +21,7 @@ from tests.integration.deploykit import (
     Deploy,
     PrefectServer,
     make_deploy,
+    unhealthy_in,
 )
 from tests.integration.test_recovery import _kill, _new_runner, _start, _wait_for
 
@@ -41,6 +42,7 @@ def zd(lab: Lab, prefect_server: PrefectServer, tmp_path_factory: pytest.TempPat
     """The example stack with the app start-first (reached through the stack's router by
     Docker's DNS); each test deploys from the release the one before left."""
     kit = make_deploy(lab, tmp_path_factory.mktemp("zd"), prefect_server, "zero-downtime", _edit)
+    unhealthy_in(kit.bundle)
     return kit
 
 
