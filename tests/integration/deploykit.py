@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -254,3 +255,38 @@ def deploy_env(lab: Lab, server: PrefectServer, *, quiet_prefect: bool = True) -
     if quiet_prefect:
         env["PREFECT_LOGGING_LEVEL"] = "WARNING"
     return env
+
+
+@contextmanager
+def pool_workers(
+    deploy: Deploy, pool: str, names: tuple[str, ...], logs: Path
+) -> Iterator[list[Path]]:
+    """`dockyard pool deploy` for the deploy's config, then a process worker per name (one
+    run at a time each, polling every second), stopped by pid at the end; yields their logs."""
+    setup = deploy.run("pool", "deploy")
+    assert setup.code == 0, setup.stdout + setup.stderr
+    prefect = str(Path(sys.executable).with_name("prefect"))
+    env = {**deploy.env, "PREFECT_WORKER_QUERY_SECONDS": "1", "PREFECT_LOGGING_LEVEL": "INFO"}
+    files, procs = [], []
+    try:
+        for name in names:
+            log = logs / f"{name}.log"
+            with log.open("wb") as out:
+                procs.append(subprocess.Popen(
+                    [prefect, "worker", "start", "--pool", pool, "--type", "process", "--limit",
+                     "1", "--name", name],
+                    env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                    cwd=REPO, start_new_session=True,
+                ))  # fmt: skip
+            files.append(log)
+        yield files
+    finally:
+        for proc in procs:
+            os.killpg(proc.pid, signal.SIGTERM)
+        stop_by = time.monotonic() + 10  # a worker can take 30 s and more to leave on SIGTERM
+        for proc in procs:
+            try:
+                proc.wait(timeout=max(0.1, stop_by - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=30)

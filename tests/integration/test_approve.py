@@ -28,11 +28,13 @@ from tests.integration.deploykit import (
     PrefectServer,
     Result,
     make_deploy,
+    pool_workers,
     release_vars,
     vm_targets,
 )
 
 FLEET = ("vm3", "vm4", "vm5")
+POOL = "approve-pool"  # vm5 of the gated config deploys in a pool worker's run
 SCREENSHOT = REPO / "docs" / "approval-form.png"
 
 
@@ -42,6 +44,7 @@ def _fleet_targets(gate: bool) -> Any:
         doc["rollout"] = {"canary": 1, "batch": 2}
         if gate:
             doc["rollout"].update(approve="after_canary", approve_timeout="5m")
+            doc["targets"][FLEET.index("vm5")]["pool"] = POOL
 
     return edit
 
@@ -182,16 +185,18 @@ def _shows_the_form(deploy: Deploy, driver: webdriver.Chrome, run_id: str, tmp: 
 
 
 def test_an_approval_lets_the_rest_deploy_and_the_approver_is_in_the_records(
-    fleet: Fleet,
+    fleet: Fleet, tmp_path: Path
 ) -> None:
-    process = _start_gated(fleet.gated)
-    try:
-        run_id = _paused_run(fleet.gated, process)
-        _answer(fleet.gated, run_id, "alice", "--comment", "canary looks good")
-        done = _finish(process)
-    finally:
-        if process.poll() is None:
-            process.kill()
+    with pool_workers(fleet.gated, POOL, ("worker-a",), tmp_path) as (worker_log,):
+        process = _start_gated(fleet.gated)
+        try:
+            run_id = _paused_run(fleet.gated, process)
+            _answer(fleet.gated, run_id, "alice", "--comment", "canary looks good")
+            done = _finish(process)
+        finally:
+            if process.poll() is None:
+                process.kill()
+    assert "Flow run 'deploy vm5' submitted to infrastructure" in worker_log.read_text()
     assert done.code == 0, done.stderr[-2000:]
     assert "approved by alice: canary looks good" in done.report["rollout"]
     assert fleet.versions() == dict.fromkeys(FLEET, "v2")
@@ -199,4 +204,5 @@ def test_an_approval_lets_the_rest_deploy_and_the_approver_is_in_the_records(
     assert listed.code == 0, listed.stderr[-2000:]
     last = {line.split()[0]: line for line in listed.stdout.splitlines()}
     assert "approved by" not in last["vm3"]  # the canary deployed before anyone was asked
-    assert last["vm4"].endswith("approved by alice") and last["vm5"].endswith("approved by alice")
+    assert last["vm4"].endswith("approved by alice")  # a subflow of the deploy run
+    assert last["vm5"].endswith("approved by alice")  # the pool worker's run read the answer

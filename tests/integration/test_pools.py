@@ -3,10 +3,6 @@ runs, and a Retry of one host run from the API reruns that host alone, skipping 
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +12,7 @@ import httpx
 import pytest
 
 from dockyard.lab.layout import LabPorts
-from tests.integration.deploykit import REPO, Deploy, release_vars
+from tests.integration.deploykit import Deploy, pool_workers, release_vars
 
 POOL = "dockyard-test"
 FINAL = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
@@ -35,32 +31,9 @@ def _pooled(parallel: int) -> Any:
 @pytest.fixture()
 def workers(deploy: Deploy, tmp_path: Path) -> Iterator[list[Path]]:
     """The pool and its deployment for this test's config, and two process workers (one run
-    at a time each), stopped by pid; yields their log files."""
-    setup = deploy.run("pool", "deploy")
-    assert setup.code == 0, setup.stdout + setup.stderr
-    prefect = str(Path(sys.executable).with_name("prefect"))
-    env = {**deploy.env, "PREFECT_WORKER_QUERY_SECONDS": "1", "PREFECT_LOGGING_LEVEL": "INFO"}
-    logs, procs = [], []
-    for name in ("worker-a", "worker-b"):
-        log = tmp_path / f"{name}.log"
-        with log.open("wb") as out:
-            procs.append(subprocess.Popen(
-                [prefect, "worker", "start", "--pool", POOL, "--type", "process", "--limit", "1",
-                 "--name", name],
-                env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=REPO,
-                start_new_session=True,
-            ))  # fmt: skip
-        logs.append(log)
-    yield logs
-    for proc in procs:
-        os.killpg(proc.pid, signal.SIGTERM)
-    stop_by = time.monotonic() + 10  # a worker can take 30 s and more to leave on SIGTERM
-    for proc in procs:
-        try:
-            proc.wait(timeout=max(0.1, stop_by - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
+    at a time each); yields their log files."""
+    with pool_workers(deploy, POOL, ("worker-a", "worker-b"), tmp_path) as logs:
+        yield logs
 
 
 def _api(deploy: Deploy, path: str, body: dict[str, Any] | None = None) -> Any:
