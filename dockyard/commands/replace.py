@@ -87,3 +87,9 @@ def drain(container: str, pre_stop: Sequence[str], seconds: float, stop_timeout:
         steps.append(f"sleep {seconds:g}")
     steps.append(f"docker stop --time {stop_timeout} {c} >/dev/null && docker rm {c} >/dev/null")
     return "; ".join(steps)
+
+
+def addresses(container: str) -> list[str]:
+    """Print `<network> <ip>` per network the container is attached to."""
+    fmt = "{{range $n, $e := .NetworkSettings.Networks}}{{$n}} {{$e.IPAddress}}\n{{end}}"
+    return ["docker", "inspect", "--format", fmt, container]
