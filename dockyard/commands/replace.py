@@ -15,7 +15,7 @@ HEALTHY, UNHEALTHY, TIMED_OUT, NO_HEALTHCHECK, GONE = 0, 1, 2, 4, 5
 CONTAINER_FIELDS = (
     '{{.Id}} {{index .Config.Labels "com.docker.compose.container-number"}} '
     '{{index .Config.Labels "com.docker.compose.config-hash"}} {{.Image}} {{.State.Status}} '
-    "{{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}"
+    '{{if index .State "Health"}}{{.State.Health.Status}}{{else}}none{{end}}'
 )
 
 
@@ -51,7 +51,9 @@ def wait_healthy(container: str, seconds: float) -> str:
     """Poll the container's health every 0.5 s for at most `seconds`: exit HEALTHY, UNHEALTHY
     (or it stopped), TIMED_OUT, NO_HEALTHCHECK or GONE."""
     tries = max(1, int(seconds * 2))
-    fmt = quote("{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}")
+    fmt = quote(
+        '{{.State.Status}} {{if index .State "Health"}}{{.State.Health.Status}}{{else}}none{{end}}'
+    )
     return (
         f"i=0; while :; do s=$(docker inspect --format {fmt} {quote(container)}) || exit {GONE}; "
         f'case "$s" in "running healthy") exit {HEALTHY};; "running none") exit {NO_HEALTHCHECK};; '

@@ -70,7 +70,7 @@ def unsafe(
 ) -> list[Unsafe]:
     """Every reason a listed service cannot be replaced start-first: a fixed host port,
     container_name, a job service, a service others wait on to complete, a disabled
-    healthcheck without an http_check (its readiness could not be told)."""
+    healthcheck (`http_checked`: services with an up.http_check, named in the fix)."""
     jobs = set(jobs)
     completing = completion_targets({"services": services})
     found = []
@@ -89,11 +89,14 @@ def unsafe(
                 name, f"has container_name {spec['container_name']!r}, which two containers "
                 "cannot share", "remove container_name, or drop it from up.start_first",
             ))  # fmt: skip
-        if healthcheck_disabled(spec) and name not in http_checked:
+        if healthcheck_disabled(spec):
             found.append(Unsafe(
-                name, "has its healthcheck disabled, so the new container's readiness cannot "
-                "be told", f"add a healthcheck to the service, or an up.http_check.{name} "
-                "(port and path dockyard sends a GET to)",
+                name, "has its healthcheck disabled, so the new container's readiness cannot be "
+                "told (and `compose up --wait` refuses such a container)",
+                f"drop `healthcheck: disable` and set up.http_check.{name} (dockyard then GETs "
+                "the new container), or give the service a healthcheck"
+                if name not in http_checked else "drop `healthcheck: disable` (up.http_check."
+                f"{name} is its readiness; compose waits on a service without one as running)",
             ))  # fmt: skip
         if name in jobs:
             found.append(Unsafe(name, "is a job service (it runs once and exits)",

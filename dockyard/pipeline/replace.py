@@ -138,14 +138,16 @@ def _start_one(
     health log and log tail."""
     began = time.monotonic()
     before = read_state(hs, runner, deadline, service, image)
-    runner.run(cmd.scale_up(hs.project, service, existing + 1), deadline=deadline)
+    scaled = runner.run(cmd.scale_up(hs.project, service, existing + 1), deadline=deadline)
     after = read_state(hs, runner, deadline, service, image)
     known = {c.id for c in before.containers}
     started = [c for c in after.containers if c.id not in known and after.current(c)]
     if len(started) != 1:
         raise DeployError(
             f"{_where(hs)}: compose did not start exactly one new container of {service} "
-            f"(started {len(started)}); check `docker compose ps {service}` on the host"
+            f"(started {len(started)}; before: {_listed(before)}; after: {_listed(after)}; "
+            f"compose said: {hs.mask((scaled.stdout + scaled.stderr).strip()[-600:])}); "
+            f"check `docker compose ps {service}` on the host"
         )
     new = started[0]
     bound = max(1.0, min(hs.stack.up.wait_timeout, deadline.left() - 10))
@@ -196,6 +198,12 @@ def _drain(hs: HostStack, runner: Runner, deadline: Deadline, service: str, old:
         )
     if "pre_stop failed" in done.stderr:
         hs.log(f"pre_stop of {service} failed in the old container; it was drained anyway")
+
+
+def _listed(state: ServiceState) -> str:
+    shown = [f"#{c.number} {c.id[:12]} {c.status}/{c.health}"
+             + ("" if state.current(c) else " (differs)") for c in state.containers]  # fmt: skip
+    return ", ".join(shown) or "none"
 
 
 def _where(hs: HostStack) -> str:

@@ -65,7 +65,7 @@ def test_specs_only_for_active_services() -> None:
     assert specs(services, ["admin", "app"], ["app"]) == (ReplaceSpec("app", "reg/app:v2", 2),)
 
 
-def test_a_disabled_healthcheck_needs_an_http_check() -> None:
+def test_a_disabled_healthcheck_is_refused_naming_the_http_check() -> None:
     services = {
         "off": {"healthcheck": {"disable": True}},
         "none": {"healthcheck": {"test": ["NONE"]}},
@@ -73,6 +73,7 @@ def test_a_disabled_healthcheck_needs_an_http_check() -> None:
         "image": {},
     }
     found = unsafe(services, list(services), (), {"checked"})
-    assert [u.service for u in found] == ["off", "none"]
-    assert "healthcheck disabled" in str(found[0]) and "up.http_check.off" in str(found[0])
+    assert [u.service for u in found] == ["off", "none", "checked"]
+    assert "healthcheck disabled" in str(found[0]) and "set up.http_check.off" in str(found[0])
+    assert "drop `healthcheck: disable` (up.http_check.checked is its readiness" in str(found[2])
     assert not healthcheck_disabled({"healthcheck": {"test": ["CMD", "true"]}})
