@@ -48,9 +48,9 @@ def scale_up(project: ComposeProject, service: str, count: int) -> list[str]:
 
 
 def wait_healthy(container: str, seconds: float) -> str:
-    """Poll the container's health every 0.5 s for at most `seconds`: exit HEALTHY, UNHEALTHY
-    (or it stopped), TIMED_OUT, NO_HEALTHCHECK or GONE."""
-    tries = max(1, int(seconds * 2))
+    """Poll the container's health every 0.2 s on the host for at most `seconds`: exit
+    HEALTHY, UNHEALTHY (or it stopped), TIMED_OUT, NO_HEALTHCHECK or GONE."""
+    tries = max(1, int(seconds * 5))
     fmt = quote(
         '{{.State.Status}} {{if index .State "Health"}}{{.State.Health.Status}}{{else}}none{{end}}'
     )
@@ -58,7 +58,7 @@ def wait_healthy(container: str, seconds: float) -> str:
         f"i=0; while :; do s=$(docker inspect --format {fmt} {quote(container)}) || exit {GONE}; "
         f'case "$s" in "running healthy") exit {HEALTHY};; "running none") exit {NO_HEALTHCHECK};; '
         f'"running "*) ;; *) exit {UNHEALTHY};; esac; case "$s" in *unhealthy) exit {UNHEALTHY};; '
-        f"esac; [ $i -ge {tries} ] && exit {TIMED_OUT}; i=$((i+1)); sleep 0.5; done"
+        f"esac; [ $i -ge {tries} ] && exit {TIMED_OUT}; i=$((i+1)); sleep 0.2; done"
     )
 
 

@@ -112,12 +112,15 @@ def replace_service(
     for c in leftovers:  # a new container of an interrupted run that is not healthy
         runner.run(cmd.remove(c.id), deadline=deadline)
     new = [c for c in state.containers if state.current(c) and c.healthy]
+    known = {c.id for c in state.containers} - {c.id for c in leftovers}
     old.sort(key=lambda c: (c.status == "running", c.number))
     replaced, healthy_after, overlap = 0, 0.0, 0.0
     while old:
         began = time.monotonic()
         if len(new) + len(old) <= count:
-            started, waited = _start_one(hs, runner, deadline, service, image, len(new) + len(old))
+            started, waited = _start_one(hs, runner, deadline, service, image, len(new) + len(old),
+                                         known)  # fmt: skip
+            known.add(started.id)
             new.append(started)
             healthy_after = max(healthy_after, waited)
         _drain(hs, runner, deadline, service, old.pop(0))
@@ -131,21 +134,21 @@ def replace_service(
 
 def _start_one(
     hs: HostStack, runner: Runner, deadline: Deadline, service: str, image: str, existing: int,
+    known: set[str],
 ) -> tuple[Container, float]:  # fmt: skip
-    """Start one more container of `service` and wait until it is ready (within up.wait_timeout
+    """Start one more container of `service` (`known`: the ids that existed before, read
+    once by the caller) and wait until it is ready (within up.wait_timeout
     or the time left): its healthcheck passed, and its up.http_check if it has one (either
     alone when it has only one of them); on failure remove it and raise ReplaceFailed with its
     health log and log tail."""
     began = time.monotonic()
-    before = read_state(hs, runner, deadline, service, image)
     scaled = runner.run(cmd.scale_up(hs.project, service, existing + 1), deadline=deadline)
     after = read_state(hs, runner, deadline, service, image)
-    known = {c.id for c in before.containers}
     started = [c for c in after.containers if c.id not in known and after.current(c)]
     if len(started) != 1:
         raise DeployError(
             f"{_where(hs)}: compose did not start exactly one new container of {service} "
-            f"(started {len(started)}; before: {_listed(before)}; after: {_listed(after)}; "
+            f"(started {len(started)}; listed after: {_listed(after)}; "
             f"compose said: {hs.mask((scaled.stdout + scaled.stderr).strip()[-600:])}); "
             f"check `docker compose ps {service}` on the host"
         )
