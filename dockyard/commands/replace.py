@@ -15,7 +15,7 @@ HEALTHY, UNHEALTHY, TIMED_OUT, NO_HEALTHCHECK, GONE = 0, 1, 2, 4, 5
 CONTAINER_FIELDS = (
     '{{.Id}} {{index .Config.Labels "com.docker.compose.container-number"}} '
     '{{index .Config.Labels "com.docker.compose.config-hash"}} {{.Image}} {{.State.Status}} '
-    "{{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}"
+    '{{if index .State "Health"}}{{.State.Health.Status}}{{else}}none{{end}}'
 )
 
 
@@ -48,15 +48,17 @@ def scale_up(project: ComposeProject, service: str, count: int) -> list[str]:
 
 
 def wait_healthy(container: str, seconds: float) -> str:
-    """Poll the container's health every 0.5 s for at most `seconds`: exit HEALTHY, UNHEALTHY
-    (or it stopped), TIMED_OUT, NO_HEALTHCHECK or GONE."""
-    tries = max(1, int(seconds * 2))
-    fmt = quote("{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}")
+    """Poll the container's health every 0.2 s on the host for at most `seconds`: exit
+    HEALTHY, UNHEALTHY (or it stopped), TIMED_OUT, NO_HEALTHCHECK or GONE."""
+    tries = max(1, int(seconds * 5))
+    fmt = quote(
+        '{{.State.Status}} {{if index .State "Health"}}{{.State.Health.Status}}{{else}}none{{end}}'
+    )
     return (
         f"i=0; while :; do s=$(docker inspect --format {fmt} {quote(container)}) || exit {GONE}; "
         f'case "$s" in "running healthy") exit {HEALTHY};; "running none") exit {NO_HEALTHCHECK};; '
         f'"running "*) ;; *) exit {UNHEALTHY};; esac; case "$s" in *unhealthy) exit {UNHEALTHY};; '
-        f"esac; [ $i -ge {tries} ] && exit {TIMED_OUT}; i=$((i+1)); sleep 0.5; done"
+        f"esac; [ $i -ge {tries} ] && exit {TIMED_OUT}; i=$((i+1)); sleep 0.2; done"
     )
 
 
@@ -87,3 +89,9 @@ def drain(container: str, pre_stop: Sequence[str], seconds: float, stop_timeout:
         steps.append(f"sleep {seconds:g}")
     steps.append(f"docker stop --time {stop_timeout} {c} >/dev/null && docker rm {c} >/dev/null")
     return "; ".join(steps)
+
+
+def addresses(container: str) -> list[str]:
+    """Print `<network> <ip>` per network the container is attached to."""
+    fmt = "{{range $n, $e := .NetworkSettings.Networks}}{{$n}} {{$e.IPAddress}}\n{{end}}"
+    return ["docker", "inspect", "--format", fmt, container]

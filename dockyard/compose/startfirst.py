@@ -3,7 +3,7 @@ order and replica count, read from a compose config's services (pure)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,11 +51,26 @@ def fixed_ports(spec: Mapping[str, Any]) -> list[str]:
     return found
 
 
+def healthcheck_disabled(spec: Mapping[str, Any]) -> bool:
+    """Whether the compose file turns the service's healthcheck off (`disable: true` or
+    `test: [NONE]`). A service without a `healthcheck` key may still have its image's."""
+    check = spec.get("healthcheck")
+    if not isinstance(check, Mapping):
+        return False
+    test = check.get("test")
+    none = test == "NONE" or (isinstance(test, Sequence) and list(test)[:1] == ["NONE"])
+    return check.get("disable") in (True, "true") or none
+
+
 def unsafe(
-    services: Mapping[str, Mapping[str, Any]], start_first: Iterable[str], jobs: Iterable[str]
+    services: Mapping[str, Mapping[str, Any]],
+    start_first: Iterable[str],
+    jobs: Iterable[str],
+    http_checked: Collection[str] = (),
 ) -> list[Unsafe]:
     """Every reason a listed service cannot be replaced start-first: a fixed host port,
-    container_name, a job service, a service others wait on to complete."""
+    container_name, a job service, a service others wait on to complete, a disabled
+    healthcheck (`http_checked`: services with an up.http_check, named in the fix)."""
     jobs = set(jobs)
     completing = completion_targets({"services": services})
     found = []
@@ -73,6 +88,15 @@ def unsafe(
             found.append(Unsafe(
                 name, f"has container_name {spec['container_name']!r}, which two containers "
                 "cannot share", "remove container_name, or drop it from up.start_first",
+            ))  # fmt: skip
+        if healthcheck_disabled(spec):
+            found.append(Unsafe(
+                name, "has its healthcheck disabled, so the new container's readiness cannot be "
+                "told (and `compose up --wait` refuses such a container)",
+                f"drop `healthcheck: disable` and set up.http_check.{name} (dockyard then GETs "
+                "the new container), or give the service a healthcheck"
+                if name not in http_checked else "drop `healthcheck: disable` (up.http_check."
+                f"{name} is its readiness; compose waits on a service without one as running)",
             ))  # fmt: skip
         if name in jobs:
             found.append(Unsafe(name, "is a job service (it runs once and exits)",

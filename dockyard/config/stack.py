@@ -75,14 +75,50 @@ class ProxyReload(Model):
     command: list[str] = Field(min_length=1)
 
 
+class ReadyCheck(Model):
+    """A start-first service's HTTP readiness: GET `path` on the new container's own address
+    and `port` (from the host) answers `status`; each attempt within `timeout`."""
+
+    port: Int
+    path: str = "/"
+    status: Int = 200
+    timeout: PositiveDuration = 2.0
+
+    @field_validator("port")
+    @classmethod
+    def _port(cls, value: int) -> int:
+        if not 1 <= value <= 65535:
+            fix = "give the container port the service listens on, 1-65535"
+            raise FieldProblem(f"port {value} is not a TCP port", fix)
+        return value
+
+    @field_validator("status")
+    @classmethod
+    def _status(cls, value: int) -> int:
+        if not 100 <= value <= 599:
+            fix = "give the status a ready service answers, 100-599 (e.g. 200)"
+            raise FieldProblem(f"status {value} is not an HTTP status", fix)
+        return value
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        if not value.startswith("/") or any(c.isspace() for c in value):
+            raise FieldProblem(f"path {value!r} is not a request path",
+                               "start it with / and leave out spaces, e.g. /healthz")  # fmt: skip
+        return value
+
+
 class UpConfig(Model):
     """How `compose up` runs; `start_first` services are replaced new-beside-old, health-gated
-    (within `wait_timeout`), the old one drained (`pre_stop` run in it, then `drain` seconds)."""
+    (its healthcheck, and its `http_check` if it has one, within `wait_timeout`), the old one
+    drained (`pre_stop` run in it, then `drain` seconds)."""
 
     stop_first: list[ServiceName] = []
     start_first: list[ServiceName] = []
     drain: Duration = 0.0
     pre_stop: dict[ServiceName, list[str]] = {}
+    http_check: dict[ServiceName, ReadyCheck] = {}
     reload: ProxyReload | None = None
     remove_orphans: bool = True
     wait_timeout: PositiveDuration = 300.0
@@ -108,6 +144,12 @@ class UpConfig(Model):
                 raise FieldProblem(f"pre_stop of {name!r} is empty",
                                    "give the command as a list, e.g. [nginx, -s, quit]",
                                    ("pre_stop", name))  # fmt: skip
+        for name in self.http_check:
+            if name not in self.start_first:
+                raise FieldProblem(
+                    f"http_check names {name!r}, which is not in start_first",
+                    f"add {name} to start_first, or drop its http_check", ("http_check", name),
+                )  # fmt: skip
         return self
 
 

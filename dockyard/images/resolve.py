@@ -74,7 +74,7 @@ def resolve_stack(hs: HostStack, runner: Runner, deadline: Deadline) -> Resolved
             f"create them on the host first (docker network create {missing[0]})"
         )
     if unsafe := startfirst.unsafe(
-        services, hs.stack.up.start_first, startfirst.job_like(hs.stack)
+        services, hs.stack.up.start_first, startfirst.job_like(hs.stack), hs.stack.up.http_check
     ):
         raise StackInvalid(f"{hs.target.name}/{hs.stack.project}: up.start_first: "
                            + "; ".join(map(str, unsafe)))  # fmt: skip

@@ -135,7 +135,9 @@ def _start_first_problems(
         BundleProblem(
             f"{at}.up.start_first[{index[u.service]}]", f"service {u.service} {u.problem}", u.fix
         )
-        for u in startfirst.unsafe(services, stack.up.start_first, startfirst.job_like(stack))
+        for u in startfirst.unsafe(
+            services, stack.up.start_first, startfirst.job_like(stack), stack.up.http_check
+        )
     ]
 
 

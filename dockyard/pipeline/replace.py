@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from dockyard.commands import replace as cmd
 from dockyard.deadline import Deadline
 from dockyard.errors import DeployError
+from dockyard.pipeline import ready
 from dockyard.runner import Runner
 from dockyard.session import HostStack
 
@@ -111,12 +112,15 @@ def replace_service(
     for c in leftovers:  # a new container of an interrupted run that is not healthy
         runner.run(cmd.remove(c.id), deadline=deadline)
     new = [c for c in state.containers if state.current(c) and c.healthy]
+    known = {c.id for c in state.containers} - {c.id for c in leftovers}
     old.sort(key=lambda c: (c.status == "running", c.number))
     replaced, healthy_after, overlap = 0, 0.0, 0.0
     while old:
         began = time.monotonic()
         if len(new) + len(old) <= count:
-            started, waited = _start_one(hs, runner, deadline, service, image, len(new) + len(old))
+            started, waited = _start_one(hs, runner, deadline, service, image, len(new) + len(old),
+                                         known)  # fmt: skip
+            known.add(started.id)
             new.append(started)
             healthy_after = max(healthy_after, waited)
         _drain(hs, runner, deadline, service, old.pop(0))
@@ -130,37 +134,55 @@ def replace_service(
 
 def _start_one(
     hs: HostStack, runner: Runner, deadline: Deadline, service: str, image: str, existing: int,
+    known: set[str],
 ) -> tuple[Container, float]:  # fmt: skip
-    """Start one more container of `service` and wait for its health (within up.wait_timeout
-    or the time left); on failure remove it and raise ReplaceFailed with its health log and
-    log tail."""
+    """Start one more container of `service` (`known`: the ids that existed before, read
+    once by the caller) and wait until it is ready (within up.wait_timeout
+    or the time left): its healthcheck passed, and its up.http_check if it has one (either
+    alone when it has only one of them); on failure remove it and raise ReplaceFailed with its
+    health log and log tail."""
     began = time.monotonic()
-    before = read_state(hs, runner, deadline, service, image)
-    runner.run(cmd.scale_up(hs.project, service, existing + 1), deadline=deadline)
+    scaled = runner.run(cmd.scale_up(hs.project, service, existing + 1), deadline=deadline)
     after = read_state(hs, runner, deadline, service, image)
-    known = {c.id for c in before.containers}
     started = [c for c in after.containers if c.id not in known and after.current(c)]
     if len(started) != 1:
         raise DeployError(
             f"{_where(hs)}: compose did not start exactly one new container of {service} "
-            f"(started {len(started)}); check `docker compose ps {service}` on the host"
+            f"(started {len(started)}; listed after: {_listed(after)}; "
+            f"compose said: {hs.mask((scaled.stdout + scaled.stderr).strip()[-600:])}); "
+            f"check `docker compose ps {service}` on the host"
         )
     new = started[0]
     bound = max(1.0, min(hs.stack.up.wait_timeout, deadline.left() - 10))
     done = runner.run(cmd.wait_healthy(new.id, bound), deadline=deadline, check=False, quiet=True)
-    if done.exit_status == cmd.HEALTHY:
-        return new, time.monotonic() - began
+    check = hs.stack.up.http_check.get(service)
     why = {
         cmd.UNHEALTHY: "became unhealthy or stopped",
         cmd.TIMED_OUT: f"was not healthy within {bound:.0f} s (up.wait_timeout)",
         cmd.NO_HEALTHCHECK: "has no healthcheck, so its readiness cannot be told",
         cmd.GONE: "disappeared",
     }.get(done.exit_status, f"could not be checked (exit {done.exit_status})")
+    fix = "fix the release (its health log and log tail are above) and deploy again"
+    if done.exit_status == cmd.HEALTHY and check is None:
+        return new, time.monotonic() - began
+    if done.exit_status in (cmd.HEALTHY, cmd.NO_HEALTHCHECK) and check is not None:
+        left = max(1.0, bound - (time.monotonic() - began))
+        found = runner.run(cmd.addresses(new.id), deadline=deadline, check=False, quiet=True)
+        try:
+            ip = ready.pick_address(found.stdout, hs.project.project)
+        except DeployError as exc:
+            why = f"could not be reached for its up.http_check: {exc}"
+        else:
+            outcome = ready.wait_http(runner, deadline, ip, check, left)
+            if outcome.ready:
+                return new, time.monotonic() - began
+            why = (f"did not answer {check.status} at {outcome.url} within {left:.0f} s "
+                   f"(up.http_check; last attempt: {outcome.last})")  # fmt: skip
+    elif done.exit_status == cmd.NO_HEALTHCHECK:
+        fix = (f"add a healthcheck to the service or an up.http_check.{service} (start-first "
+               "waits for it)")  # fmt: skip
     report = runner.run(cmd.failure_report(new.id), deadline=deadline, check=False, quiet=True)
     runner.run(cmd.remove(new.id), deadline=deadline, check=False)
-    fix = "fix the release (its health log and log tail are above) and deploy again"
-    if done.exit_status == cmd.NO_HEALTHCHECK:
-        fix = "add a healthcheck to the service (start-first waits for it)"
     raise ReplaceFailed(
         f"{_where(hs)}: the new container of {service} {why}; it was removed and the old "
         f"one keeps serving. {hs.mask(report.stdout.strip()[-2000:])}\n{fix}"
@@ -179,6 +201,12 @@ def _drain(hs: HostStack, runner: Runner, deadline: Deadline, service: str, old:
         )
     if "pre_stop failed" in done.stderr:
         hs.log(f"pre_stop of {service} failed in the old container; it was drained anyway")
+
+
+def _listed(state: ServiceState) -> str:
+    shown = [f"#{c.number} {c.id[:12]} {c.status}/{c.health}"
+             + ("" if state.current(c) else " (differs)") for c in state.containers]  # fmt: skip
+    return ", ".join(shown) or "none"
 
 
 def _where(hs: HostStack) -> str:

@@ -159,6 +159,52 @@ def test_kill_9_mid_overlap_then_a_new_runner_ends_with_one_new_container(
     assert _served_version(zd, containers[0]["ID"]) == "v3"
 
 
+def test_an_http_check_gates_a_service_without_healthcheck(zd: Deploy) -> None:
+    """The app without a healthcheck, `up.http_check` GETs the new container's own address
+    through the link: a good release under load fails no request; a release whose check
+    never passes (broken: /health answers 404) is removed, the old one keeps serving."""
+    _from(zd, "v3")
+    compose = zd.bundle / "docker-compose.yml"
+    saved_config = zd.config.read_text()
+    saved_compose = compose.read_text()
+    doc = yaml.safe_load(saved_compose)
+    del doc["services"]["app"]["healthcheck"]  # the image has none either
+    compose.write_text(yaml.safe_dump(doc, sort_keys=False))
+    config = yaml.safe_load(saved_config)
+    up = config["stacks"][0]["up"]
+    up["http_check"] = {"app": {"port": 8080, "path": "/health", "timeout": "1s"}}
+    up["wait_timeout"] = "6s"
+    zd.config.write_text(yaml.safe_dump(config, sort_keys=False))
+    try:
+        load = Load()
+        try:
+            result = _deploy(zd, "v2")
+        finally:
+            counts = load.stop()
+        assert result.code == 0, result.stderr[-3000:]
+        assert counts.get("FAIL", 0) == 0, counts
+        assert counts.get("ok v2", 0) > 0, counts
+        assert result.steps()["replace app"]["state"] == "Completed"
+        before = _app_containers(zd)
+        assert len(before) == 1 and _served_version(zd, before[0]["ID"]) == "v2"
+        assert "(healthy)" not in before[0]["Status"]  # no healthcheck: the http check gated it
+        failed = _deploy(zd, "broken")
+        assert failed.code != 0
+        error = failed.host()["error"]
+        assert re.search(
+            r"new container of app did not answer 200 at "
+            r"http://10\.[\d.]+:8080/health within \d+ s",
+            error,
+        ), error
+        assert "last attempt: status 404" in error and "old one keeps serving" in error, error
+        after = _app_containers(zd)
+        assert [c["ID"] for c in after] == [before[0]["ID"]], after
+        assert _served_version(zd, after[0]["ID"]) == "v2"
+    finally:
+        compose.write_text(saved_compose)
+        zd.config.write_text(saved_config)
+
+
 def _healthy_count(kit: Deploy) -> int:
     return sum(1 for c in _app_containers(kit) if "(healthy)" in c["Status"])
 

@@ -64,7 +64,7 @@ def test_wait_healthy_exits_on_each_outcome(tmp_path: Path) -> None:
 
 def test_wait_healthy_gives_up_after_its_bound(tmp_path: Path) -> None:
     status, calls, _ = _sh(tmp_path, cmd.wait_healthy("c2", 1), ["running starting"] * 10)
-    assert status == cmd.TIMED_OUT and calls.count("inspect") == 3
+    assert status == cmd.TIMED_OUT and calls.count("inspect") == 6
 
 
 def test_drain_runs_pre_stop_waits_then_stops_and_removes(tmp_path: Path) -> None:

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from dockyard.compose.startfirst import ReplaceSpec, fixed_ports, in_order, replicas, specs, unsafe
+from dockyard.compose.startfirst import (
+    ReplaceSpec,
+    fixed_ports,
+    healthcheck_disabled,
+    in_order,
+    replicas,
+    specs,
+    unsafe,
+)
 
 
 def test_fixed_host_ports_in_short_and_long_syntax() -> None:
@@ -55,3 +63,17 @@ def test_replicas_from_scale_or_deploy() -> None:
 def test_specs_only_for_active_services() -> None:
     services = {"app": {"image": "reg/app:v2", "deploy": {"replicas": 2}}, "admin": {"image": "x"}}
     assert specs(services, ["admin", "app"], ["app"]) == (ReplaceSpec("app", "reg/app:v2", 2),)
+
+
+def test_a_disabled_healthcheck_is_refused_naming_the_http_check() -> None:
+    services = {
+        "off": {"healthcheck": {"disable": True}},
+        "none": {"healthcheck": {"test": ["NONE"]}},
+        "checked": {"healthcheck": {"disable": True}},
+        "image": {},
+    }
+    found = unsafe(services, list(services), (), {"checked"})
+    assert [u.service for u in found] == ["off", "none", "checked"]
+    assert "healthcheck disabled" in str(found[0]) and "set up.http_check.off" in str(found[0])
+    assert "drop `healthcheck: disable` (up.http_check.checked is its readiness" in str(found[2])
+    assert not healthcheck_disabled({"healthcheck": {"test": ["CMD", "true"]}})

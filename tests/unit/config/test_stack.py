@@ -8,6 +8,7 @@ from pathlib import Path
 from tests.unit.configkit import (
     ENVIRON,
     full_config,
+    load,
     problems_of,
 )
 
@@ -46,3 +47,27 @@ def test_start_first_options_are_checked_with_their_fix(project: Path) -> None:
     error = problems_of(project, data)
     assert [p.field for p in error.problems] == ["stacks[0].up.pre_stop.worker"]
     assert "add worker to start_first" in str(error)
+
+
+def test_http_check_fields_are_checked_with_their_fix(project: Path) -> None:
+    data = full_config()
+    up = {"start_first": ["app"], "http_check": {"app": {"port": 8080, "path": "/healthz"}}}
+    data["stacks"][0]["up"] = up
+    assert load(project, data).stacks[0].up.http_check["app"].status == 200
+    cases = [
+        ({"port": 0}, "stacks[0].up.http_check.app.port", "65535"),
+        ({"port": 70000}, "stacks[0].up.http_check.app.port", "65535"),
+        ({"port": 80, "path": "healthz"}, "stacks[0].up.http_check.app.path", "start it with /"),
+        ({"port": 80, "status": 99}, "stacks[0].up.http_check.app.status", "100"),
+        ({"port": 80, "status": 600}, "stacks[0].up.http_check.app.status", "599"),
+        ({"port": 80, "timeout": "0s"}, "stacks[0].up.http_check.app.timeout", ""),
+    ]
+    for check, field, words in cases:
+        up["http_check"] = {"app": check}
+        error = problems_of(project, data)
+        assert [p.field for p in error.problems] == [field], (check, str(error))
+        assert words in str(error), str(error)
+    up["http_check"] = {"worker": {"port": 80}}
+    error = problems_of(project, data)
+    assert [p.field for p in error.problems] == ["stacks[0].up.http_check.worker"]
+    assert "add worker to start_first, or drop its http_check" in str(error)

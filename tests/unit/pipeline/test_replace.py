@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 from dockyard.commands import replace as cmd
 from dockyard.deadline import Deadline
 from dockyard.errors import DeployError
+from dockyard.pipeline.ready import pick_address
 from dockyard.pipeline.replace import Container, ReplaceFailed, parse_state, replace_service
 from dockyard.ssh.link import RunResult
 from tests.fakes import FakeRunner
@@ -122,9 +124,87 @@ def test_unhealthy_new_container_is_removed_and_old_keeps_serving(tmp_path: Path
 def test_service_without_healthcheck_is_refused_with_the_fix(tmp_path: Path) -> None:
     host = Host(health=cmd.NO_HEALTHCHECK)
     host.add("c1", 1, OLD)
-    with pytest.raises(ReplaceFailed, match="add a healthcheck"):
+    with pytest.raises(
+        ReplaceFailed, match=r"add a healthcheck to the service or an up\.http_check"
+    ):
         _run(host, tmp_path)
     assert list(host.containers) == ["c1"]
+
+
+class _Answer:
+    """A direct-tcpip channel to the new container that answers one canned response."""
+
+    def __init__(self, reply: bytes) -> None:
+        self.reply, self.sent = reply, b""
+
+    def sendall(self, data: bytes) -> None:
+        self.sent += data
+
+    def makefile(self, mode: str = "rb") -> io.BufferedReader:
+        return io.BufferedReader(io.BytesIO(self.reply))
+
+    def close(self) -> None:
+        pass
+
+
+def _with_http(host: Host, tmp_path: Path, reply: bytes | None, **up: object):
+    runner = host.runner().on(r"NetworkSettings", "edge 10.9.0.3\nshop_default 10.9.1.7\n")
+    if reply is not None:
+        runner.tunnels[("10.9.1.7", 8080)] = _Answer(reply)
+    check = {"app": {"port": 8080, "path": "/ready", "timeout": "1s"}}
+    hs = stack_on(runner, tmp_path, up={"start_first": ["app"], "http_check": check,
+                                        "wait_timeout": "1s", **up})  # fmt: skip
+    return runner, replace_service(hs, runner, Deadline("t", 60), "app", "app:v2", 1)
+
+
+def test_http_check_stands_in_for_a_missing_healthcheck(tmp_path: Path) -> None:
+    host = Host(health=cmd.NO_HEALTHCHECK)
+    host.add("c1", 1, OLD)
+    runner, done = _with_http(host, tmp_path, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+    assert host.log == ["start c2", "wait c2", "drain c1"] and done.replaced == 1
+    assert "tunnel 10.9.1.7:8080" in runner.asked
+    assert runner.tunnels[("10.9.1.7", 8080)].sent.startswith(b"GET /ready HTTP/1.1")
+
+
+def test_http_check_that_never_passes_removes_the_new_one_naming_the_url(tmp_path: Path) -> None:
+    host = Host(health=cmd.NO_HEALTHCHECK)
+    host.add("c1", 1, OLD)
+    with pytest.raises(ReplaceFailed) as failed:
+        _with_http(host, tmp_path, b"HTTP/1.1 503 Busy\r\nContent-Length: 0\r\n\r\n")
+    assert host.log == ["start c2", "wait c2", "remove c2"] and list(host.containers) == ["c1"]
+    text = str(failed.value)
+    assert "did not answer 200 at http://10.9.1.7:8080/ready" in text
+    assert "last attempt: status 503" in text and "serving v9" in text
+    assert "old one keeps serving" in text
+
+
+def test_http_check_refused_connection_is_the_last_outcome(tmp_path: Path) -> None:
+    host = Host(health=cmd.NO_HEALTHCHECK)
+    host.add("c1", 1, OLD)
+    with pytest.raises(ReplaceFailed, match=r"last attempt: ConnectionRefusedError"):
+        _with_http(host, tmp_path, None)
+    assert list(host.containers) == ["c1"]
+
+
+def test_with_both_the_healthcheck_and_the_http_check_must_pass(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    host = Host(health=cmd.UNHEALTHY)
+    host.add("c1", 1, OLD)
+    with pytest.raises(ReplaceFailed, match="became unhealthy"):
+        _with_http(host, tmp_path / "a", b"HTTP/1.1 200 OK\r\n\r\n")
+    host = Host()
+    host.add("c1", 1, OLD)
+    with pytest.raises(ReplaceFailed, match="last attempt: status 404"):
+        _with_http(host, tmp_path / "b", b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+    assert list(host.containers) == ["c1"]
+
+
+def test_pick_address_prefers_the_project_s_default_network() -> None:
+    assert pick_address("edge 10.9.0.3\nshop_default 10.9.1.7\n", "shop") == "10.9.1.7"
+    assert pick_address("b 10.0.0.2\na 10.0.0.1\nc <no value>\n", "shop") == "10.0.0.1"
+    with pytest.raises(DeployError, match="no IP address"):
+        pick_address("none \n", "shop")
 
 
 def test_healthy_leftover_of_a_killed_run_lets_the_old_one_go(tmp_path: Path) -> None:
