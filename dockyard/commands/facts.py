@@ -19,7 +19,7 @@ _IMAGE = '{"id":{{json .Id}},"tags":{{json .RepoTags}},"digests":{{json .RepoDig
 _CONTAINER = (
     '{"name":{{json .Name}},"image":{{json .Image}},"labels":{{json .Config.Labels}},'
     '"state":{{json .State.Status}},"exit_code":{{.State.ExitCode}},'
-    '"health":{{if .State.Health}}{{json .State.Health.Status}}{{else}}""{{end}}}'
+    '"health":{{if index .State "Health"}}{{json .State.Health.Status}}{{else}}""{{end}}}'
 )
 
 
