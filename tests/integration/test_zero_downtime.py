@@ -92,15 +92,21 @@ def _deploy(kit: Deploy, version: str) -> Any:
     return kit.deploy(version, "v1")
 
 
+def _deploy_under_load(kit: Deploy, version: str) -> tuple[Any, dict[str, int]]:
+    """Deploy `version` while the load loop runs; the result and the load's counts."""
+    load = Load()
+    try:
+        result = _deploy(kit, version)
+    finally:
+        counts = load.stop()
+    return result, counts
+
+
 def test_a_start_first_release_under_load_fails_no_request(zd: Deploy) -> None:
     zd.teardown()
     first = _deploy(zd, "v1")
     assert first.code == 0, first.stderr[-3000:]
-    load = Load()
-    try:
-        result = _deploy(zd, "v2")
-    finally:
-        counts = load.stop()
+    result, counts = _deploy_under_load(zd, "v2")
     assert result.code == 0, result.stderr[-3000:]
     assert counts.get("FAIL", 0) == 0, counts
     assert counts.get("ok v1", 0) > 0 and counts.get("ok v2", 0) > 0, counts
@@ -125,11 +131,7 @@ def test_a_release_that_never_gets_healthy_keeps_the_old_one_serving(zd: Deploy)
     _from(zd, "v2")
     before = _app_containers(zd)
     assert len(before) == 1
-    load = Load()
-    try:
-        result = _deploy(zd, "broken")
-    finally:
-        counts = load.stop()
+    result, counts = _deploy_under_load(zd, "broken")
     assert result.code != 0
     assert counts.get("FAIL", 0) == 0 and counts.get("ok v2", 0) > 0, counts
     assert "new container of app became unhealthy" in result.host()["error"]
@@ -176,11 +178,7 @@ def test_an_http_check_gates_a_service_without_healthcheck(zd: Deploy) -> None:
     up["wait_timeout"] = "6s"
     zd.config.write_text(yaml.safe_dump(config, sort_keys=False))
     try:
-        load = Load()
-        try:
-            result = _deploy(zd, "v2")
-        finally:
-            counts = load.stop()
+        result, counts = _deploy_under_load(zd, "v2")
         assert result.code == 0, result.stderr[-3000:]
         assert counts.get("FAIL", 0) == 0, counts
         assert counts.get("ok v2", 0) > 0, counts
